@@ -1,0 +1,79 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/jackc/pgerrcode"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// EnsureDatabase creates the database that databaseURL names when the server does not have it yet.
+// It reports whether it created it. Several processes may race to do this; all of them succeed.
+func EnsureDatabase(ctx context.Context, databaseURL string) (bool, error) {
+	cfg, err := pgx.ParseConfig(databaseURL)
+	if err != nil {
+		return false, fmt.Errorf("DATABASE_URL: %w", err)
+	}
+	name := cfg.Database
+	if name == "" {
+		return false, errors.New("DATABASE_URL names no database")
+	}
+	// Ask a database that always exists; postgres normally, template1 where an operator dropped it.
+	var conn *pgx.Conn
+	for _, maintenance := range []string{"postgres", "template1"} {
+		c := cfg.Copy()
+		c.Database = maintenance
+		conn, err = pgx.ConnectConfig(ctx, c)
+		if err == nil {
+			break
+		}
+	}
+	if err != nil {
+		// Connecting to the target itself may still work when the maintenance databases are closed to us.
+		if c, err2 := pgx.ConnectConfig(ctx, cfg); err2 == nil {
+			_ = c.Close(ctx)
+			return false, nil
+		}
+		return false, mapError(fmt.Errorf("connect to %s: %w", cfg.Host, err))
+	}
+	defer conn.Close(ctx)
+
+	var exists bool
+	if err := conn.QueryRow(ctx, `SELECT EXISTS (SELECT FROM pg_database WHERE datname = $1)`, name).Scan(&exists); err != nil {
+		return false, mapError(err)
+	}
+	if exists {
+		return false, nil
+	}
+	_, err = conn.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize())
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && (pgErr.Code == pgerrcode.DuplicateDatabase || pgErr.Code == pgerrcode.UniqueViolation) {
+		return false, nil // another replica created it first
+	}
+	if err != nil {
+		return false, fmt.Errorf("create database %s: %w", name, err)
+	}
+	return true, nil
+}
+
+// PoolConfig tunes the connection pool.
+type PoolConfig struct {
+	MaxConns int32 // 0: pgxpool's default
+}
+
+// Connect opens a pool to databaseURL. It does not wait for the database: the pool connects on demand,
+// so a service can start, and recover, while Postgres is away.
+func Connect(ctx context.Context, databaseURL string, pc PoolConfig) (*pgxpool.Pool, error) {
+	cfg, err := pgxpool.ParseConfig(databaseURL)
+	if err != nil {
+		return nil, fmt.Errorf("DATABASE_URL: %w", err)
+	}
+	if pc.MaxConns > 0 {
+		cfg.MaxConns = pc.MaxConns
+	}
+	return pgxpool.NewWithConfig(ctx, cfg)
+}

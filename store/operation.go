@@ -1,0 +1,188 @@
+package store
+
+import (
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// ODataTypeTagOperation is the only caseOperation type the service creates today.
+const ODataTypeTagOperation = "#microsoft.graph.tagOperation"
+
+// Status is Graph's caseOperationStatus.
+type Status string
+
+// The caseOperationStatus members, in Graph's order.
+const (
+	StatusNotStarted         Status = "notStarted"
+	StatusSubmissionFailed   Status = "submissionFailed"
+	StatusRunning            Status = "running"
+	StatusSucceeded          Status = "succeeded"
+	StatusPartiallySucceeded Status = "partiallySucceeded"
+	StatusFailed             Status = "failed"
+)
+
+// Statuses lists every Status in Graph's member order.
+var Statuses = []Status{
+	StatusNotStarted, StatusSubmissionFailed, StatusRunning,
+	StatusSucceeded, StatusPartiallySucceeded, StatusFailed,
+}
+
+// Valid reports whether s is a caseOperationStatus member.
+func (s Status) Valid() bool {
+	for _, m := range Statuses {
+		if s == m {
+			return true
+		}
+	}
+	return false
+}
+
+// Terminal reports whether an operation in status s is finished for good.
+func (s Status) Terminal() bool {
+	switch s {
+	case StatusSucceeded, StatusPartiallySucceeded, StatusFailed, StatusSubmissionFailed:
+		return true
+	}
+	return false
+}
+
+// CanBecome reports whether the status machine allows s to change to next.
+func (s Status) CanBecome(next Status) bool {
+	switch {
+	case s == next, s == StatusNotStarted:
+		return true
+	case s == StatusRunning:
+		return next == StatusSucceeded || next == StatusPartiallySucceeded || next == StatusFailed
+	}
+	return false
+}
+
+// Action is Graph's caseAction.
+type Action string
+
+// The caseAction members, in Graph's order.
+const (
+	ActionContentExport      Action = "contentExport"
+	ActionApplyTags          Action = "applyTags"
+	ActionConvertToPdf       Action = "convertToPdf"
+	ActionIndex              Action = "index"
+	ActionEstimateStatistics Action = "estimateStatistics"
+	ActionAddToReviewSet     Action = "addToReviewSet"
+	// ActionUnknownFutureValue is Graph's evolvable-enum sentinel; it is never stored.
+	ActionUnknownFutureValue Action = "unknownFutureValue"
+)
+
+// Actions lists every storable Action in Graph's member order.
+var Actions = []Action{
+	ActionContentExport, ActionApplyTags, ActionConvertToPdf,
+	ActionIndex, ActionEstimateStatistics, ActionAddToReviewSet,
+}
+
+// Valid reports whether a is a storable caseAction member.
+func (a Action) Valid() bool {
+	for _, m := range Actions {
+		if a == m {
+			return true
+		}
+	}
+	return false
+}
+
+// Identity is Graph's identity: who or what acted.
+type Identity struct {
+	ID          *string `json:"id,omitempty"`
+	DisplayName *string `json:"displayName,omitempty"`
+}
+
+// IdentitySet is Graph's identitySet.
+type IdentitySet struct {
+	Application *Identity `json:"application,omitempty"`
+	Device      *Identity `json:"device,omitempty"`
+	User        *Identity `json:"user,omitempty"`
+}
+
+// ResultInfo is Graph's resultInfo.
+type ResultInfo struct {
+	Code    *int32
+	Message *string
+	Subcode *int32
+}
+
+// Operation is one caseOperation row.
+type Operation struct {
+	TenantID             string
+	ID                   uuid.UUID
+	ODataType            string
+	Status               Status
+	Action               Action
+	PercentProgress      *int32
+	CreatedDateTime      time.Time
+	CompletedDateTime    *time.Time
+	CreatedBy            *IdentitySet
+	ResultInfo           *ResultInfo // nil when code, message and subcode are all null
+	Version              int64
+	LastModifiedDateTime time.Time
+}
+
+// NewOperation is what a create stores; zero values take the column defaults.
+type NewOperation struct {
+	ID                uuid.UUID // uuid.Nil: the server makes one
+	Status            Status    // "": notStarted
+	Action            Action    // "": applyTags
+	PercentProgress   *int32
+	CompletedDateTime *time.Time // nil with a terminal status: the commit time
+	CreatedBy         *IdentitySet
+	ResultInfo        *ResultInfo
+}
+
+// Optional is one property of a partial update: absent (Set false) or a value to store.
+// For a nullable property the value is a pointer, and a nil pointer clears it.
+type Optional[T any] struct {
+	Set   bool
+	Value T
+}
+
+// Some returns a present Optional holding v.
+func Some[T any](v T) Optional[T] { return Optional[T]{Set: true, Value: v} }
+
+// IdentityPatch is an RFC 7396 merge patch of an Identity.
+type IdentityPatch struct {
+	ID          Optional[*string]
+	DisplayName Optional[*string]
+}
+
+// IdentitySetPatch is an RFC 7396 merge patch of an IdentitySet; a nil identity removes it.
+type IdentitySetPatch struct {
+	Application Optional[*IdentityPatch]
+	Device      Optional[*IdentityPatch]
+	User        Optional[*IdentityPatch]
+}
+
+// ResultInfoPatch is an RFC 7396 merge patch of a ResultInfo.
+type ResultInfoPatch struct {
+	Code    Optional[*int32]
+	Message Optional[*string]
+	Subcode Optional[*int32]
+}
+
+// Patch is a partial update of an Operation. Absent properties are left as they are.
+type Patch struct {
+	Status            Optional[Status]
+	Action            Optional[Action]
+	PercentProgress   Optional[*int32]
+	CompletedDateTime Optional[*time.Time]
+	CreatedBy         Optional[*IdentitySetPatch] // nil value: clear createdBy
+	ResultInfo        Optional[*ResultInfoPatch]  // nil value: clear resultInfo
+
+	// CreatedDateTime, when set, must equal the stored value (a client may send back what it read).
+	CreatedDateTime *time.Time
+	// IfVersion, when non-nil, lists the versions the caller expects; any other is ErrPreconditionFailed.
+	IfVersion []int64
+}
+
+// Audit says who makes a change and in which request, for the history.
+type Audit struct {
+	Actor     *IdentitySet
+	RequestID string
+}

@@ -1,0 +1,341 @@
+// Package store is everything in caseops that speaks SQL: the operations table, its history,
+// and the translation of Postgres errors into the store's own.
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// Store reads and writes caseOperations. It is safe for concurrent use.
+type Store struct {
+	pool *pgxpool.Pool
+}
+
+// New returns a Store over pool.
+func New(pool *pgxpool.Pool) *Store { return &Store{pool: pool} }
+
+// Pool returns the pool the store uses, for health checks and statistics.
+func (s *Store) Pool() *pgxpool.Pool { return s.pool }
+
+// operationColumns are the columns every read returns, in operationRow's order.
+const operationColumns = `tenant_id, id, odata_type, status, action, percent_progress, created_date_time,
+	completed_date_time, created_by, result_code, result_message, result_subcode, version, last_modified_date_time`
+
+// rowColumns selects operationColumns out of a composite case_operations value named r.
+const rowColumns = `(r).tenant_id, (r).id, (r).odata_type, (r).status, (r).action, (r).percent_progress,
+	(r).created_date_time, (r).completed_date_time, (r).created_by, (r).result_code, (r).result_message,
+	(r).result_subcode, (r).version, (r).last_modified_date_time`
+
+type operationRow struct {
+	TenantID             string
+	ID                   uuid.UUID
+	ODataType            string
+	Status               string
+	Action               string
+	PercentProgress      *int32
+	CreatedDateTime      time.Time
+	CompletedDateTime    *time.Time
+	CreatedBy            *IdentitySet
+	ResultCode           *int32
+	ResultMessage        *string
+	ResultSubcode        *int32
+	Version              int64
+	LastModifiedDateTime time.Time
+}
+
+func scanOperation(row pgx.CollectableRow) (Operation, error) {
+	var r operationRow
+	err := row.Scan(&r.TenantID, &r.ID, &r.ODataType, &r.Status, &r.Action, &r.PercentProgress,
+		&r.CreatedDateTime, &r.CompletedDateTime, &r.CreatedBy, &r.ResultCode, &r.ResultMessage,
+		&r.ResultSubcode, &r.Version, &r.LastModifiedDateTime)
+	if err != nil {
+		return Operation{}, err
+	}
+	return r.toOperation(), nil
+}
+
+func (r operationRow) toOperation() Operation {
+	op := Operation{
+		TenantID:             r.TenantID,
+		ID:                   r.ID,
+		ODataType:            r.ODataType,
+		Status:               Status(r.Status),
+		Action:               Action(r.Action),
+		PercentProgress:      r.PercentProgress,
+		CreatedDateTime:      r.CreatedDateTime.UTC(),
+		CompletedDateTime:    utc(r.CompletedDateTime),
+		CreatedBy:            r.CreatedBy,
+		Version:              r.Version,
+		LastModifiedDateTime: r.LastModifiedDateTime.UTC(),
+	}
+	if r.ResultCode != nil || r.ResultMessage != nil || r.ResultSubcode != nil {
+		op.ResultInfo = &ResultInfo{Code: r.ResultCode, Message: r.ResultMessage, Subcode: r.ResultSubcode}
+	}
+	return op
+}
+
+func utc(t *time.Time) *time.Time {
+	if t == nil {
+		return nil
+	}
+	u := t.UTC()
+	return &u
+}
+
+const createSQL = `
+WITH ins AS (
+	INSERT INTO case_operations AS r (tenant_id, id, status, action, percent_progress, completed_date_time,
+		created_by, result_code, result_message, result_subcode)
+	VALUES ($1, $2, $3, $4, $5,
+		CASE WHEN $6::timestamptz IS NULL AND case_operation_status_is_terminal($3) THEN now() ELSE $6 END,
+		$7, $8, $9, $10)
+	RETURNING r
+), ev AS (
+	INSERT INTO case_operation_events (tenant_id, operation_id, kind, actor, request_id, changes)
+	SELECT (r).tenant_id, (r).id, 'created', $11, $12, case_operation_changes(NULL, r) FROM ins
+)
+SELECT ` + rowColumns + ` FROM ins`
+
+// Create stores a new operation for tenant and records its creation in the history, in one statement.
+func (s *Store) Create(ctx context.Context, tenant string, n NewOperation, a Audit) (Operation, error) {
+	id := n.ID
+	if id == uuid.Nil {
+		id = uuid.New()
+	}
+	status, action := n.Status, n.Action
+	if status == "" {
+		status = StatusNotStarted
+	}
+	if action == "" {
+		action = ActionApplyTags
+	}
+	var code, subcode *int32
+	var message *string
+	if n.ResultInfo != nil {
+		code, message, subcode = n.ResultInfo.Code, n.ResultInfo.Message, n.ResultInfo.Subcode
+	}
+	rows, _ := s.pool.Query(ctx, createSQL, tenant, id, string(status), string(action), n.PercentProgress,
+		n.CompletedDateTime, jsonOrNil(n.CreatedBy), code, message, subcode, jsonOrNil(a.Actor), a.RequestID)
+	op, err := pgx.CollectExactlyOneRow(rows, scanOperation)
+	return op, mapError(err)
+}
+
+// Get returns tenant's operation id.
+func (s *Store) Get(ctx context.Context, tenant string, id uuid.UUID) (Operation, error) {
+	rows, _ := s.pool.Query(ctx, `SELECT `+operationColumns+` FROM case_operations WHERE tenant_id = $1 AND id = $2`,
+		tenant, id)
+	op, err := pgx.CollectExactlyOneRow(rows, scanOperation)
+	return op, mapError(err)
+}
+
+// Cursor is a position in the newest-first list: the last operation of the previous page.
+type Cursor struct {
+	CreatedDateTime time.Time
+	ID              uuid.UUID
+}
+
+// ListQuery selects a page of a tenant's operations, newest first.
+type ListQuery struct {
+	Top   int     // page size, at least 1
+	After *Cursor // nil: the first page
+}
+
+// Page is one page of a list; Next is nil on the last page.
+type Page struct {
+	Operations []Operation
+	Next       *Cursor
+}
+
+// List returns a page of tenant's operations, newest first, paged by keyset (never OFFSET).
+func (s *Store) List(ctx context.Context, tenant string, q ListQuery) (Page, error) {
+	var afterTime *time.Time
+	var afterID *uuid.UUID
+	if q.After != nil {
+		afterTime, afterID = &q.After.CreatedDateTime, &q.After.ID
+	}
+	rows, _ := s.pool.Query(ctx, `SELECT `+operationColumns+` FROM case_operations
+		WHERE tenant_id = $1 AND ($2::timestamptz IS NULL OR (created_date_time, id) < ($2, $3::uuid))
+		ORDER BY created_date_time DESC, id DESC LIMIT $4`, tenant, afterTime, afterID, q.Top+1)
+	ops, err := pgx.CollectRows(rows, scanOperation)
+	if err != nil {
+		return Page{}, mapError(err)
+	}
+	page := Page{Operations: ops}
+	if len(ops) > q.Top {
+		page.Operations = ops[:q.Top]
+		last := page.Operations[q.Top-1]
+		page.Next = &Cursor{CreatedDateTime: last.CreatedDateTime, ID: last.ID}
+	}
+	return page, nil
+}
+
+// patchSQL applies a Patch in one statement: it locks the row, computes the new values (absent properties keep
+// theirs), checks the caller's preconditions, writes only when something changes, and appends the history event.
+// The verdict column says what happened; the row columns are the operation as it now stands.
+const patchSQL = `
+WITH old AS (
+	SELECT r FROM case_operations r WHERE tenant_id = $1 AND id = $2 FOR UPDATE
+), next AS (
+	SELECT CASE WHEN $3 THEN $4::case_operation_status ELSE (old.r).status END AS status,
+		CASE WHEN $5 THEN $6::case_action ELSE (old.r).action END AS action,
+		CASE WHEN $7 THEN $8::integer ELSE (old.r).percent_progress END AS percent_progress,
+		CASE WHEN $11 THEN case_operation_merge_patch((old.r).created_by, $12::jsonb) ELSE (old.r).created_by END AS created_by,
+		CASE WHEN $13 THEN $14::integer ELSE (old.r).result_code END AS result_code,
+		CASE WHEN $15 THEN $16::text ELSE (old.r).result_message END AS result_message,
+		CASE WHEN $17 THEN $18::integer ELSE (old.r).result_subcode END AS result_subcode
+	FROM old
+), verdict AS (
+	SELECT next.*,
+		CASE WHEN $9 THEN $10::timestamptz
+			WHEN (old.r).completed_date_time IS NULL AND case_operation_status_is_terminal(next.status) THEN now()
+			ELSE (old.r).completed_date_time END AS completed_date_time,
+		CASE WHEN $19::timestamptz IS NOT NULL AND $19::timestamptz <> (old.r).created_date_time THEN 'createdDateTime'
+			WHEN $20::bigint[] IS NOT NULL AND NOT ((old.r).version = ANY ($20::bigint[])) THEN 'stale'
+			ELSE NULL END AS refusal
+	FROM old, next
+), decided AS (
+	SELECT v.*, CASE WHEN v.refusal IS NOT NULL THEN v.refusal
+		WHEN (v.status, v.action, v.percent_progress, v.completed_date_time, v.created_by,
+			v.result_code, v.result_message, v.result_subcode)
+			IS NOT DISTINCT FROM ((old.r).status, (old.r).action, (old.r).percent_progress,
+			(old.r).completed_date_time, (old.r).created_by, (old.r).result_code, (old.r).result_message,
+			(old.r).result_subcode) THEN 'unchanged'
+		ELSE 'updated' END AS verdict
+	FROM verdict v, old
+), upd AS (
+	UPDATE case_operations r SET status = d.status, action = d.action, percent_progress = d.percent_progress,
+		completed_date_time = d.completed_date_time, created_by = d.created_by, result_code = d.result_code,
+		result_message = d.result_message, result_subcode = d.result_subcode,
+		version = r.version + 1, last_modified_date_time = greatest(now(), r.last_modified_date_time)
+	FROM decided d
+	WHERE d.verdict = 'updated' AND r.tenant_id = $1 AND r.id = $2
+	RETURNING r
+), ev AS (
+	INSERT INTO case_operation_events (tenant_id, operation_id, kind, actor, request_id, changes)
+	SELECT $1, $2, 'updated', $21, $22, case_operation_changes(old.r, upd.r) FROM upd, old
+)
+SELECT d.verdict, ` + rowColumns + `
+FROM decided d CROSS JOIN LATERAL (
+	SELECT r FROM upd UNION ALL SELECT r FROM old WHERE NOT EXISTS (SELECT FROM upd)
+) x(r)`
+
+// Patch applies p to tenant's operation id as one statement: the row and its history event commit together.
+// A patch that changes nothing writes nothing and returns the operation as it is.
+func (s *Store) Patch(ctx context.Context, tenant string, id uuid.UUID, p Patch, a Audit) (Operation, error) {
+	args := []any{tenant, id,
+		p.Status.Set, enumOrNil(p.Status),
+		p.Action.Set, enumOrNil(p.Action),
+		p.PercentProgress.Set, p.PercentProgress.Value,
+		p.CompletedDateTime.Set, p.CompletedDateTime.Value,
+		p.CreatedBy.Set, createdByMergePatch(p.CreatedBy.Value),
+		false, nil, false, nil, false, nil,
+		p.CreatedDateTime, p.IfVersion,
+		jsonOrNil(a.Actor), a.RequestID,
+	}
+	if p.ResultInfo.Set {
+		ri := p.ResultInfo.Value
+		if ri == nil { // null clears all three
+			ri = &ResultInfoPatch{Code: Some[*int32](nil), Message: Some[*string](nil), Subcode: Some[*int32](nil)}
+		}
+		args[12], args[13] = ri.Code.Set, ri.Code.Value
+		args[14], args[15] = ri.Message.Set, ri.Message.Value
+		args[16], args[17] = ri.Subcode.Set, ri.Subcode.Value
+	}
+	var verdict string
+	var r operationRow
+	err := s.pool.QueryRow(ctx, patchSQL, args...).Scan(&verdict,
+		&r.TenantID, &r.ID, &r.ODataType, &r.Status, &r.Action, &r.PercentProgress,
+		&r.CreatedDateTime, &r.CompletedDateTime, &r.CreatedBy, &r.ResultCode, &r.ResultMessage,
+		&r.ResultSubcode, &r.Version, &r.LastModifiedDateTime)
+	if err != nil {
+		return Operation{}, mapError(err)
+	}
+	switch verdict {
+	case "stale":
+		return Operation{}, ErrPreconditionFailed
+	case "createdDateTime":
+		return Operation{}, &InvalidError{"createdDateTime",
+			"createdDateTime is read-only; it may be sent only with the operation's current value."}
+	}
+	return r.toOperation(), nil
+}
+
+const deleteSQL = `
+WITH old AS (
+	SELECT r, CASE WHEN $3::bigint[] IS NOT NULL AND NOT (r.version = ANY ($3::bigint[])) THEN 'stale'
+		ELSE 'deleted' END AS verdict
+	FROM case_operations r WHERE tenant_id = $1 AND id = $2 FOR UPDATE
+), del AS (
+	DELETE FROM case_operations r USING old
+	WHERE old.verdict = 'deleted' AND r.tenant_id = $1 AND r.id = $2
+	RETURNING r
+), ev AS (
+	INSERT INTO case_operation_events (tenant_id, operation_id, kind, actor, request_id, changes)
+	SELECT $1, $2, 'deleted', $4, $5, case_operation_changes(del.r, NULL) FROM del
+)
+SELECT verdict FROM old`
+
+// Delete removes tenant's operation id and records what it held in the history, in one statement.
+// A non-nil ifVersion lists the versions the caller expects.
+func (s *Store) Delete(ctx context.Context, tenant string, id uuid.UUID, ifVersion []int64, a Audit) error {
+	var verdict string
+	err := s.pool.QueryRow(ctx, deleteSQL, tenant, id, ifVersion, jsonOrNil(a.Actor), a.RequestID).Scan(&verdict)
+	if err != nil {
+		return mapError(err)
+	}
+	if verdict == "stale" {
+		return ErrPreconditionFailed
+	}
+	return nil
+}
+
+// createdByMergePatch renders a typed identitySet patch as the RFC 7396 document the database merges.
+func createdByMergePatch(p *IdentitySetPatch) []byte {
+	if p == nil {
+		return nil
+	}
+	doc := map[string]any{}
+	for name, ip := range map[string]Optional[*IdentityPatch]{"application": p.Application, "device": p.Device, "user": p.User} {
+		if !ip.Set {
+			continue
+		}
+		if ip.Value == nil {
+			doc[name] = nil
+			continue
+		}
+		identity := map[string]any{}
+		if ip.Value.ID.Set {
+			identity["id"] = ip.Value.ID.Value
+		}
+		if ip.Value.DisplayName.Set {
+			identity["displayName"] = ip.Value.DisplayName.Value
+		}
+		doc[name] = identity
+	}
+	b, _ := json.Marshal(doc) // maps of strings and nils always marshal
+	return b
+}
+
+// enumOrNil passes an absent enum property as NULL, which the enum type accepts.
+func enumOrNil[T ~string](o Optional[T]) *string {
+	if !o.Set {
+		return nil
+	}
+	v := string(o.Value)
+	return &v
+}
+
+// jsonOrNil marshals v for a jsonb parameter, keeping a nil pointer as SQL NULL.
+func jsonOrNil(v *IdentitySet) []byte {
+	if v == nil {
+		return nil
+	}
+	b, _ := json.Marshal(v) // an IdentitySet of strings always marshals
+	return b
+}

@@ -1,0 +1,105 @@
+package store_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/caseops/caseops/store"
+	"github.com/caseops/caseops/store/storetest"
+)
+
+func ptr[T any](v T) *T { return &v }
+
+func newStore(t *testing.T) (*store.Store, *pgxpool.Pool) {
+	t.Helper()
+	pool := storetest.NewPool(t)
+	return store.New(pool), pool
+}
+
+var audit = store.Audit{RequestID: "req-1", Actor: &store.IdentitySet{User: &store.Identity{ID: ptr("u1"), DisplayName: ptr("Ada")}}}
+
+// events returns the history of one operation as (kind, changes) pairs, oldest first.
+func events(t *testing.T, pool *pgxpool.Pool, id uuid.UUID) []string {
+	t.Helper()
+	rows, err := pool.Query(context.Background(),
+		`SELECT kind::text || ' ' || changes::text FROM case_operation_events WHERE operation_id = $1 ORDER BY seq`, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var s string
+		if err := rows.Scan(&s); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+func TestCreatePatchDeleteRecordsHistory(t *testing.T) {
+	t.Parallel()
+	s, pool := newStore(t)
+	ctx := context.Background()
+
+	op, err := s.Create(ctx, "t1", store.NewOperation{PercentProgress: ptr[int32](5)}, audit)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if op.Status != store.StatusNotStarted || op.Action != store.ActionApplyTags || op.Version != 1 || *op.PercentProgress != 5 {
+		t.Fatalf("created %+v", op)
+	}
+	got, err := s.Get(ctx, "t1", op.ID)
+	if err != nil || got.Version != 1 {
+		t.Fatalf("get: %+v %v", got, err)
+	}
+	if _, err := s.Get(ctx, "t2", op.ID); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("other tenant: %v", err)
+	}
+
+	p := store.Patch{Status: store.Some(store.StatusRunning), PercentProgress: store.Some(ptr[int32](40)),
+		CreatedBy: store.Some(&store.IdentitySetPatch{User: store.Some(&store.IdentityPatch{ID: store.Some(ptr("u2"))})})}
+	up, err := s.Patch(ctx, "t1", op.ID, p, audit)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if up.Status != store.StatusRunning || *up.PercentProgress != 40 || up.Version != 2 || *up.CreatedBy.User.ID != "u2" {
+		t.Fatalf("patched %+v", up)
+	}
+	same, err := s.Patch(ctx, "t1", op.ID, p, audit)
+	if err != nil || same.Version != 2 {
+		t.Fatalf("no-op patch: %+v %v", same, err)
+	}
+	done, err := s.Patch(ctx, "t1", op.ID, store.Patch{Status: store.Some(store.StatusSucceeded)}, audit)
+	if err != nil || done.CompletedDateTime == nil || done.CompletedDateTime.Before(done.CreatedDateTime) {
+		t.Fatalf("succeeded: %+v %v", done, err)
+	}
+	if _, err := s.Patch(ctx, "t1", op.ID, store.Patch{Status: store.Some(store.StatusRunning)}, audit); !errors.Is(err, store.ErrInvalidTransition) {
+		t.Fatalf("terminal -> running: %v", err)
+	}
+	if _, err := s.Patch(ctx, "t1", op.ID, store.Patch{PercentProgress: store.Some(ptr[int32](1)), IfVersion: []int64{1}}, audit); !errors.Is(err, store.ErrPreconditionFailed) {
+		t.Fatalf("stale: %v", err)
+	}
+	if err := s.Delete(ctx, "t1", op.ID, nil, audit); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Delete(ctx, "t1", op.ID, nil, audit); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("second delete: %v", err)
+	}
+	ev := events(t, pool, op.ID)
+	if len(ev) != 4 {
+		t.Fatalf("events: %q", ev)
+	}
+	for _, e := range ev {
+		t.Log(e)
+	}
+	_ = json.Valid
+	_ = time.Now
+}

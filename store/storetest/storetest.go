@@ -1,0 +1,105 @@
+// Package storetest gives each test its own migrated Postgres database, cloned from a template
+// that is migrated once per schema version, so tests run in parallel against a real server.
+package storetest
+
+import (
+	"context"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/hex"
+	"io/fs"
+	"net/url"
+	"os"
+	"testing"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	_ "github.com/jackc/pgx/v5/stdlib" // the "pgx" database/sql driver pgtestdb connects with
+	"github.com/peterldowns/pgtestdb"
+
+	"github.com/caseops/caseops/migrations"
+)
+
+// DefaultServerURL is the Postgres the tests use unless CASEOPS_TEST_DATABASE_URL names another.
+const DefaultServerURL = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
+
+// ServerURL returns the URL of the Postgres server tests run against.
+func ServerURL() string {
+	if u := os.Getenv("CASEOPS_TEST_DATABASE_URL"); u != "" {
+		return u
+	}
+	return DefaultServerURL
+}
+
+// NewDatabase creates a fresh database with the whole schema applied and returns its URL.
+// The database is dropped when the test passes.
+func NewDatabase(t testing.TB) string {
+	t.Helper()
+	return pgtestdb.Custom(t, serverConfig(t), migrator{}).URL()
+}
+
+// NewEmptyDatabase creates a fresh database with no schema, for migration tests.
+func NewEmptyDatabase(t testing.TB) string {
+	t.Helper()
+	return pgtestdb.Custom(t, serverConfig(t), pgtestdb.NoopMigrator{}).URL()
+}
+
+// NewPool returns a pool on a fresh migrated database, closed when the test ends.
+func NewPool(t testing.TB) *pgxpool.Pool {
+	t.Helper()
+	pool, err := pgxpool.New(context.Background(), NewDatabase(t))
+	if err != nil {
+		t.Fatalf("connect to test database: %v", err)
+	}
+	t.Cleanup(pool.Close)
+	return pool
+}
+
+func serverConfig(t testing.TB) pgtestdb.Config {
+	t.Helper()
+	u, err := url.Parse(ServerURL())
+	if err != nil {
+		t.Fatalf("CASEOPS_TEST_DATABASE_URL: %v", err)
+	}
+	password, _ := u.User.Password()
+	port := u.Port()
+	if port == "" {
+		port = "5432"
+	}
+	return pgtestdb.Config{
+		DriverName: "pgx",
+		Host:       u.Hostname(),
+		Port:       port,
+		User:       u.User.Username(),
+		Password:   password,
+		Database:   u.Path[1:],
+		Options:    u.RawQuery,
+		// A test that fails mid-request may leave a pooled connection behind; never let it block the drop.
+		ForceTerminateConnections: true,
+	}
+}
+
+// migrator applies caseops's goose migrations to pgtestdb's template database.
+type migrator struct{}
+
+func (migrator) Hash() (string, error) {
+	h := sha256.New()
+	err := fs.WalkDir(migrations.Files(), ".", func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := fs.ReadFile(migrations.Files(), path)
+		h.Write([]byte(path))
+		h.Write(b)
+		return err
+	})
+	return hex.EncodeToString(h.Sum(nil)), err
+}
+
+func (migrator) Migrate(ctx context.Context, db *sql.DB, _ pgtestdb.Config) error {
+	p, err := migrations.NewProvider(db, nil)
+	if err != nil {
+		return err
+	}
+	_, err = p.Up(ctx)
+	return err
+}
