@@ -1,0 +1,123 @@
+package handlers
+
+import (
+	"encoding/json"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/caseops/caseops/store"
+)
+
+// operationJSON is a tagOperation as Graph shows it; field order is the order clients see.
+type operationJSON struct {
+	Context           string           `json:"@odata.context,omitempty"`
+	Type              string           `json:"@odata.type"`
+	ETag              string           `json:"@odata.etag"`
+	ID                string           `json:"id"`
+	CreatedDateTime   string           `json:"createdDateTime"`
+	CompletedDateTime *string          `json:"completedDateTime"`
+	PercentProgress   *int32           `json:"percentProgress"`
+	Status            store.Status     `json:"status"`
+	Action            store.Action     `json:"action"`
+	CreatedBy         *identitySetJSON `json:"createdBy"`
+	ResultInfo        *resultInfoJSON  `json:"resultInfo"`
+}
+
+type identitySetJSON struct {
+	Application *identityJSON `json:"application"`
+	Device      *identityJSON `json:"device"`
+	User        *identityJSON `json:"user"`
+}
+
+type identityJSON struct {
+	ID          *string `json:"id"`
+	DisplayName *string `json:"displayName"`
+}
+
+type resultInfoJSON struct {
+	Code    *int32  `json:"code"`
+	Message *string `json:"message"`
+	Subcode *int32  `json:"subcode"`
+}
+
+// toJSON renders op; context is the @odata.context of a top-level entity, "" inside a collection.
+func toJSON(op store.Operation, context string) operationJSON {
+	j := operationJSON{
+		Context:         context,
+		Type:            op.ODataType,
+		ETag:            etag(op.Version),
+		ID:              op.ID.String(),
+		CreatedDateTime: formatTime(op.CreatedDateTime),
+		PercentProgress: op.PercentProgress,
+		Status:          op.Status,
+		Action:          op.Action,
+	}
+	if op.CompletedDateTime != nil {
+		s := formatTime(*op.CompletedDateTime)
+		j.CompletedDateTime = &s
+	}
+	if cb := op.CreatedBy; cb != nil {
+		j.CreatedBy = &identitySetJSON{Application: identityToJSON(cb.Application),
+			Device: identityToJSON(cb.Device), User: identityToJSON(cb.User)}
+	}
+	if ri := op.ResultInfo; ri != nil {
+		j.ResultInfo = &resultInfoJSON{Code: ri.Code, Message: ri.Message, Subcode: ri.Subcode}
+	}
+	return j
+}
+
+func identityToJSON(i *store.Identity) *identityJSON {
+	if i == nil {
+		return nil
+	}
+	return &identityJSON{ID: i.ID, DisplayName: i.DisplayName}
+}
+
+// formatTime writes timestamps as Graph does: RFC 3339 in UTC with a Z.
+func formatTime(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
+
+// etag is the entity tag of an operation version; it changes with every write that changes something.
+func etag(version int64) string { return `W/"` + strconv.FormatInt(version, 10) + `"` }
+
+// ifMatchVersions reads If-Match: nil when absent or "*", else the versions it names
+// (an empty, non-nil slice when it names none of ours, which then never matches).
+func ifMatchVersions(h http.Header) []int64 {
+	values := h.Values("If-Match")
+	if len(values) == 0 {
+		return nil
+	}
+	versions := []int64{}
+	for _, v := range values {
+		for _, tag := range strings.Split(v, ",") {
+			tag = strings.TrimSpace(tag)
+			if tag == "*" {
+				return nil
+			}
+			inner, ok := strings.CutPrefix(tag, `W/"`)
+			if !ok || !strings.HasSuffix(inner, `"`) {
+				continue
+			}
+			if n, err := strconv.ParseInt(strings.TrimSuffix(inner, `"`), 10, 64); err == nil && n > 0 {
+				versions = append(versions, n)
+			}
+		}
+	}
+	return versions
+}
+
+// baseURL is the absolute root this request reached, for Location, @odata.context and nextLink.
+func baseURL(c echo.Context) string { return c.Scheme() + "://" + c.Request().Host }
+
+func writeJSON(c echo.Context, status int, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	return c.JSONBlob(status, b)
+}
+
+func itoa(n int) string { return strconv.Itoa(n) }

@@ -1,0 +1,201 @@
+package handlers
+
+import (
+	"errors"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/caseops/caseops/store"
+)
+
+// Detail is one problem in a request, named by the property path it concerns.
+type Detail struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+	Target  string `json:"target"`
+}
+
+// Error is a failure a client is told about, in the Graph error shape.
+type Error struct {
+	Status  int
+	Message string
+	Target  string
+	Details []Detail
+	// RetryAfter, when positive, becomes a Retry-After header (seconds).
+	RetryAfter int
+	// Header holds extra response headers, such as WWW-Authenticate.
+	Header http.Header
+}
+
+func (e *Error) Error() string { return e.Message }
+
+func newError(status int, message string) *Error { return &Error{Status: status, Message: message} }
+
+func badRequest(target, message string) *Error {
+	return &Error{Status: http.StatusBadRequest, Message: message, Target: target}
+}
+
+// invalidBody reports every problem found in a request body at once.
+func invalidBody(details []Detail) *Error {
+	e := &Error{Status: http.StatusBadRequest, Details: details}
+	if len(details) == 1 {
+		e.Message, e.Target = details[0].Message, details[0].Target
+	} else {
+		targets := make([]string, len(details))
+		for i, d := range details {
+			targets[i] = d.Target
+		}
+		e.Message = "The request body has " + itoa(len(details)) + " invalid properties: " + strings.Join(targets, ", ") + "."
+	}
+	return e
+}
+
+// errorCodes are Graph's error codes: the HTTP status name in lowerCamelCase.
+var errorCodes = map[int]string{
+	http.StatusBadRequest:                  "badRequest",
+	http.StatusUnauthorized:                "unauthorized",
+	http.StatusForbidden:                   "forbidden",
+	http.StatusNotFound:                    "notFound",
+	http.StatusMethodNotAllowed:            "methodNotAllowed",
+	http.StatusConflict:                    "conflict",
+	http.StatusPreconditionFailed:          "preconditionFailed",
+	http.StatusRequestEntityTooLarge:       "requestEntityTooLarge",
+	http.StatusUnsupportedMediaType:        "unsupportedMediaType",
+	http.StatusTooManyRequests:             "tooManyRequests",
+	http.StatusInternalServerError:         "internalServerError",
+	http.StatusServiceUnavailable:          "serviceUnavailable",
+	http.StatusRequestTimeout:              "requestTimeout",
+	http.StatusGatewayTimeout:              "gatewayTimeout",
+	http.StatusRequestHeaderFieldsTooLarge: "requestHeaderFieldsTooLarge",
+}
+
+func errorCode(status int) string {
+	if c, ok := errorCodes[status]; ok {
+		return c
+	}
+	words := strings.Fields(http.StatusText(status))
+	if len(words) == 0 {
+		return "error"
+	}
+	code := strings.ToLower(words[0])
+	for _, w := range words[1:] {
+		code += strings.ToUpper(w[:1]) + strings.ToLower(w[1:])
+	}
+	return code
+}
+
+type errorBody struct {
+	Error errorJSON `json:"error"`
+}
+
+type errorJSON struct {
+	Code       string         `json:"code"`
+	Message    string         `json:"message"`
+	Target     string         `json:"target,omitempty"`
+	Details    []Detail       `json:"details,omitempty"`
+	InnerError innerErrorJSON `json:"innerError"`
+}
+
+type innerErrorJSON struct {
+	Date            string `json:"date"`
+	RequestID       string `json:"request-id"`
+	ClientRequestID string `json:"client-request-id"`
+}
+
+// retryAfterSeconds is what a client is told to wait while the database is away.
+const retryAfterSeconds = 5
+
+// toError decides what a client may see of err: store errors become their HTTP meaning,
+// Echo's own errors keep their status, and anything else is a 500 that only the log explains.
+func toError(err error) (*Error, bool) {
+	var e *Error
+	var he *echo.HTTPError
+	var invalid *store.InvalidError
+	switch {
+	case errors.As(err, &e):
+		return e, false
+	case errors.As(err, &invalid):
+		return invalidBody([]Detail{{Code: "invalidValue", Message: invalid.Message, Target: invalid.Target}}), false
+	case errors.Is(err, store.ErrNotFound):
+		return newError(http.StatusNotFound, "The operation does not exist."), false
+	case errors.Is(err, store.ErrAlreadyExists):
+		return newError(http.StatusConflict, "An operation with this id already exists."), false
+	case errors.Is(err, store.ErrPreconditionFailed):
+		return newError(http.StatusPreconditionFailed,
+			"The operation has changed since the ETag in If-Match was issued; read it again and retry."), false
+	case errors.Is(err, store.ErrInvalidTransition):
+		return &Error{Status: http.StatusConflict, Target: "status", Message: "The status cannot change this way: " +
+			"notStarted may become any status, running may become running, succeeded, partiallySucceeded or failed, " +
+			"and a terminal status never changes."}, false
+	case errors.Is(err, store.ErrUnavailable):
+		return &Error{Status: http.StatusServiceUnavailable, RetryAfter: retryAfterSeconds,
+			Message: "The service cannot reach its database right now; retry after a few seconds."}, true
+	case errors.As(err, &he):
+		return fromEchoError(he), false
+	}
+	return newError(http.StatusInternalServerError, "An internal error occurred."), true
+}
+
+func fromEchoError(he *echo.HTTPError) *Error {
+	switch he.Code {
+	case http.StatusNotFound:
+		return newError(he.Code, "No resource matches this URL.")
+	case http.StatusMethodNotAllowed:
+		return newError(he.Code, "This method is not allowed on this resource.")
+	case http.StatusRequestEntityTooLarge:
+		return newError(he.Code, "The request body is larger than "+itoa(maxBodyBytes)+" bytes.")
+	case http.StatusUnsupportedMediaType:
+		return newError(he.Code, "The Content-Type must be application/json or application/merge-patch+json.")
+	case http.StatusServiceUnavailable:
+		return &Error{Status: he.Code, RetryAfter: retryAfterSeconds, Message: "The service is unavailable; retry after a few seconds."}
+	}
+	if he.Code >= 500 {
+		return newError(he.Code, "An internal error occurred.")
+	}
+	msg := http.StatusText(he.Code)
+	if s, ok := he.Message.(string); ok && s != "" {
+		msg = s
+	}
+	return newError(he.Code, msg)
+}
+
+// errorHandler writes every error, Echo's own included, as a Graph error body.
+func errorHandler(logger *slog.Logger) echo.HTTPErrorHandler {
+	return func(err error, c echo.Context) {
+		if c.Response().Committed {
+			return
+		}
+		e, serious := toError(err)
+		ids := requestIDs(c)
+		if serious {
+			logger.ErrorContext(c.Request().Context(), "request failed",
+				"request-id", ids.requestID, "status", e.Status, "error", err.Error())
+		}
+		h := c.Response().Header()
+		for k, v := range e.Header {
+			h[k] = v
+		}
+		if e.RetryAfter > 0 {
+			h.Set("Retry-After", itoa(e.RetryAfter))
+		}
+		body := errorBody{Error: errorJSON{
+			Code: errorCode(e.Status), Message: e.Message, Target: e.Target, Details: e.Details,
+			InnerError: innerErrorJSON{
+				Date:            time.Now().UTC().Format(time.RFC3339),
+				RequestID:       ids.requestID,
+				ClientRequestID: ids.clientRequestID,
+			},
+		}}
+		if c.Request().Method == http.MethodHead {
+			_ = c.NoContent(e.Status)
+			return
+		}
+		if werr := writeJSON(c, e.Status, body); werr != nil {
+			logger.ErrorContext(c.Request().Context(), "writing error response", "error", werr.Error())
+		}
+	}
+}

@@ -1,0 +1,338 @@
+package handlers
+
+import (
+	"encoding/json"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/google/uuid"
+
+	"github.com/caseops/caseops/store"
+)
+
+const (
+	maxIdentityChars      = 1024
+	maxResultMessageChars = 4096
+)
+
+// operationBody is a validated POST or PATCH body.
+type operationBody struct {
+	ID              *uuid.UUID
+	CreatedDateTime *time.Time
+	Patch           store.Patch // the properties it sets; Patch.CreatedDateTime and IfVersion stay empty
+}
+
+type bodyMode int
+
+const (
+	modePatch bodyMode = iota
+	modeCreate
+)
+
+// problems collects every problem of a body, so the client hears of all of them at once.
+type problems []Detail
+
+func (p *problems) add(target, code, message string) {
+	*p = append(*p, Detail{Code: code, Message: message, Target: target})
+}
+
+func (p *problems) invalid(target, message string) { p.add(target, "invalidValue", message) }
+
+// parseOperationBody validates a decoded body against the tagOperation rules of CONTRACT section 2.
+func parseOperationBody(obj *object, mode bodyMode) (operationBody, problems) {
+	var out operationBody
+	var errs problems
+	for _, key := range obj.keys {
+		v := obj.values[key]
+		switch key {
+		case "@odata.type":
+			checkODataType(&errs, key, v, "microsoft.graph.tagOperation")
+		case "id":
+			if id, ok := v.(string); ok {
+				if u, err := uuid.Parse(id); err == nil && isCanonicalGUID(id) {
+					out.ID = &u
+					continue
+				}
+			}
+			errs.invalid(key, "id must be a GUID such as 05de44a5-44a5-05de-a544-de05a544de05.")
+		case "createdDateTime":
+			if mode == modeCreate {
+				errs.add(key, "readOnlyProperty", "createdDateTime is set by the service and cannot be given when creating an operation.")
+				continue
+			}
+			if t, ok := parseTime(&errs, key, v, false); ok {
+				out.CreatedDateTime = t
+			}
+		case "completedDateTime":
+			if t, ok := parseTime(&errs, key, v, true); ok {
+				out.Patch.CompletedDateTime = store.Some(t)
+			}
+		case "percentProgress":
+			if v == nil {
+				out.Patch.PercentProgress = store.Some[*int32](nil)
+			} else if n, ok := parseInt32(v); ok && n >= 0 && n <= 100 {
+				out.Patch.PercentProgress = store.Some(&n)
+			} else {
+				errs.invalid(key, "percentProgress must be an integer from 0 to 100, or null.")
+			}
+		case "status":
+			s, ok := v.(string)
+			if ok && store.Status(s).Valid() {
+				out.Patch.Status = store.Some(store.Status(s))
+			} else {
+				errs.invalid(key, "status must be one of "+joinStatuses()+"; it cannot be null.")
+			}
+		case "action":
+			a, ok := v.(string)
+			switch {
+			case ok && store.Action(a).Valid():
+				out.Patch.Action = store.Some(store.Action(a))
+			case ok && store.Action(a) == store.ActionUnknownFutureValue && mode == modePatch:
+				// Graph's evolvable-enum sentinel: a client that echoes it back means "no change".
+			default:
+				errs.invalid(key, "action must be one of "+joinActions()+"; it cannot be null.")
+			}
+		case "createdBy":
+			if v == nil {
+				out.Patch.CreatedBy = store.Some[*store.IdentitySetPatch](nil)
+			} else if p, ok := parseIdentitySet(&errs, key, v); ok {
+				out.Patch.CreatedBy = store.Some(p)
+			}
+		case "resultInfo":
+			if v == nil {
+				out.Patch.ResultInfo = store.Some[*store.ResultInfoPatch](nil)
+			} else if p, ok := parseResultInfo(&errs, key, v); ok {
+				out.Patch.ResultInfo = store.Some(p)
+			}
+		default:
+			if !isIgnoredAnnotation(key) {
+				errs.add(key, "unknownProperty", "tagOperation has no property "+quote(key)+".")
+			}
+		}
+	}
+	return out, errs
+}
+
+// isIgnoredAnnotation: OData annotations other than @odata.type carry no data we store.
+func isIgnoredAnnotation(key string) bool {
+	return strings.HasPrefix(key, "@odata.") || strings.Contains(key, "@odata.")
+}
+
+func checkODataType(errs *problems, target string, v any, want string) {
+	s, ok := v.(string)
+	if ok && strings.TrimPrefix(s, "#") == want {
+		return
+	}
+	errs.invalid(target, target+" must be #"+want+".")
+}
+
+func isCanonicalGUID(s string) bool { return len(s) == 36 }
+
+// parseTime reads an RFC 3339 timestamp with an offset; ok is false when it is invalid.
+func parseTime(errs *problems, target string, v any, nullable bool) (*time.Time, bool) {
+	if v == nil && nullable {
+		return nil, true
+	}
+	if s, ok := v.(string); ok {
+		if t, err := time.Parse(time.RFC3339Nano, s); err == nil && t.Year() >= 1 {
+			return &t, true
+		}
+	}
+	msg := target + " must be an RFC 3339 timestamp with an offset, such as 2026-01-02T03:04:05Z"
+	if nullable {
+		msg += ", or null"
+	}
+	errs.invalid(target, msg+".")
+	return nil, false
+}
+
+// parseInt32 accepts only JSON integers that fit Int32: not strings, fractions or exponents.
+func parseInt32(v any) (int32, bool) {
+	n, ok := v.(json.Number)
+	if !ok {
+		return 0, false
+	}
+	i, err := strconv.ParseInt(n.String(), 10, 32)
+	return int32(i), err == nil
+}
+
+// parseString reads a string or null of at most max characters with no U+0000.
+func parseString(errs *problems, target string, v any, max int) (*string, bool) {
+	if v == nil {
+		return nil, true
+	}
+	s, ok := v.(string)
+	switch {
+	case !ok:
+		errs.invalid(target, target+" must be a string or null.")
+	case strings.ContainsRune(s, 0):
+		errs.invalid(target, target+" cannot contain the character U+0000.")
+	case utf8.RuneCountInString(s) > max:
+		errs.invalid(target, target+" is at most "+itoa(max)+" characters.")
+	default:
+		return &s, true
+	}
+	return nil, false
+}
+
+func parseIdentitySet(errs *problems, target string, v any) (*store.IdentitySetPatch, bool) {
+	obj, ok := v.(*object)
+	if !ok {
+		errs.invalid(target, target+" must be an identitySet object or null.")
+		return nil, false
+	}
+	before := len(*errs)
+	p := &store.IdentitySetPatch{}
+	for _, key := range obj.keys {
+		path := target + "/" + key
+		var slot *store.Optional[*store.IdentityPatch]
+		switch key {
+		case "@odata.type":
+			checkODataType(errs, path, obj.values[key], "microsoft.graph.identitySet")
+			continue
+		case "application":
+			slot = &p.Application
+		case "device":
+			slot = &p.Device
+		case "user":
+			slot = &p.User
+		default:
+			if !isIgnoredAnnotation(key) {
+				errs.add(path, "unknownProperty", "identitySet has no property "+quote(key)+".")
+			}
+			continue
+		}
+		if obj.values[key] == nil {
+			*slot = store.Some[*store.IdentityPatch](nil)
+		} else if ip, ok := parseIdentity(errs, path, obj.values[key]); ok {
+			*slot = store.Some(ip)
+		}
+	}
+	return p, len(*errs) == before
+}
+
+func parseIdentity(errs *problems, target string, v any) (*store.IdentityPatch, bool) {
+	obj, ok := v.(*object)
+	if !ok {
+		errs.invalid(target, target+" must be an identity object or null.")
+		return nil, false
+	}
+	before := len(*errs)
+	p := &store.IdentityPatch{}
+	for _, key := range obj.keys {
+		path := target + "/" + key
+		switch key {
+		case "@odata.type":
+			checkODataType(errs, path, obj.values[key], "microsoft.graph.identity")
+		case "id", "displayName":
+			if s, ok := parseString(errs, path, obj.values[key], maxIdentityChars); ok {
+				if key == "id" {
+					p.ID = store.Some(s)
+				} else {
+					p.DisplayName = store.Some(s)
+				}
+			}
+		default:
+			if !isIgnoredAnnotation(key) {
+				errs.add(path, "unknownProperty", "identity has no property "+quote(key)+".")
+			}
+		}
+	}
+	return p, len(*errs) == before
+}
+
+func parseResultInfo(errs *problems, target string, v any) (*store.ResultInfoPatch, bool) {
+	obj, ok := v.(*object)
+	if !ok {
+		errs.invalid(target, target+" must be a resultInfo object or null.")
+		return nil, false
+	}
+	before := len(*errs)
+	p := &store.ResultInfoPatch{}
+	for _, key := range obj.keys {
+		path := target + "/" + key
+		v := obj.values[key]
+		switch key {
+		case "@odata.type":
+			checkODataType(errs, path, v, "microsoft.graph.resultInfo")
+		case "code", "subcode":
+			var n *int32
+			if v != nil {
+				i, ok := parseInt32(v)
+				if !ok {
+					errs.invalid(path, path+" must be a 32-bit integer or null.")
+					continue
+				}
+				n = &i
+			}
+			if key == "code" {
+				p.Code = store.Some(n)
+			} else {
+				p.Subcode = store.Some(n)
+			}
+		case "message":
+			if s, ok := parseString(errs, path, v, maxResultMessageChars); ok {
+				p.Message = store.Some(s)
+			}
+		default:
+			if !isIgnoredAnnotation(key) {
+				errs.add(path, "unknownProperty", "resultInfo has no property "+quote(key)+".")
+			}
+		}
+	}
+	return p, len(*errs) == before
+}
+
+func joinStatuses() string {
+	names := make([]string, len(store.Statuses))
+	for i, s := range store.Statuses {
+		names[i] = string(s)
+	}
+	return strings.Join(names, ", ")
+}
+
+func joinActions() string {
+	names := make([]string, len(store.Actions))
+	for i, a := range store.Actions {
+		names[i] = string(a)
+	}
+	return strings.Join(names, ", ")
+}
+
+// newOperation turns a validated POST body into what the store creates; createdBy defaults to the caller.
+func newOperation(b operationBody, caller Caller) store.NewOperation {
+	p := b.Patch
+	n := store.NewOperation{
+		Status:            p.Status.Value,
+		Action:            p.Action.Value,
+		PercentProgress:   p.PercentProgress.Value,
+		CompletedDateTime: p.CompletedDateTime.Value,
+		CreatedBy:         caller.Identity,
+	}
+	if b.ID != nil {
+		n.ID = *b.ID
+	}
+	if p.CreatedBy.Set {
+		n.CreatedBy = identitySetFromPatch(p.CreatedBy.Value)
+	}
+	if ri := p.ResultInfo.Value; ri != nil && (ri.Code.Value != nil || ri.Message.Value != nil || ri.Subcode.Value != nil) {
+		n.ResultInfo = &store.ResultInfo{Code: ri.Code.Value, Message: ri.Message.Value, Subcode: ri.Subcode.Value}
+	}
+	return n
+}
+
+// identitySetFromPatch applies a merge patch to nothing: what it sets, without its nulls.
+func identitySetFromPatch(p *store.IdentitySetPatch) *store.IdentitySet {
+	if p == nil {
+		return nil
+	}
+	identity := func(o store.Optional[*store.IdentityPatch]) *store.Identity {
+		if o.Value == nil {
+			return nil
+		}
+		return &store.Identity{ID: o.Value.ID.Value, DisplayName: o.Value.DisplayName.Value}
+	}
+	return &store.IdentitySet{Application: identity(p.Application), Device: identity(p.Device), User: identity(p.User)}
+}
