@@ -1,0 +1,116 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"text/tabwriter"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jackc/pgx/v5/stdlib"
+	"github.com/pressly/goose/v3"
+
+	"github.com/caseops/caseops/migrations"
+	"github.com/caseops/caseops/store"
+)
+
+// migrateUp applies every pending migration under goose's Postgres advisory lock.
+func migrateUp(ctx context.Context, pool *pgxpool.Pool, logger *slog.Logger) error {
+	return withProvider(pool, logger, func(p *goose.Provider) error {
+		results, err := p.Up(ctx)
+		for _, r := range results {
+			logger.Info("applied migration", "version", r.Source.Version, "file", r.Source.Path, "duration", r.Duration.String())
+		}
+		return err
+	})
+}
+
+func withProvider(pool *pgxpool.Pool, logger *slog.Logger, f func(*goose.Provider) error) error {
+	db := stdlib.OpenDBFromPool(pool)
+	defer db.Close()
+	p, err := migrations.NewProvider(db, nil)
+	if err != nil {
+		return err
+	}
+	_ = logger
+	return f(p)
+}
+
+func runMigrate(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	s := newSettings("migrate", "migrate up|down|status|version [flags]", getenv, stderr)
+	dbURL := databaseURLFlag(s)
+	if err := s.Parse(args); err != nil {
+		return err
+	}
+	rest := s.fs.Args()
+	if len(rest) != 1 {
+		s.fs.Usage()
+		return errors.New("migrate needs exactly one of up, down, status, version")
+	}
+	logger := newLogger("text", stderr)
+	verb := rest[0]
+	switch verb {
+	case "up", "down", "status", "version":
+	default:
+		s.fs.Usage()
+		return fmt.Errorf("unknown migrate command %q: use up, down, status or version", verb)
+	}
+	if verb == "up" {
+		if _, err := store.EnsureDatabase(ctx, *dbURL); err != nil {
+			return err
+		}
+	}
+	pool, err := store.Connect(ctx, *dbURL, store.PoolConfig{})
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+
+	return withProvider(pool, logger, func(p *goose.Provider) error {
+		switch verb {
+		case "up":
+			results, err := p.Up(ctx)
+			for _, r := range results {
+				fmt.Fprintf(stdout, "applied %s (%s)\n", r.Source.Path, r.Duration.Round(1e6))
+			}
+			if err == nil && len(results) == 0 {
+				fmt.Fprintln(stdout, "no pending migrations")
+			}
+			return err
+		case "down":
+			r, err := p.Down(ctx)
+			if errors.Is(err, goose.ErrNoNextVersion) {
+				fmt.Fprintln(stdout, "no migrations to roll back")
+				return nil
+			}
+			if r != nil {
+				fmt.Fprintf(stdout, "rolled back %s (%s)\n", r.Source.Path, r.Duration.Round(1e6))
+			}
+			return err
+		case "status":
+			statuses, err := p.Status(ctx)
+			if err != nil {
+				return err
+			}
+			tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "VERSION\tSTATE\tAPPLIED AT\tFILE")
+			for _, st := range statuses {
+				at := "-"
+				if !st.AppliedAt.IsZero() {
+					at = st.AppliedAt.UTC().Format("2006-01-02 15:04:05Z")
+				}
+				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\n", st.Source.Version, st.State, at, st.Source.Path)
+			}
+			return tw.Flush()
+		default: // version
+			v, err := p.GetDBVersion(ctx)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintln(stdout, v)
+			return nil
+		}
+	})
+}

@@ -1,0 +1,138 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/caseops/caseops/handlers"
+	"github.com/caseops/caseops/store"
+)
+
+type serveConfig struct {
+	databaseURL     string
+	addr            string
+	migrate         bool
+	requestTimeout  time.Duration
+	shutdownTimeout time.Duration
+	startupTimeout  time.Duration
+	maxConns        int
+	logFormat       string
+}
+
+func parseServe(args []string, getenv func(string) string, stderr io.Writer) (serveConfig, *settings, error) {
+	s := newSettings("serve", "serve [flags]", getenv, stderr)
+	var c serveConfig
+	dbURL := databaseURLFlag(s)
+	addr := s.String("addr", "CASEOPS_ADDR", ":8080", "address the HTTP API listens on")
+	migrate := s.Bool("migrate", "CASEOPS_MIGRATE", true, "create the database if missing and apply pending migrations at start")
+	requestTimeout := s.Duration("request-timeout", "CASEOPS_REQUEST_TIMEOUT", 10*time.Second, "longest a request may work before it is answered 503")
+	shutdownTimeout := s.Duration("shutdown-timeout", "CASEOPS_SHUTDOWN_TIMEOUT", 20*time.Second, "how long in-flight requests may finish after SIGTERM")
+	startupTimeout := s.Duration("startup-timeout", "CASEOPS_STARTUP_TIMEOUT", 60*time.Second, "how long to keep retrying an unreachable database at start")
+	maxConns := s.Int("db-max-conns", "CASEOPS_DB_MAX_CONNS", 0, "most connections in the Postgres pool (0: the larger of 4 and the number of CPUs)")
+	logFormat := s.String("log-format", "CASEOPS_LOG_FORMAT", "json", "log format: json or text")
+	if err := s.Parse(args); err != nil {
+		return c, s, err
+	}
+	c = serveConfig{databaseURL: *dbURL, addr: *addr, migrate: *migrate, requestTimeout: *requestTimeout,
+		shutdownTimeout: *shutdownTimeout, startupTimeout: *startupTimeout, maxConns: *maxConns, logFormat: *logFormat}
+	if c.logFormat != "json" && c.logFormat != "text" {
+		return c, s, fmt.Errorf("--log-format must be json or text, not %q", c.logFormat)
+	}
+	if c.maxConns < 0 || c.maxConns > 10000 {
+		return c, s, fmt.Errorf("--db-max-conns must be from 0 to 10000")
+	}
+	return c, s, nil
+}
+
+func newLogger(format string, w io.Writer) *slog.Logger {
+	if format == "text" {
+		return slog.New(slog.NewTextHandler(w, nil))
+	}
+	return slog.New(slog.NewJSONHandler(w, nil))
+}
+
+func runServe(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	cfg, _, err := parseServe(args, getenv, stderr)
+	if err != nil {
+		return err
+	}
+	logger := newLogger(cfg.logFormat, stderr)
+
+	pool, err := store.Connect(ctx, cfg.databaseURL, store.PoolConfig{MaxConns: int32(cfg.maxConns)})
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	if cfg.migrate {
+		err := retryUntil(ctx, cfg.startupTimeout, logger, func() error {
+			if created, err := store.EnsureDatabase(ctx, cfg.databaseURL); err != nil {
+				return err
+			} else if created {
+				logger.Info("created database", "database", pool.Config().ConnConfig.Database)
+			}
+			return migrateUp(ctx, pool, logger)
+		})
+		if err != nil {
+			return err
+		}
+	}
+
+	api := handlers.NewServer(logger, handlers.Config{RequestTimeout: cfg.requestTimeout, DevTenant: "dev"}, store.New(pool))
+	srv := &http.Server{
+		Handler:           api,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+	ln, err := net.Listen("tcp", cfg.addr)
+	if err != nil {
+		return err
+	}
+	logger.Info("caseops listening", "addr", ln.Addr().String())
+
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(ln) }()
+	select {
+	case err := <-serveErr:
+		return err
+	case <-ctx.Done():
+	}
+	logger.Info("shutting down", "deadline", cfg.shutdownTimeout.String())
+	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.shutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	if err := <-serveErr; !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	logger.Info("stopped")
+	return nil
+}
+
+// retryUntil calls f until it succeeds, ctx ends or the timeout passes; only an unavailable database is retried.
+func retryUntil(ctx context.Context, timeout time.Duration, logger *slog.Logger, f func() error) error {
+	deadline := time.Now().Add(timeout)
+	wait := 250 * time.Millisecond
+	for {
+		err := f()
+		if err == nil || !errors.Is(err, store.ErrUnavailable) || time.Now().Add(wait).After(deadline) {
+			return err
+		}
+		logger.Warn("database not reachable yet; retrying", "error", err.Error(), "retry-in", wait.String())
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 5*time.Second)
+	}
+}
