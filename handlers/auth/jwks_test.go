@@ -1,0 +1,281 @@
+package auth
+
+import (
+	"context"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/pem"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/MicahParks/jwkset"
+	"github.com/golang-jwt/jwt/v5"
+)
+
+// signingKey is an identity provider's key: it signs tokens and is published in the JWKS by kid.
+type signingKey struct {
+	kid     string
+	method  jwt.SigningMethod
+	private crypto.Signer
+}
+
+func newRSAKey(t *testing.T, kid string) signingKey {
+	t.Helper()
+	k, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return signingKey{kid: kid, method: jwt.SigningMethodRS256, private: k}
+}
+
+func newECKey(t *testing.T, kid string) signingKey {
+	t.Helper()
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return signingKey{kid: kid, method: jwt.SigningMethodES256, private: k}
+}
+
+// sign signs c with k, naming k.kid in the header unless kid is overridden ("" drops the header).
+func (k signingKey) sign(t *testing.T, c jwt.Claims, kid ...string) string {
+	t.Helper()
+	token := jwt.NewWithClaims(k.method, c)
+	token.Header["kid"] = k.kid
+	if len(kid) > 0 {
+		token.Header["kid"] = kid[0]
+		if kid[0] == "" {
+			delete(token.Header, "kid")
+		}
+	}
+	s, err := token.SignedString(k.private)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func (k signingKey) publicPEM(t *testing.T) []byte {
+	t.Helper()
+	der, err := x509.MarshalPKIXPublicKey(k.private.Public())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der})
+}
+
+// keyServer serves a JWKS and counts the requests it gets.
+type keyServer struct {
+	*httptest.Server
+	hits      atomic.Int64
+	failFirst atomic.Bool // answer the next request with 503
+
+	mu   sync.Mutex
+	jwks []byte
+}
+
+func newKeyServer(t *testing.T, keys ...signingKey) *keyServer {
+	t.Helper()
+	s := &keyServer{}
+	s.publish(t, keys...)
+	s.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.hits.Add(1)
+		if s.failFirst.CompareAndSwap(true, false) {
+			http.Error(w, "down", http.StatusServiceUnavailable)
+			return
+		}
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		w.Header().Set("Content-Type", "application/json")
+		w.Write(s.jwks)
+	}))
+	t.Cleanup(s.Close)
+	return s
+}
+
+// publish replaces the served key set, as an identity provider does when it rotates keys.
+func (s *keyServer) publish(t *testing.T, keys ...signingKey) {
+	t.Helper()
+	set := jwkset.NewMemoryStorage()
+	for _, k := range keys {
+		alg := jwkset.AlgRS256
+		if k.method == jwt.SigningMethodES256 {
+			alg = jwkset.AlgES256
+		}
+		jwk, err := jwkset.NewJWKFromKey(k.private.Public(), jwkset.JWKOptions{
+			Metadata: jwkset.JWKMetadataOptions{KID: k.kid, ALG: alg, USE: jwkset.UseSig},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := set.KeyWrite(t.Context(), jwk); err != nil {
+			t.Fatal(err)
+		}
+	}
+	body, err := set.JSONPublic(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.mu.Lock()
+	s.jwks = body
+	s.mu.Unlock()
+}
+
+func (s *keyServer) verifier(t *testing.T, cfg Config) *Verifier {
+	t.Helper()
+	cfg.JWKSURL = s.URL + "/discovery/v2.0/keys"
+	cfg.Logger = slog.New(slog.DiscardHandler)
+	return newTestVerifier(t, cfg)
+}
+
+// requestContext stands for a request's context under the server's timeout, which bounds a wait for a refetch.
+func requestContext(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(t.Context(), time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+func assertHits(t *testing.T, s *keyServer, want int64) {
+	t.Helper()
+	if got := s.hits.Load(); got != want {
+		t.Fatalf("the JWKS server got %d requests, want %d", got, want)
+	}
+}
+
+func TestVerifyJWKS(t *testing.T) {
+	t.Parallel()
+	rsaKey, ecKey := newRSAKey(t, "rsa-1"), newECKey(t, "ec-1")
+	impostor := newRSAKey(t, "rsa-1")
+	s := newKeyServer(t, rsaKey, ecKey)
+	v := s.verifier(t, Config{})
+	good := tokenClaims(nil)
+	runVerifyCases(t, v, []verifyCase{
+		{name: "RS256", header: "Bearer " + rsaKey.sign(t, good), want: ada},
+		{name: "ES256", header: "Bearer " + ecKey.sign(t, good), want: ada},
+		{name: "RS256 without kid", header: "Bearer " + rsaKey.sign(t, good, ""), want: ada},
+		{name: "RS256 expired", header: "Bearer " + rsaKey.sign(t, tokenClaims(jwt.MapClaims{"exp": testNow.Add(-time.Hour).Unix()})), wantErr: "The bearer token has expired."},
+		{name: "RS256 without tid", header: "Bearer " + rsaKey.sign(t, tokenClaims(jwt.MapClaims{"tid": nil})), wantErr: "The token has no tid (tenant) claim."},
+		{name: "another key under a published kid", header: "Bearer " + impostor.sign(t, good), wantErr: "The bearer token's signature is not valid."},
+		{name: "RS256 naming the EC key's kid", header: "Bearer " + rsaKey.sign(t, good, "ec-1"), wantErr: "The bearer token's signing key is not known."},
+		{name: "HS256 keyed with the RSA public key PEM", header: "Bearer " + signHSWithKid(t, rsaKey.publicPEM(t), "rsa-1", good), wantErr: "The bearer token must be signed with RS256 or ES256."},
+		{name: "HS256 keyed with the RSA public key PEM, no kid", header: "Bearer " + signHS(t, jwt.SigningMethodHS256, rsaKey.publicPEM(t), good), wantErr: "The bearer token must be signed with RS256 or ES256."},
+		{name: "alg none", header: "Bearer " + signNone(t, good), wantErr: "The bearer token must be signed with RS256 or ES256."},
+	})
+}
+
+func signHSWithKid(t *testing.T, key []byte, kid string, c jwt.Claims) string {
+	t.Helper()
+	token := jwt.NewWithClaims(jwt.SigningMethodHS256, c)
+	token.Header["kid"] = kid
+	s, err := token.SignedString(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func TestJWKSRotationIsPickedUp(t *testing.T) {
+	t.Parallel()
+	old, rotated := newRSAKey(t, "2026-01"), newECKey(t, "2026-02")
+	s := newKeyServer(t, old)
+	v := s.verifier(t, Config{}) // the default 5 s refetch interval
+	assertHits(t, s, 1)
+
+	verify := func(key signingKey, want Principal, wantErr string) {
+		t.Helper()
+		header := "Bearer " + key.sign(t, tokenClaims(nil))
+		got, err := v.Verify(requestContext(t), header)
+		assertVerified(t, header, got, err, want, wantErr)
+	}
+	verify(old, ada, "")
+	assertHits(t, s, 1) // cached
+
+	s.publish(t, rotated)
+	verify(rotated, ada, "")
+	assertHits(t, s, 2) // the new kid was fetched on demand
+
+	// The old key was withdrawn; asking for it again within the interval fetches nothing.
+	verify(old, Principal{}, "The bearer token's signing key is not known.")
+	assertHits(t, s, 2)
+	verify(rotated, ada, "")
+	assertHits(t, s, 2)
+}
+
+func TestJWKSRefetchIntervalIsConfigurable(t *testing.T) {
+	t.Parallel()
+	first, second, third := newRSAKey(t, "k1"), newRSAKey(t, "k2"), newECKey(t, "k3")
+	s := newKeyServer(t, first)
+	v := s.verifier(t, Config{RefetchInterval: 20 * time.Millisecond})
+	for i, key := range []signingKey{second, third} {
+		s.publish(t, key)
+		header := "Bearer " + key.sign(t, tokenClaims(nil))
+		got, err := v.Verify(requestContext(t), header)
+		assertVerified(t, header, got, err, ada, "")
+		assertHits(t, s, int64(i)+2)
+	}
+}
+
+func TestJWKSUnknownKidFloodIsRateLimited(t *testing.T) {
+	t.Parallel()
+	key := newRSAKey(t, "real")
+	s := newKeyServer(t, key)
+	v := s.verifier(t, Config{RefetchInterval: time.Minute})
+	assertHits(t, s, 1)
+
+	const flood = 200
+	errs := make([]error, flood)
+	var wg sync.WaitGroup
+	for i := range flood {
+		wg.Go(func() {
+			kid := fmt.Sprintf("made-up-%d-%s", i, rand.Text())
+			_, errs[i] = v.Verify(requestContext(t), "Bearer "+key.sign(t, tokenClaims(nil), kid))
+		})
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err == nil || err.Error() != "The bearer token's signing key is not known." {
+			t.Fatalf("token %d with an unknown kid: error %v", i, err)
+		}
+	}
+	assertHits(t, s, 2) // the first fetch and one refetch for the whole flood
+
+	header := "Bearer " + key.sign(t, tokenClaims(nil))
+	got, err := v.Verify(requestContext(t), header)
+	assertVerified(t, header, got, err, ada, "")
+	assertHits(t, s, 2)
+}
+
+func TestJWKSFirstFetchFailureIsRetriedOnDemand(t *testing.T) {
+	t.Parallel()
+	key := newRSAKey(t, "k1")
+	s := newKeyServer(t, key)
+	s.failFirst.Store(true)
+	v := s.verifier(t, Config{})
+	assertHits(t, s, 1)
+
+	header := "Bearer " + key.sign(t, tokenClaims(nil))
+	got, err := v.Verify(requestContext(t), header)
+	assertVerified(t, header, got, err, ada, "")
+	assertHits(t, s, 2)
+}
+
+func TestJWKSServerDown(t *testing.T) {
+	t.Parallel()
+	key := newRSAKey(t, "k1")
+	s := newKeyServer(t, key)
+	s.Close()
+	v := s.verifier(t, Config{})
+	header := "Bearer " + key.sign(t, tokenClaims(nil))
+	got, err := v.Verify(requestContext(t), header)
+	assertVerified(t, header, got, err, Principal{}, "The bearer token's signing key is not known.")
+}
