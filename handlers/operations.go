@@ -69,8 +69,8 @@ func handleCreateOperation(s OperationStore) echo.HandlerFunc {
 			return invalidBody(errs)
 		}
 		if body.Patch.CompletedDateTime.Value != nil && !(body.Patch.Status.Set && body.Patch.Status.Value.Terminal()) {
-			return badRequest("completedDateTime", "completedDateTime can be given only with a terminal status "+
-				"(succeeded, partiallySucceeded, failed or submissionFailed).")
+			return invalidBody([]Detail{{Code: "invalidValue", Target: "completedDateTime", Message: "completedDateTime " +
+				"can be given only with a terminal status (succeeded, partiallySucceeded, failed or submissionFailed)."}})
 		}
 		caller := callerOf(c)
 		op, err := s.Create(c.Request().Context(), caller.TenantID, newOperation(body, caller), audit(c))
