@@ -17,15 +17,35 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/caseops/caseops/handlers"
+	"github.com/caseops/caseops/handlers/auth"
 	"github.com/caseops/caseops/store"
 	"github.com/caseops/caseops/store/storetest"
 )
 
 // testServer is the real API over a real HTTP listener and its own database.
 type testServer struct {
-	t    *testing.T
-	url  string
-	pool *pgxpool.Pool
+	t     *testing.T
+	url   string
+	pool  *pgxpool.Pool
+	token string // sent unless a test gives its own Authorization
+}
+
+// testSecret signs the tokens of the test suite.
+var testSecret = []byte("caseops-test-secret-of-at-least-32-bytes")
+
+// mint signs a token for the test server; failing the test when the options are refused.
+func mint(t *testing.T, o auth.MintOptions) string {
+	t.Helper()
+	tok, err := auth.Mint(testSecret, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
+}
+
+// devToken is what every test request carries by default: tenant "dev", a user, full permissions.
+func devToken(t *testing.T) string {
+	return mint(t, auth.MintOptions{Tenant: "dev", Scopes: auth.PermissionReadWrite, UserID: "dev", UserName: "Development user"})
 }
 
 func newTestServer(t *testing.T) *testServer {
@@ -37,10 +57,14 @@ func newTestServer(t *testing.T) *testServer {
 func newTestServerOn(t *testing.T, pool *pgxpool.Pool) *testServer {
 	t.Helper()
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	api := handlers.NewServer(logger, handlers.Config{DevTenant: "dev", RequestTimeout: 5 * time.Second}, store.New(pool))
+	verifier, err := auth.NewVerifier(context.Background(), auth.Config{Secret: testSecret})
+	if err != nil {
+		t.Fatal(err)
+	}
+	api := handlers.NewServer(logger, handlers.Config{RequestTimeout: 5 * time.Second}, verifier, store.New(pool))
 	srv := httptest.NewServer(api)
 	t.Cleanup(srv.Close)
-	return &testServer{t: t, url: srv.URL, pool: pool}
+	return &testServer{t: t, url: srv.URL, pool: pool, token: devToken(t)}
 }
 
 type response struct {
@@ -76,6 +100,7 @@ func (s *testServer) do(method, path, body string, headers ...string) response {
 	if body != "" {
 		req.Header.Set("Content-Type", "application/json")
 	}
+	req.Header.Set("Authorization", "Bearer "+s.token)
 	for i := 0; i+1 < len(headers); i += 2 {
 		if headers[i+1] == "" {
 			req.Header.Del(headers[i])

@@ -5,10 +5,10 @@ import (
 )
 
 // addRoutes lists the whole API surface.
-func addRoutes(e *echo.Echo, cfg Config, operations OperationStore) {
+func addRoutes(e *echo.Echo, tokens TokenVerifier, operations OperationStore) {
 	// Middleware goes on each route, not on an Echo group: a group with middleware answers every unknown
 	// method under its prefix with 404, where the client deserves 405.
-	auth := authenticate(cfg)
+	auth := authenticate(tokens)
 	read := []echo.MiddlewareFunc{auth, requireRead}
 	write := []echo.MiddlewareFunc{auth, requireWrite}
 

@@ -14,12 +14,10 @@ import (
 type Config struct {
 	// RequestTimeout bounds the work of one request; a database call past it answers 503.
 	RequestTimeout time.Duration
-	// DevTenant, when set, makes every request act for this tenant with full permissions (development only).
-	DevTenant string
 }
 
 // NewServer returns the caseops HTTP API as an http.Handler.
-func NewServer(logger *slog.Logger, cfg Config, operations OperationStore) *echo.Echo {
+func NewServer(logger *slog.Logger, cfg Config, tokens TokenVerifier, operations OperationStore) *echo.Echo {
 	e := echo.New()
 	e.HideBanner = true
 	e.HidePort = true
@@ -31,7 +29,7 @@ func NewServer(logger *slog.Logger, cfg Config, operations OperationStore) *echo
 	if cfg.RequestTimeout > 0 {
 		e.Use(middleware.ContextTimeoutWithConfig(middleware.ContextTimeoutConfig{Timeout: cfg.RequestTimeout}))
 	}
-	addRoutes(e, cfg, operations)
+	addRoutes(e, tokens, operations)
 	return e
 }
 

@@ -16,6 +16,7 @@ const usage = `caseops tracks long-running eDiscovery operations as Microsoft Gr
 Usage:
   caseops serve [flags]                     run the HTTP API (creates the database and migrates it first)
   caseops migrate up|down|status|version    manage the database schema
+  caseops token --tenant T [flags]          print a bearer token signed with CASEOPS_JWT_SECRET
   caseops help                              show this text
 
 Run "caseops COMMAND --help" for the flags of a command and the environment variables they read.
@@ -32,6 +33,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return runServe(ctx, args[1:], getenv, stdout, stderr)
 	case "migrate":
 		return runMigrate(ctx, args[1:], getenv, stdout, stderr)
+	case "token":
+		return runToken(ctx, args[1:], getenv, stdout, stderr)
 	case "help", "-h", "--help", "-help":
 		fmt.Fprint(stdout, usage)
 		return nil
@@ -46,11 +49,13 @@ type settings struct {
 	fs      *flag.FlagSet
 	getenv  func(string) string
 	envOf   map[string]string // flag name -> variable
+	secret  map[string]bool   // flags whose value --help must not print
 	problem error
 }
 
 func newSettings(name, synopsis string, getenv func(string) string, stderr io.Writer) *settings {
-	s := &settings{fs: flag.NewFlagSet(name, flag.ContinueOnError), getenv: getenv, envOf: map[string]string{}}
+	s := &settings{fs: flag.NewFlagSet(name, flag.ContinueOnError), getenv: getenv,
+		envOf: map[string]string{}, secret: map[string]bool{}}
 	s.fs.SetOutput(stderr)
 	s.fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: caseops %s\n\nFlags (each overrides its environment variable):\n", synopsis)
@@ -63,7 +68,11 @@ func newSettings(name, synopsis string, getenv func(string) string, stderr io.Wr
 			if v := s.envOf[n]; v != "" {
 				env = "  [$" + v + "]"
 			}
-			fmt.Fprintf(stderr, "  --%s (default %q)%s\n      %s\n", n, f.DefValue, env, f.Usage)
+			def := fmt.Sprintf("%q", f.DefValue)
+			if s.secret[n] && f.DefValue != "" {
+				def = "set, not shown"
+			}
+			fmt.Fprintf(stderr, "  --%s (default %s)%s\n      %s\n", n, def, env, f.Usage)
 		}
 	}
 	return s
@@ -80,6 +89,12 @@ func (s *settings) String(name, env, def, help string) *string {
 		def = v
 	}
 	return s.fs.String(name, def, help)
+}
+
+// Secret is a String whose value is never printed.
+func (s *settings) Secret(name, env, help string) *string {
+	s.secret[name] = true
+	return s.String(name, env, "", help)
 }
 
 func (s *settings) Bool(name, env string, def bool, help string) *bool {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/caseops/caseops/handlers"
+	"github.com/caseops/caseops/handlers/auth"
 	"github.com/caseops/caseops/store"
 )
 
@@ -23,6 +24,20 @@ type serveConfig struct {
 	startupTimeout  time.Duration
 	maxConns        int
 	logFormat       string
+	jwt             jwtConfig
+}
+
+// jwtConfig says how bearer tokens are checked; with none of it set, serve runs in development mode.
+type jwtConfig struct {
+	secret, jwksURL, issuer, audience string
+}
+
+func jwtFlags(s *settings) func() jwtConfig {
+	secret := s.Secret("jwt-secret", "CASEOPS_JWT_SECRET", "HS256 key for bearer tokens (at least 32 bytes)")
+	jwks := s.String("jwks-url", "CASEOPS_JWKS_URL", "", "URL of a JWKS with the RS256/ES256 keys of bearer tokens")
+	issuer := s.String("jwt-issuer", "CASEOPS_JWT_ISSUER", "", "required iss of bearer tokens (unchecked when empty)")
+	audience := s.String("jwt-audience", "CASEOPS_JWT_AUDIENCE", "", "required aud of bearer tokens (unchecked when empty)")
+	return func() jwtConfig { return jwtConfig{*secret, *jwks, *issuer, *audience} }
 }
 
 func parseServe(args []string, getenv func(string) string, stderr io.Writer) (serveConfig, *settings, error) {
@@ -36,11 +51,13 @@ func parseServe(args []string, getenv func(string) string, stderr io.Writer) (se
 	startupTimeout := s.Duration("startup-timeout", "CASEOPS_STARTUP_TIMEOUT", 60*time.Second, "how long to keep retrying an unreachable database at start")
 	maxConns := s.Int("db-max-conns", "CASEOPS_DB_MAX_CONNS", 0, "most connections in the Postgres pool (0: the larger of 4 and the number of CPUs)")
 	logFormat := s.String("log-format", "CASEOPS_LOG_FORMAT", "json", "log format: json or text")
+	jwt := jwtFlags(s)
 	if err := s.Parse(args); err != nil {
 		return c, s, err
 	}
 	c = serveConfig{databaseURL: *dbURL, addr: *addr, migrate: *migrate, requestTimeout: *requestTimeout,
-		shutdownTimeout: *shutdownTimeout, startupTimeout: *startupTimeout, maxConns: *maxConns, logFormat: *logFormat}
+		shutdownTimeout: *shutdownTimeout, startupTimeout: *startupTimeout, maxConns: *maxConns, logFormat: *logFormat,
+		jwt: jwt()}
 	if c.logFormat != "json" && c.logFormat != "text" {
 		return c, s, fmt.Errorf("--log-format must be json or text, not %q", c.logFormat)
 	}
@@ -63,6 +80,10 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		return err
 	}
 	logger := newLogger(cfg.logFormat, stderr)
+	verifier, err := newVerifier(ctx, cfg.jwt, logger, stderr)
+	if err != nil {
+		return err
+	}
 
 	pool, err := store.Connect(ctx, cfg.databaseURL, store.PoolConfig{MaxConns: int32(cfg.maxConns)})
 	if err != nil {
@@ -83,7 +104,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		}
 	}
 
-	api := handlers.NewServer(logger, handlers.Config{RequestTimeout: cfg.requestTimeout, DevTenant: "dev"}, store.New(pool))
+	api := handlers.NewServer(logger, handlers.Config{RequestTimeout: cfg.requestTimeout}, verifier, store.New(pool))
 	srv := &http.Server{
 		Handler:           api,
 		ReadHeaderTimeout: 10 * time.Second,
@@ -117,6 +138,34 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	logger.Info("stopped")
 	return nil
 }
+
+// newVerifier builds the bearer-token check. With no JWT setting at all it enters development mode:
+// a random secret for this run only, a loud warning, and a ready-to-use token on stderr.
+func newVerifier(ctx context.Context, j jwtConfig, logger *slog.Logger, stderr io.Writer) (*auth.Verifier, error) {
+	cfg := auth.Config{Secret: []byte(j.secret), JWKSURL: j.jwksURL, Issuer: j.issuer, Audience: j.audience, Logger: logger}
+	if j.secret != "" || j.jwksURL != "" {
+		return auth.NewVerifier(ctx, cfg)
+	}
+	secret, err := auth.NewDevSecret()
+	if err != nil {
+		return nil, err
+	}
+	cfg.Secret = secret
+	token, err := auth.Mint(secret, auth.MintOptions{Tenant: devTenant, Scopes: auth.PermissionReadWrite,
+		UserID: "dev", UserName: "Development user", TTL: devTokenTTL, Issuer: j.issuer, Audience: j.audience})
+	if err != nil {
+		return nil, err
+	}
+	logger.Warn("DEVELOPMENT MODE: no CASEOPS_JWT_SECRET or CASEOPS_JWKS_URL is set, so tokens are signed " +
+		"with a random secret that lasts until this process exits. Never run like this in production.")
+	fmt.Fprintf(stderr, "\nDevelopment token (tenant %q, %s, valid %s):\n\n%s\n\n", devTenant, auth.PermissionReadWrite, devTokenTTL, token)
+	return auth.NewVerifier(ctx, cfg)
+}
+
+const (
+	devTenant   = "dev"
+	devTokenTTL = 12 * time.Hour
+)
 
 // retryUntil calls f until it succeeds, ctx ends or the timeout passes; only an unavailable database is retried.
 func retryUntil(ctx context.Context, timeout time.Duration, logger *slog.Logger, f func() error) error {

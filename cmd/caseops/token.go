@@ -1,0 +1,54 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/caseops/caseops/handlers/auth"
+)
+
+// runToken prints a bearer token signed with the configured secret, for scripts, workers and people.
+func runToken(_ context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	s := newSettings("token", `token --tenant T [--scopes "eDiscovery.ReadWrite.All"] [--roles R] [--user-id U --user-name N | --app-id A --app-name N] [--ttl 1h]`, getenv, stderr)
+	secret := s.Secret("jwt-secret", "CASEOPS_JWT_SECRET", "HS256 key the server checks tokens with (at least 32 bytes)")
+	issuer := s.String("jwt-issuer", "CASEOPS_JWT_ISSUER", "", "iss of the token (set it when the server checks it)")
+	audience := s.String("jwt-audience", "CASEOPS_JWT_AUDIENCE", "", "aud of the token (set it when the server checks it)")
+	tenant := s.fs.String("tenant", "", "tenant id (tid)")
+	scopes := s.fs.String("scopes", auth.PermissionReadWrite, "space-separated delegated scopes (scp)")
+	roles := s.fs.String("roles", "", "space-separated application permissions (roles)")
+	userID := s.fs.String("user-id", "", "user object id (oid)")
+	userName := s.fs.String("user-name", "", "user display name (name)")
+	appID := s.fs.String("app-id", "", "application id (azp and appid)")
+	appName := s.fs.String("app-name", "", "application display name (app_displayname)")
+	ttl := s.fs.Duration("ttl", time.Hour, "how long the token is valid")
+	if err := s.Parse(args); err != nil {
+		return err
+	}
+	if *secret == "" {
+		return errors.New("CASEOPS_JWT_SECRET (or --jwt-secret) must be set to the secret the server uses")
+	}
+	if *tenant == "" {
+		return errors.New("--tenant is required")
+	}
+	if *roles != "" && !isFlagSet(s, "scopes") {
+		*scopes = "" // an application token carries roles, not scopes
+	}
+	tok, err := auth.Mint([]byte(*secret), auth.MintOptions{Tenant: *tenant, Scopes: *scopes, Roles: *roles,
+		UserID: *userID, UserName: *userName, AppID: *appID, AppName: *appName, TTL: *ttl,
+		Issuer: *issuer, Audience: *audience})
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintln(stdout, tok)
+	return err
+}
+
+func isFlagSet(s *settings, name string) bool {
+	set := false
+	s.fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
+}
