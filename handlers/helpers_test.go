@@ -24,7 +24,7 @@ import (
 
 // testServer is the real API over a real HTTP listener and its own database.
 type testServer struct {
-	t     *testing.T
+	t     testing.TB
 	url   string
 	pool  *pgxpool.Pool
 	token string // sent unless a test gives its own Authorization
@@ -34,7 +34,7 @@ type testServer struct {
 var testSecret = []byte("caseops-test-secret-of-at-least-32-bytes")
 
 // mint signs a token for the test server; failing the test when the options are refused.
-func mint(t *testing.T, o auth.MintOptions) string {
+func mint(t testing.TB, o auth.MintOptions) string {
 	t.Helper()
 	tok, err := auth.Mint(testSecret, o)
 	if err != nil {
@@ -44,17 +44,17 @@ func mint(t *testing.T, o auth.MintOptions) string {
 }
 
 // devToken is what every test request carries by default: tenant "dev", a user, full permissions.
-func devToken(t *testing.T) string {
+func devToken(t testing.TB) string {
 	return mint(t, auth.MintOptions{Tenant: "dev", Scopes: auth.PermissionReadWrite, UserID: "dev", UserName: "Development user"})
 }
 
-func newTestServer(t *testing.T) *testServer {
+func newTestServer(t testing.TB) *testServer {
 	t.Helper()
 	pool := storetest.NewPool(t)
 	return newTestServerOn(t, pool)
 }
 
-func newTestServerOn(t *testing.T, pool *pgxpool.Pool) *testServer {
+func newTestServerOn(t testing.TB, pool *pgxpool.Pool) *testServer {
 	t.Helper()
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	verifier, err := auth.NewVerifier(context.Background(), auth.Config{Secret: testSecret})
@@ -74,7 +74,7 @@ type response struct {
 }
 
 // json decodes the body into a generic value, failing the test when it is not JSON.
-func (r response) json(t *testing.T) map[string]any {
+func (r response) json(t testing.TB) map[string]any {
 	t.Helper()
 	var v map[string]any
 	dec := json.NewDecoder(bytes.NewReader(r.body))
@@ -130,12 +130,12 @@ func (s *testServer) create(body string) map[string]any {
 	return r.json(s.t)
 }
 
-// row reads an operation straight from the table, as an analyst would, to prove what was (not) written.
+// row reads tenant dev's operation straight from the table, as an analyst would, to prove what was (not) written.
 func (s *testServer) row(id any) string {
 	s.t.Helper()
 	var out string
 	err := s.pool.QueryRow(context.Background(), `SELECT coalesce((SELECT row_to_json(o)::text FROM case_operations o
-		WHERE id = $1::uuid), 'none')`, id).Scan(&out)
+		WHERE tenant_id = 'dev' AND id = $1::uuid), 'none')`, id).Scan(&out)
 	if err != nil {
 		s.t.Fatal(err)
 	}
