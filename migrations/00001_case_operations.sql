@@ -189,6 +189,14 @@ BEGIN
             USING ERRCODE = 'check_violation', CONSTRAINT = 'case_operations_status_transition',
                   TABLE = 'case_operations';
     END IF;
+    -- A writer that changes the row without moving its version (a direct SQL fix, say) still invalidates
+    -- every ETag a client holds, so If-Match cannot overwrite that change unseen.
+    IF NEW.version = OLD.version AND NEW IS DISTINCT FROM OLD THEN
+        NEW.version := OLD.version + 1;
+        IF NEW.last_modified_date_time = OLD.last_modified_date_time THEN
+            NEW.last_modified_date_time := greatest(now(), OLD.last_modified_date_time);
+        END IF;
+    END IF;
     RETURN NEW;
 END $$;
 -- +goose StatementEnd
@@ -231,14 +239,17 @@ END $$;
 CREATE TRIGGER case_operation_events_append_only
     BEFORE UPDATE OR DELETE ON case_operation_events
     FOR EACH ROW EXECUTE FUNCTION case_operation_events_append_only();
+CREATE TRIGGER case_operation_events_no_truncate
+    BEFORE TRUNCATE ON case_operation_events
+    FOR EACH STATEMENT EXECUTE FUNCTION case_operation_events_append_only();
 
 -- +goose Down
 DROP TABLE case_operation_events;
 DROP FUNCTION case_operation_events_append_only();
 DROP TYPE case_operation_event_kind;
+DROP FUNCTION case_operation_changes(case_operations, case_operations);
 DROP TABLE case_operations;
 DROP FUNCTION case_operations_guard_update();
-DROP FUNCTION case_operation_changes(case_operations, case_operations);
 DROP FUNCTION case_operation_result_info(integer, text, integer);
 DROP FUNCTION case_operation_json_time(timestamptz);
 DROP FUNCTION case_operation_merge_patch(jsonb, jsonb);

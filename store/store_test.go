@@ -2,12 +2,12 @@ package store_test
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
+	"strings"
 	"testing"
-	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/caseops/caseops/store"
@@ -97,9 +97,35 @@ func TestCreatePatchDeleteRecordsHistory(t *testing.T) {
 	if len(ev) != 4 {
 		t.Fatalf("events: %q", ev)
 	}
-	for _, e := range ev {
-		t.Log(e)
+	want := []string{"created", "updated", "updated", "deleted"}
+	for i, e := range ev {
+		if !strings.HasPrefix(e, want[i]+" {") {
+			t.Errorf("event %d is %q, want a %s event", i, e, want[i])
+		}
 	}
-	_ = json.Valid
-	_ = time.Now
+}
+
+// The history cannot be emptied, and a direct SQL change still moves the version so that stale ETags fail.
+func TestHistoryIsKeptAndDirectWritesMoveTheVersion(t *testing.T) {
+	t.Parallel()
+	s, pool := newStore(t)
+	ctx := context.Background()
+	op, err := s.Create(ctx, "t1", store.NewOperation{}, audit)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pgErr *pgconn.PgError
+	if _, err := pool.Exec(ctx, `TRUNCATE case_operation_events`); !errors.As(err, &pgErr) || pgErr.ConstraintName != "case_operation_events_append_only" {
+		t.Fatalf("TRUNCATE: %v", err)
+	}
+	if _, err := pool.Exec(ctx, `UPDATE case_operations SET percent_progress = 5 WHERE id = $1`, op.ID); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.Get(ctx, "t1", op.ID)
+	if err != nil || got.Version != 2 || !got.LastModifiedDateTime.After(op.LastModifiedDateTime) {
+		t.Fatalf("after a direct update: version %d, modified %s (was %s), %v", got.Version, got.LastModifiedDateTime, op.LastModifiedDateTime, err)
+	}
+	if _, err := s.Patch(ctx, "t1", op.ID, store.Patch{PercentProgress: store.Some(ptr[int32](9)), IfVersion: []int64{1}}, audit); !errors.Is(err, store.ErrPreconditionFailed) {
+		t.Fatalf("a stale version after a direct update: %v", err)
+	}
 }
