@@ -1,0 +1,277 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/caseops/caseops/store/storetest"
+)
+
+// syncBuffer collects what the program writes from several goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// newDatabaseURL names a database that does not exist yet on the test server, and drops it afterwards.
+func newDatabaseURL(t *testing.T) string {
+	t.Helper()
+	b := make([]byte, 6)
+	_, _ = rand.Read(b)
+	name := "caseops_cmd_" + hex.EncodeToString(b)
+	u, err := url.Parse(storetest.ServerURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin := u.String()
+	u.Path = "/" + name
+	t.Cleanup(func() {
+		conn, err := pgx.Connect(context.Background(), admin)
+		if err != nil {
+			t.Errorf("drop %s: %v", name, err)
+			return
+		}
+		defer conn.Close(context.Background())
+		if _, err := conn.Exec(context.Background(), "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)"); err != nil {
+			t.Errorf("drop %s: %v", name, err)
+		}
+	})
+	return u.String()
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+func envOf(vars map[string]string) func(string) string {
+	return func(k string) string { return vars[k] }
+}
+
+type served struct {
+	base   string
+	stderr *syncBuffer
+	stop   func() error
+}
+
+// serve runs `caseops serve` in-process, as main would, and waits until it answers.
+func serve(t *testing.T, env map[string]string) served {
+	t.Helper()
+	addr := freeAddr(t)
+	env["CASEOPS_ADDR"] = addr
+	ctx, cancel := context.WithCancel(context.Background())
+	stderr := &syncBuffer{}
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, []string{"serve"}, envOf(env), io.Discard, stderr) }()
+	base := "http://" + addr
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		res, err := http.Get(base + "/beta/tagOperations")
+		if err == nil {
+			res.Body.Close()
+			break
+		}
+		select {
+		case err := <-done:
+			t.Fatalf("serve exited: %v\n%s", err, stderr)
+		default:
+		}
+		if time.Now().After(deadline) {
+			cancel()
+			t.Fatalf("serve did not answer: %s", stderr)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	stopped := false
+	stop := func() error {
+		if stopped {
+			return nil
+		}
+		stopped = true
+		cancel()
+		select {
+		case err := <-done:
+			return err
+		case <-time.After(30 * time.Second):
+			t.Fatal("serve did not stop")
+			return nil
+		}
+	}
+	t.Cleanup(func() { _ = stop() })
+	return served{base: base, stderr: stderr, stop: stop}
+}
+
+func request(t *testing.T, method, u, token, body string) (int, string) {
+	t.Helper()
+	var rd io.Reader
+	if body != "" {
+		rd = strings.NewReader(body)
+	}
+	req, _ := http.NewRequest(method, u, rd)
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	return res.StatusCode, string(b)
+}
+
+// The README's run command: serve creates its database, migrates it, prints a development token that works,
+// still refuses requests without one, and stops cleanly when asked.
+func TestServeDevelopmentMode(t *testing.T) {
+	t.Parallel()
+	s := serve(t, map[string]string{"DATABASE_URL": newDatabaseURL(t)})
+	out := s.stderr.String()
+	if !strings.Contains(out, "DEVELOPMENT MODE") || !strings.Contains(out, `"created database"`) || !strings.Contains(out, `"applied migration"`) {
+		t.Errorf("startup log:\n%s", out)
+	}
+	_, after, ok := strings.Cut(out, "Development token")
+	lines := strings.Fields(after)
+	if !ok || len(lines) == 0 {
+		t.Fatalf("no development token in:\n%s", out)
+	}
+	token := lines[len(lines)-1]
+	for _, l := range lines {
+		if strings.Count(l, ".") == 2 && len(l) > 100 {
+			token = l
+			break
+		}
+	}
+	if st, body := request(t, "POST", s.base+"/beta/tagOperations", "", `{}`); st != 401 {
+		t.Errorf("without a token: %d %s", st, body)
+	}
+	if st, body := request(t, "POST", s.base+"/beta/tagOperations", token, `{"percentProgress": 3}`); st != 201 || !strings.Contains(body, `"percentProgress":3`) {
+		t.Errorf("with the development token: %d %s", st, body)
+	}
+	if strings.Contains(s.stderr.String(), `"percentProgress"`) {
+		t.Errorf("a request body reached the log")
+	}
+	if err := s.stop(); err != nil {
+		t.Errorf("serve returned %v after cancellation, want nil", err)
+	}
+	if log := s.stderr.String(); !strings.Contains(log, `"stopped"`) || strings.Count(log, token) != 1 {
+		t.Errorf("shutdown log, or the token was logged again:\n%s", log)
+	}
+}
+
+// caseops token prints a token that a server configured with the same secret accepts.
+func TestTokenCommand(t *testing.T) {
+	t.Parallel()
+	env := map[string]string{"DATABASE_URL": newDatabaseURL(t), "CASEOPS_JWT_SECRET": "a-shared-secret-of-at-least-32-bytes", "CASEOPS_JWT_AUDIENCE": "api://caseops"}
+	s := serve(t, env)
+	if strings.Contains(s.stderr.String(), "DEVELOPMENT MODE") {
+		t.Errorf("development mode with a secret configured")
+	}
+	var out bytes.Buffer
+	if err := run(context.Background(), []string{"token", "--tenant", "contoso", "--app-id", "worker", "--app-name", "Worker", "--roles", "eDiscovery.ReadWrite.All"}, envOf(env), &out, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	token := strings.TrimSpace(out.String())
+	st, body := request(t, "POST", s.base+"/beta/tagOperations", token, `{}`)
+	if st != 201 || !strings.Contains(body, `"createdBy":{"application":{"id":"worker","displayName":"Worker"},"device":null,"user":null}`) {
+		t.Errorf("minted token: %d %s", st, body)
+	}
+	out.Reset()
+	if err := run(context.Background(), []string{"token", "--tenant", "contoso", "--scopes", "eDiscovery.Read.All", "--user-id", "u1"}, envOf(env), &out, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	if st, _ := request(t, "POST", s.base+"/beta/tagOperations", strings.TrimSpace(out.String()), `{}`); st != 403 {
+		t.Errorf("a read-only token wrote: %d", st)
+	}
+	if err := run(context.Background(), []string{"token", "--tenant", "x"}, envOf(map[string]string{}), io.Discard, io.Discard); err == nil {
+		t.Errorf("token without a secret succeeded")
+	}
+}
+
+func TestMigrateCommands(t *testing.T) {
+	t.Parallel()
+	env := envOf(map[string]string{"DATABASE_URL": newDatabaseURL(t)})
+	runOut := func(args ...string) string {
+		t.Helper()
+		var out bytes.Buffer
+		if err := run(context.Background(), append([]string{"migrate"}, args...), env, &out, io.Discard); err != nil {
+			t.Fatalf("migrate %v: %v", args, err)
+		}
+		return out.String()
+	}
+	if got := runOut("up"); !strings.HasPrefix(got, "applied 00001_case_operations.sql") {
+		t.Errorf("up: %q", got)
+	}
+	if got := runOut("up"); got != "no pending migrations\n" {
+		t.Errorf("second up: %q", got)
+	}
+	if got := runOut("version"); got != "1\n" {
+		t.Errorf("version: %q", got)
+	}
+	if got := runOut("status"); !strings.Contains(got, "1        applied") && !strings.Contains(got, "applied") {
+		t.Errorf("status: %q", got)
+	}
+	if got := runOut("down"); !strings.HasPrefix(got, "rolled back 00001_case_operations.sql") {
+		t.Errorf("down: %q", got)
+	}
+	if got := runOut("version"); got != "0\n" {
+		t.Errorf("version after down: %q", got)
+	}
+	if err := run(context.Background(), []string{"migrate", "sideways"}, env, io.Discard, io.Discard); err == nil {
+		t.Errorf("an unknown migrate command succeeded")
+	}
+}
+
+func TestHelpListsFlagsAndVariables(t *testing.T) {
+	t.Parallel()
+	for _, cmd := range []string{"serve", "migrate", "token"} {
+		var stderr bytes.Buffer
+		err := run(context.Background(), []string{cmd, "--help"}, envOf(map[string]string{"CASEOPS_JWT_SECRET": "s3cret-value-that-must-not-show-up"}), io.Discard, &stderr)
+		if err == nil || !strings.Contains(err.Error(), "help requested") {
+			t.Errorf("%s --help: %v", cmd, err)
+		}
+		if !strings.Contains(stderr.String(), "--database-url") && cmd != "token" || !strings.Contains(stderr.String(), "[$") {
+			t.Errorf("%s --help:\n%s", cmd, stderr.String())
+		}
+		if strings.Contains(stderr.String(), "s3cret") {
+			t.Errorf("%s --help prints the secret", cmd)
+		}
+	}
+	if err := run(context.Background(), []string{"serve", "--log-format", "xml"}, envOf(nil), io.Discard, io.Discard); err == nil {
+		t.Errorf("a bad --log-format was accepted")
+	}
+	if err := run(context.Background(), []string{"serve"}, envOf(map[string]string{"CASEOPS_REQUEST_TIMEOUT": "soon"}), io.Discard, io.Discard); err == nil || !strings.Contains(err.Error(), "CASEOPS_REQUEST_TIMEOUT") {
+		t.Errorf("a bad CASEOPS_REQUEST_TIMEOUT: %v", err)
+	}
+}
