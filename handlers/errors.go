@@ -115,6 +115,7 @@ func toError(err error) (*Error, bool) {
 	var e *Error
 	var he *echo.HTTPError
 	var invalid *store.InvalidError
+	var transition *store.TransitionError
 	switch {
 	case errors.As(err, &e):
 		return e, false
@@ -127,6 +128,9 @@ func toError(err error) (*Error, bool) {
 	case errors.Is(err, store.ErrPreconditionFailed):
 		return newError(http.StatusPreconditionFailed,
 			"The operation has changed since the ETag in If-Match was issued; read it again and retry."), false
+	case errors.As(err, &transition):
+		return &Error{Status: http.StatusConflict, Target: "status", Message: "status cannot change from " +
+			string(transition.From) + " to " + string(transition.To) + ": " + transitionRule(transition.From)}, false
 	case errors.Is(err, store.ErrInvalidTransition):
 		return &Error{Status: http.StatusConflict, Target: "status", Message: "The status cannot change this way: " +
 			"notStarted may become any status, running may become running, succeeded, partiallySucceeded or failed, " +
@@ -138,6 +142,13 @@ func toError(err error) (*Error, bool) {
 		return fromEchoError(he), false
 	}
 	return newError(http.StatusInternalServerError, "An internal error occurred."), true
+}
+
+func transitionRule(from store.Status) string {
+	if from == store.StatusRunning {
+		return "a running operation may only become succeeded, partiallySucceeded or failed."
+	}
+	return "a terminal status never changes."
 }
 
 func fromEchoError(he *echo.HTTPError) *Error {

@@ -305,7 +305,10 @@ func TestStatusTransitions(t *testing.T) {
 				before := s.row(id)
 				r := s.do("PATCH", "/beta/tagOperations/"+id, `{"status": "`+to+`"}`)
 				if !allowed(from, to) {
-					assertError(t, r, 409, "conflict", "status")
+					e := assertError(t, r, 409, "conflict", "status")
+					if msg := e["message"].(string); !strings.HasPrefix(msg, "status cannot change from "+from+" to "+to+": ") {
+						t.Errorf("message %q does not name the transition", msg)
+					}
 					if s.row(id) != before {
 						t.Errorf("a refused transition wrote the row")
 					}

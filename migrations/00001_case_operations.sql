@@ -18,6 +18,18 @@ END $$;
 -- +goose StatementEnd
 
 -- +goose StatementBegin
+-- The status machine: notStarted may become anything, running may become running or succeeded,
+-- partiallySucceeded or failed, and a terminal status only itself.
+CREATE FUNCTION case_operation_status_can_become(old_status case_operation_status, new_status case_operation_status)
+RETURNS boolean LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $$
+BEGIN
+    RETURN old_status = new_status
+        OR old_status = 'notStarted'
+        OR (old_status = 'running' AND new_status IN ('succeeded', 'partiallySucceeded', 'failed'));
+END $$;
+-- +goose StatementEnd
+
+-- +goose StatementBegin
 -- An identity is {"id": string|null, "displayName": string|null}, each string at most 1,024 characters.
 -- PL/pgSQL rather than SQL so that a CHECK calling it is planned once, not with every statement.
 CREATE FUNCTION case_operation_identity_is_valid(i jsonb) RETURNS boolean
@@ -181,10 +193,7 @@ BEGIN
             USING ERRCODE = 'check_violation', CONSTRAINT = 'case_operations_immutable_columns',
                   TABLE = 'case_operations';
     END IF;
-    IF NEW.status <> OLD.status AND NOT (
-        OLD.status = 'notStarted'
-        OR (OLD.status = 'running' AND NEW.status IN ('succeeded', 'partiallySucceeded', 'failed'))
-    ) THEN
+    IF NOT case_operation_status_can_become(OLD.status, NEW.status) THEN
         RAISE EXCEPTION 'status cannot change from % to %', OLD.status, NEW.status
             USING ERRCODE = 'check_violation', CONSTRAINT = 'case_operations_status_transition',
                   TABLE = 'case_operations';
@@ -255,6 +264,7 @@ DROP FUNCTION case_operation_json_time(timestamptz);
 DROP FUNCTION case_operation_merge_patch(jsonb, jsonb);
 DROP FUNCTION case_operation_identity_set_is_valid(jsonb);
 DROP FUNCTION case_operation_identity_is_valid(jsonb);
+DROP FUNCTION case_operation_status_can_become(case_operation_status, case_operation_status);
 DROP FUNCTION case_operation_status_is_terminal(case_operation_status);
 DROP TYPE case_action;
 DROP TYPE case_operation_status;

@@ -25,6 +25,17 @@ var (
 	ErrUnavailable = errors.New("database unavailable")
 )
 
+// TransitionError is a status change the status machine refuses; it is an ErrInvalidTransition.
+type TransitionError struct {
+	From, To Status
+}
+
+func (e *TransitionError) Error() string {
+	return "status cannot change from " + string(e.From) + " to " + string(e.To)
+}
+
+func (e *TransitionError) Is(target error) bool { return target == ErrInvalidTransition }
+
 // InvalidError is a value the schema refuses, named by its Graph property path.
 type InvalidError struct {
 	Target  string

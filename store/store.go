@@ -197,6 +197,7 @@ WITH old AS (
 			ELSE (old.r).completed_date_time END AS completed_date_time,
 		CASE WHEN $19::timestamptz IS NOT NULL AND $19::timestamptz <> (old.r).created_date_time THEN 'createdDateTime'
 			WHEN $20::bigint[] IS NOT NULL AND NOT ((old.r).version = ANY ($20::bigint[])) THEN 'stale'
+			WHEN NOT case_operation_status_can_become((old.r).status, next.status) THEN 'transition'
 			ELSE NULL END AS refusal
 	FROM old, next
 ), decided AS (
@@ -259,6 +260,8 @@ func (s *Store) Patch(ctx context.Context, tenant string, id uuid.UUID, p Patch,
 	switch verdict {
 	case "stale":
 		return Operation{}, ErrPreconditionFailed
+	case "transition":
+		return Operation{}, &TransitionError{From: Status(r.Status), To: p.Status.Value}
 	case "createdDateTime":
 		return Operation{}, &InvalidError{"createdDateTime",
 			"createdDateTime is read-only; it may be sent only with the operation's current value."}
