@@ -18,6 +18,7 @@ type OperationStore interface {
 	List(ctx context.Context, tenant string, q store.ListQuery) (store.Page, error)
 	Patch(ctx context.Context, tenant string, id uuid.UUID, p store.Patch, a store.Audit) (store.Operation, error)
 	Delete(ctx context.Context, tenant string, id uuid.UUID, ifVersion []int64, a store.Audit) error
+	Delta(ctx context.Context, tenant string, q store.DeltaQuery) (store.DeltaPage, error)
 }
 
 const (

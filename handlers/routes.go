@@ -14,6 +14,8 @@ func addRoutes(e *echo.Echo, tokens TokenVerifier, operations OperationStore) {
 
 	e.POST("/beta/tagOperations", handleCreateOperation(operations), write...)
 	e.GET("/beta/tagOperations", handleListOperations(operations), read...)
+	e.GET("/beta/tagOperations/delta", handleDelta(operations), read...)
+	e.GET("/beta/tagOperations/delta()", handleDelta(operations), read...)
 	e.GET("/beta/tagOperations/:id", handleGetOperation(operations), read...)
 	e.PATCH("/beta/tagOperations/:id", handlePatchOperation(operations, false), write...)
 	e.DELETE("/beta/tagOperations/:id", handleDeleteOperation(operations), write...)
