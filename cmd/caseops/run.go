@@ -18,6 +18,7 @@ Usage:
   caseops migrate up|down|status|version    manage the database schema
   caseops token --tenant T [flags]          print a bearer token signed with CASEOPS_JWT_SECRET
   caseops seed --count N [--tenants T]      load N generated operations and their history (COPY)
+  caseops bench-query [--tenant T]          time list requests through HTTP and the reporting views
   caseops help                              show this text
 
 Run "caseops COMMAND --help" for the flags of a command and the environment variables they read.
@@ -38,6 +39,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return runToken(ctx, args[1:], getenv, stdout, stderr)
 	case "seed":
 		return runSeed(ctx, args[1:], getenv, stdout, stderr)
+	case "bench-query":
+		return runBenchQuery(ctx, args[1:], getenv, stdout, stderr)
 	case "help", "-h", "--help", "-help":
 		fmt.Fprint(stdout, usage)
 		return nil
