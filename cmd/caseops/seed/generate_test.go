@@ -56,8 +56,8 @@ func load(t *testing.T, ops []store.BulkOperation, events []store.BulkEvent) *pg
 
 func TestGeneratedOperationsAreRealistic(t *testing.T) {
 	t.Parallel()
-	ops, events := generate(20000, 5)
-	again, _ := generate(20000, 5)
+	ops, events := generate(8000, 5)
+	again, _ := generate(8000, 5)
 	if !reflect.DeepEqual(ops, again) {
 		t.Fatal("the same seed made different operations")
 	}
@@ -118,7 +118,7 @@ func TestGeneratedOperationsAreRealistic(t *testing.T) {
 // own case_operation_changes gives the row's values in the history's format.
 func TestLoadedHistoryReplaysToTheRows(t *testing.T) {
 	t.Parallel()
-	ops, events := generate(6000, 3)
+	ops, events := generate(3000, 3)
 	pool := load(t, ops, events)
 	ctx := context.Background()
 

@@ -31,8 +31,8 @@ func TestREADMEReportingQueriesRun(t *testing.T) {
 	}
 
 	// Seeded as caseops seed does, relative to now, so that "the last day" has operations in it.
-	g := seed.New(20000, 3, time.Now(), 1)
-	ops, events := g.Batch(0, 20000, nil, nil)
+	g := seed.New(8000, 3, time.Now(), 1)
+	ops, events := g.Batch(0, 8000, nil, nil)
 	pool := load(t, ops, events)
 	for _, block := range blocks {
 		for _, statement := range strings.Split(block[1], ";\n") {
