@@ -126,10 +126,11 @@ func (s *Store) Create(ctx context.Context, tenant string, n NewOperation, a Aud
 	return op, mapError(err)
 }
 
+const getSQL = `SELECT ` + operationColumns + ` FROM case_operations WHERE tenant_id = $1 AND id = $2`
+
 // Get returns tenant's operation id.
 func (s *Store) Get(ctx context.Context, tenant string, id uuid.UUID) (Operation, error) {
-	rows, _ := s.pool.Query(ctx, `SELECT `+operationColumns+` FROM case_operations WHERE tenant_id = $1 AND id = $2`,
-		tenant, id)
+	rows, _ := s.pool.Query(ctx, getSQL, tenant, id)
 	op, err := pgx.CollectExactlyOneRow(rows, scanOperation)
 	return op, mapError(err)
 }

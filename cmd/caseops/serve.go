@@ -104,6 +104,13 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		}
 	}
 
+	// Connections opened before the schema existed could not prepare the hot statements: start afresh,
+	// and open the whole pool now so the first burst of requests does not stall on connection setup.
+	pool.Reset()
+	if err := store.Warm(ctx, pool, int(pool.Config().MaxConns)); err != nil {
+		logger.Warn("could not open the connection pool yet; connections will open on demand", "error", err.Error())
+	}
+
 	api := handlers.NewServer(logger, handlers.Config{RequestTimeout: cfg.requestTimeout}, verifier, store.New(pool))
 	srv := &http.Server{
 		Handler:           api,
