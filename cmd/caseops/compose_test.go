@@ -27,7 +27,7 @@ import (
 	"go.yaml.in/yaml/v4"
 )
 
-const repoRoot = "../.."
+const deployRoot = "../.."
 
 type composeFile struct {
 	Name       string                    `yaml:"name"`
@@ -63,7 +63,7 @@ type composeHealthcheck struct {
 
 func loadCompose(t *testing.T) composeFile {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join(repoRoot, "docker-compose.yml"))
+	b, err := os.ReadFile(filepath.Join(deployRoot, "docker-compose.yml"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -84,7 +84,7 @@ func loadCompose(t *testing.T) composeFile {
 func TestComposeFile(t *testing.T) {
 	t.Parallel()
 	f := loadCompose(t)
-	if got := sortedKeys(f.Services); !slices.Equal(got, []string{"api", "migrate", "postgres"}) {
+	if got := slices.Sorted(maps.Keys(f.Services)); !slices.Equal(got, []string{"api", "migrate", "postgres"}) {
 		t.Fatalf("services = %v, want api, migrate and postgres", got)
 	}
 	db, migrate, api := f.Services["postgres"], f.Services["migrate"], f.Services["api"]
@@ -99,7 +99,7 @@ func TestComposeFile(t *testing.T) {
 		if hc := db.Healthcheck; hc == nil || len(hc.Test) < 2 || !slices.Contains(hc.Test, "pg_isready") {
 			t.Errorf("postgres healthcheck = %+v, want a pg_isready check", db.Healthcheck)
 		}
-		volume, mountPoint, _ := strings.Cut(firstOr(db.Volumes, ""), ":")
+		volume, mountPoint, _ := strings.Cut(firstOrDefault(db.Volumes, ""), ":")
 		if _, declared := f.Volumes[volume]; !declared || mountPoint != "/var/lib/postgresql/data" {
 			t.Errorf("postgres volumes = %v, want a named volume (declared under volumes:) on /var/lib/postgresql/data", db.Volumes)
 		}
@@ -143,7 +143,7 @@ func TestComposeFile(t *testing.T) {
 			t.Errorf("migrate command = %q, want [migrate up]", migrate.Command)
 		}
 		// runMigrate has no parse step of its own; these are its flags (see migrate.go).
-		s := newSettings("migrate", "", envOf(migrate), io.Discard)
+		s := newSettings("migrate", "", serviceEnv(migrate), io.Discard)
 		databaseURLFlag(s)
 		if err := s.Parse(migrate.Command[1:]); err != nil {
 			t.Errorf("migrate flags %q: %v", migrate.Command[1:], err)
@@ -151,11 +151,11 @@ func TestComposeFile(t *testing.T) {
 		if rest := s.fs.Args(); len(rest) != 1 || !slices.Contains([]string{"up", "down", "status", "version"}, rest[0]) {
 			t.Errorf("migrate arguments = %q, want one of up, down, status, version", rest)
 		}
-		requireReads(t, "migrate", migrate, helpVariables(t, runMigrate))
+		requireServiceReads(t, "migrate", migrate, helpVariables(t, runMigrate))
 		if migrate.Restart != "no" {
 			t.Errorf("migrate restart = %q, want \"no\": it runs once", migrate.Restart)
 		}
-		requireDependsOn(t, "migrate", migrate, map[string]string{"postgres": "service_healthy"})
+		requireServiceDependsOn(t, "migrate", migrate, map[string]string{"postgres": "service_healthy"})
 	})
 
 	t.Run("api", func(t *testing.T) {
@@ -166,7 +166,7 @@ func TestComposeFile(t *testing.T) {
 		if len(api.Command) == 0 || api.Command[0] != "serve" {
 			t.Fatalf("api command = %q, want serve ...", api.Command)
 		}
-		cfg, s, err := parseServe(api.Command[1:], envOf(api), io.Discard)
+		cfg, s, err := parseServe(api.Command[1:], serviceEnv(api), io.Discard)
 		if err != nil {
 			t.Fatalf("serve %q with the api's environment: %v", api.Command[1:], err)
 		}
@@ -177,8 +177,8 @@ func TestComposeFile(t *testing.T) {
 			t.Error("api serves with --migrate on; the migrate service owns the schema, so want --migrate=false")
 		}
 		_, all, _ := parseServe(nil, func(string) string { return "" }, io.Discard)
-		requireReads(t, "api", api, all.Env())
-		requireDependsOn(t, "api", api, map[string]string{
+		requireServiceReads(t, "api", api, all.Env())
+		requireServiceDependsOn(t, "api", api, map[string]string{
 			"postgres": "service_healthy",
 			"migrate":  "service_completed_successfully",
 		})
@@ -206,29 +206,29 @@ func TestComposeFile(t *testing.T) {
 		if u.Path != "/readyz" || u.Port() != port || !net.ParseIP(u.Hostname()).IsLoopback() {
 			t.Errorf("healthcheck URL = %q, want /readyz on the loopback port %s the API listens on", target, port)
 		}
-		if d := duration(t, hc.Timeout); d <= healthcheckTimeout {
+		if d := composeDuration(t, hc.Timeout); d <= healthcheckTimeout {
 			t.Errorf("healthcheck timeout %s, want more than the check's own %s so it reports its reason", d, healthcheckTimeout)
 		}
-		if d := duration(t, api.StopGracePeriod); d <= cfg.shutdownTimeout {
+		if d := composeDuration(t, api.StopGracePeriod); d <= cfg.shutdownTimeout {
 			t.Errorf("stop_grace_period %s, want more than --shutdown-timeout %s, or Docker kills requests mid-flight", d, cfg.shutdownTimeout)
 		}
 	})
 }
 
-// requireReads fails for each variable the service sets that its command never reads: a typo, or a setting that does nothing.
-func requireReads(t *testing.T, service string, s composeService, reads []string) {
+// requireServiceReads fails for each variable the service sets that its command never reads: a typo, or a setting that does nothing.
+func requireServiceReads(t *testing.T, service string, s composeService, reads []string) {
 	t.Helper()
 	if len(reads) == 0 {
 		t.Fatalf("%s: found no variables the command reads", service)
 	}
-	for _, name := range sortedKeys(s.Environment) {
+	for _, name := range slices.Sorted(maps.Keys(s.Environment)) {
 		if !slices.Contains(reads, name) {
 			t.Errorf("%s sets %s, which its command does not read (it reads %s)", service, name, strings.Join(reads, ", "))
 		}
 	}
 }
 
-func requireDependsOn(t *testing.T, service string, s composeService, want map[string]string) {
+func requireServiceDependsOn(t *testing.T, service string, s composeService, want map[string]string) {
 	t.Helper()
 	got := map[string]string{}
 	for name, d := range s.DependsOn {
@@ -246,17 +246,17 @@ func TestComposeCommandsAreSubcommands(t *testing.T) {
 	f := loadCompose(t)
 	entrypoint := dockerfileImage(t).entrypoint
 	commands := map[string]bool{}
-	for _, name := range sortedKeys(f.Services) {
+	for _, name := range slices.Sorted(maps.Keys(f.Services)) {
 		s := f.Services[name]
 		if s.Build == nil {
 			continue // not our image
 		}
-		commands[firstOr(s.Command, "serve")] = true // the Dockerfile's CMD is serve
+		commands[firstOrDefault(s.Command, "serve")] = true // the Dockerfile's CMD is serve
 		if hc := s.Healthcheck; hc != nil && len(hc.Test) > 2 && hc.Test[1] == entrypoint {
 			commands[hc.Test[2]] = true
 		}
 	}
-	for _, name := range sortedKeys(commands) {
+	for _, name := range slices.Sorted(maps.Keys(commands)) {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			err := run(context.Background(), []string{name, "--help"}, func(string) string { return "" }, io.Discard, io.Discard)
@@ -285,11 +285,11 @@ func helpVariables(t *testing.T, command func(context.Context, []string, func(st
 	return names
 }
 
-func envOf(s composeService) func(string) string {
+func serviceEnv(s composeService) func(string) string {
 	return func(k string) string { return s.Environment[k] }
 }
 
-func duration(t *testing.T, s string) time.Duration {
+func composeDuration(t *testing.T, s string) time.Duration {
 	t.Helper()
 	d, err := time.ParseDuration(s)
 	if err != nil {
@@ -318,7 +318,7 @@ type dockerInstruction struct {
 // parseDockerfile splits the Dockerfile into stages of instructions, joining continued lines.
 func parseDockerfile(t *testing.T) dockerfile {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join(repoRoot, "Dockerfile"))
+	b, err := os.ReadFile(filepath.Join(deployRoot, "Dockerfile"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -344,7 +344,7 @@ func parseDockerfile(t *testing.T) dockerfile {
 		in := dockerInstruction{line: start, keyword: strings.ToUpper(keyword), args: strings.TrimSpace(args)}
 		if in.keyword == "FROM" {
 			fields := strings.Fields(in.args)
-			st := dockerStage{from: firstOr(fields, "")}
+			st := dockerStage{from: firstOrDefault(fields, "")}
 			if len(fields) == 3 && strings.EqualFold(fields[1], "AS") {
 				st.name = fields[2]
 			}
@@ -391,7 +391,7 @@ func TestDockerfile(t *testing.T) {
 	stageNames := map[string]bool{}
 	for _, st := range df.stages {
 		if !stageNames[st.from] {
-			requirePinned(t, st.from)
+			requirePinnedImage(t, st.from)
 		}
 		if st.name != "" {
 			stageNames[st.name] = true
@@ -471,7 +471,7 @@ func TestDockerfile(t *testing.T) {
 		}
 	}
 
-	ignore, err := os.ReadFile(filepath.Join(repoRoot, ".dockerignore"))
+	ignore, err := os.ReadFile(filepath.Join(deployRoot, ".dockerignore"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -480,8 +480,8 @@ func TestDockerfile(t *testing.T) {
 	}
 }
 
-// requirePinned fails unless image names a tag other than latest (or a digest).
-func requirePinned(t *testing.T, image string) {
+// requirePinnedImage fails unless image names a tag other than latest (or a digest).
+func requirePinnedImage(t *testing.T, image string) {
 	t.Helper()
 	if strings.Contains(image, "@sha256:") {
 		return
@@ -496,7 +496,7 @@ func requirePinned(t *testing.T, image string) {
 // goDirective returns go.mod's language version as MAJOR.MINOR.
 func goDirective(t *testing.T) string {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join(repoRoot, "go.mod"))
+	b, err := os.ReadFile(filepath.Join(deployRoot, "go.mod"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -507,9 +507,7 @@ func goDirective(t *testing.T) string {
 	return string(m[1])
 }
 
-func sortedKeys[V any](m map[string]V) []string { return slices.Sorted(maps.Keys(m)) }
-
-func firstOr(s []string, def string) string {
+func firstOrDefault(s []string, def string) string {
 	if len(s) == 0 {
 		return def
 	}

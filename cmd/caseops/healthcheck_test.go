@@ -14,8 +14,6 @@ import (
 	"time"
 )
 
-func noEnv(string) string { return "" }
-
 func TestHealthcheck(t *testing.T) {
 	t.Parallel()
 	ready := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -48,7 +46,7 @@ func TestHealthcheck(t *testing.T) {
 		{name: "503 fails and says why", args: []string{"--url", unavailable.URL + "/readyz"},
 			wantErr: "503 Service Unavailable: {\"error\":{\"code\":\"serviceUnavailable\",\"message\":\"The database is not reachable.\"}}"},
 		{name: "a redirect is not healthy", args: []string{"--url", redirecting.URL + "/readyz"}, wantErr: "302 Found"},
-		{name: "unreachable fails", args: []string{"--url", "http://" + closedAddr(t) + "/readyz"}, wantErr: "connection refused"},
+		{name: "unreachable fails", args: []string{"--url", "http://" + closedLoopbackAddr(t) + "/readyz"}, wantErr: "connection refused"},
 		{name: "not an http URL", args: []string{"--url", "127.0.0.1:8080/readyz"}, wantErr: "--url must be an absolute http or https URL"},
 		{name: "stray argument", args: []string{"--url", ready.URL + "/readyz", "now"}, wantErr: "healthcheck takes no arguments"},
 	}
@@ -76,7 +74,7 @@ func TestHealthcheck(t *testing.T) {
 
 func TestHealthcheckDefaultsAndHelp(t *testing.T) {
 	t.Parallel()
-	target, s, err := parseHealthcheck(nil, noEnv, io.Discard)
+	target, s, err := parseHealthcheck(nil, func(string) string { return "" }, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -87,7 +85,7 @@ func TestHealthcheckDefaultsAndHelp(t *testing.T) {
 		t.Errorf("Env() = %q, want CASEOPS_HEALTHCHECK_URL", got)
 	}
 	var stderr bytes.Buffer
-	err = runHealthcheck(context.Background(), []string{"--help"}, noEnv, io.Discard, &stderr)
+	err = runHealthcheck(context.Background(), []string{"--help"}, func(string) string { return "" }, io.Discard, &stderr)
 	if !errors.Is(err, flag.ErrHelp) {
 		t.Fatalf("--help: err = %v, want flag.ErrHelp", err)
 	}
@@ -103,14 +101,14 @@ func TestHealthcheckTimesOut(t *testing.T) {
 	// The parent context's deadline stands in for the 3 s one, so the test stays fast.
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
-	err := runHealthcheck(ctx, []string{"--url", hung.URL + "/readyz"}, noEnv, io.Discard, io.Discard)
+	err := runHealthcheck(ctx, []string{"--url", hung.URL + "/readyz"}, func(string) string { return "" }, io.Discard, io.Discard)
 	if err == nil || !strings.Contains(err.Error(), "did not answer within") {
 		t.Fatalf("err = %v, want a timeout", err)
 	}
 }
 
-// closedAddr returns a loopback address nothing listens on.
-func closedAddr(t *testing.T) string {
+// closedLoopbackAddr returns a loopback address nothing listens on.
+func closedLoopbackAddr(t *testing.T) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
