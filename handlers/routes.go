@@ -19,4 +19,6 @@ func addRoutes(e *echo.Echo, tokens TokenVerifier, operations OperationStore) {
 	e.DELETE("/beta/tagOperations/:id", handleDeleteOperation(operations), write...)
 	// The seed page's own request: the body's id names the operation.
 	e.PATCH("/beta/tagOperation", handlePatchOperation(operations, true), write...)
+
+	e.GET("/openapi.json", handleOpenAPI())
 }

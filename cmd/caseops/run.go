@@ -17,6 +17,7 @@ Usage:
   caseops serve [flags]                     run the HTTP API (creates the database and migrates it first)
   caseops migrate up|down|status|version    manage the database schema
   caseops token --tenant T [flags]          print a bearer token signed with CASEOPS_JWT_SECRET
+  caseops healthcheck [--url URL]           exit 0 when the service answers its readiness check (for containers)
   caseops help                              show this text
 
 Run "caseops COMMAND --help" for the flags of a command and the environment variables they read.
@@ -35,6 +36,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return runMigrate(ctx, args[1:], getenv, stdout, stderr)
 	case "token":
 		return runToken(ctx, args[1:], getenv, stdout, stderr)
+	case "healthcheck":
+		return runHealthcheck(ctx, args[1:], getenv, stdout, stderr)
 	case "help", "-h", "--help", "-help":
 		fmt.Fprint(stdout, usage)
 		return nil
