@@ -21,7 +21,7 @@ type OperationStore interface {
 	Create(ctx context.Context, tenant string, n store.NewOperation, a store.Audit) (store.Operation, error)
 	Get(ctx context.Context, tenant string, id uuid.UUID) (store.Operation, error)
 	List(ctx context.Context, tenant string, q store.ListQuery) (store.Page, error)
-	Patch(ctx context.Context, tenant string, id uuid.UUID, p store.Patch, a store.Audit) (store.Operation, error)
+	Patch(ctx context.Context, tenant string, id uuid.UUID, p store.Patch, a store.Audit) (store.Operation, store.PatchResult, error)
 	Delete(ctx context.Context, tenant string, id uuid.UUID, ifVersion []int64, a store.Audit) error
 }
 
@@ -133,7 +133,7 @@ func handlePatchOperation(s OperationStore, bodyID bool) echo.HandlerFunc {
 		p := body.Patch
 		p.CreatedDateTime = body.CreatedDateTime
 		p.IfVersion = ifMatchVersions(c.Request().Header)
-		op, err := s.Patch(c.Request().Context(), callerOf(c).TenantID, id, p, audit(c))
+		op, _, err := s.Patch(c.Request().Context(), callerOf(c).TenantID, id, p, audit(c))
 		if err != nil {
 			return err
 		}
