@@ -61,7 +61,8 @@ func newTestServerOn(t testing.TB, pool *pgxpool.Pool) *testServer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	api := handlers.NewServer(logger, handlers.Config{RequestTimeout: 5 * time.Second}, verifier, store.New(pool))
+	st := store.New(pool)
+	api := handlers.NewServer(logger, handlers.Config{RequestTimeout: 5 * time.Second}, verifier, st, st, nil)
 	srv := httptest.NewServer(api)
 	t.Cleanup(srv.Close)
 	return &testServer{t: t, url: srv.URL, pool: pool, token: devToken(t)}

@@ -116,7 +116,7 @@ func TestOpenAPIDocument(t *testing.T) {
 	t.Run("every route is documented and every /beta operation is served", func(t *testing.T) {
 		t.Parallel()
 		served := map[string]bool{}
-		for _, r := range NewServer(slog.New(slog.DiscardHandler), Config{}, nil, nil).Routes() {
+		for _, r := range NewServer(slog.New(slog.DiscardHandler), Config{ServeMetrics: true}, nil, nil, nil, nil).Routes() {
 			path := strings.ReplaceAll(r.Path, ":id", "{id}")
 			served[r.Method+" "+path] = true
 			if item := doc.Paths.Value(path); item == nil || item.GetOperation(r.Method) == nil {

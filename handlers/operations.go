@@ -55,12 +55,12 @@ func writeOperation(c echo.Context, status int, op store.Operation) error {
 	return writeJSON(c, status, toJSON(op, entityContext(c)))
 }
 
-func handleCreateOperation(s OperationStore) echo.HandlerFunc {
+func handleCreateOperation(s OperationStore, maxBodyBytes int64) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		if err := noQueryOptions(c); err != nil {
 			return err
 		}
-		obj, err := readBody(c)
+		obj, err := readBody(c, maxBodyBytes)
 		if err != nil {
 			return err
 		}
@@ -101,7 +101,7 @@ func handleGetOperation(s OperationStore) echo.HandlerFunc {
 
 // handlePatchOperation serves PATCH /beta/tagOperations/{id} and, when bodyID is set, the seed's own
 // PATCH /beta/tagOperation whose body's id names the operation.
-func handlePatchOperation(s OperationStore, bodyID bool) echo.HandlerFunc {
+func handlePatchOperation(s OperationStore, m *metrics, maxBodyBytes int64, bodyID bool) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		var id uuid.UUID
 		if !bodyID {
@@ -113,7 +113,7 @@ func handlePatchOperation(s OperationStore, bodyID bool) echo.HandlerFunc {
 		if err := noQueryOptions(c); err != nil {
 			return err
 		}
-		obj, err := readBody(c)
+		obj, err := readBody(c, maxBodyBytes)
 		if err != nil {
 			return err
 		}
@@ -133,10 +133,11 @@ func handlePatchOperation(s OperationStore, bodyID bool) echo.HandlerFunc {
 		p := body.Patch
 		p.CreatedDateTime = body.CreatedDateTime
 		p.IfVersion = ifMatchVersions(c.Request().Header)
-		op, _, err := s.Patch(c.Request().Context(), callerOf(c).TenantID, id, p, audit(c))
+		op, res, err := s.Patch(c.Request().Context(), callerOf(c).TenantID, id, p, audit(c))
 		if err != nil {
 			return err
 		}
+		m.countTransition(op, res)
 		if prefersMinimal(c.Request().Header) {
 			h := c.Response().Header()
 			h.Set("ETag", etag(op.Version))
