@@ -9,6 +9,8 @@ import (
 	"sort"
 	"strconv"
 	"time"
+
+	"github.com/caseops/caseops/cmd/caseops/bench"
 )
 
 const usage = `caseops tracks long-running eDiscovery operations as Microsoft Graph tagOperation resources.
@@ -16,6 +18,7 @@ const usage = `caseops tracks long-running eDiscovery operations as Microsoft Gr
 Usage:
   caseops serve [flags]                     run the HTTP API (creates the database and migrates it first)
   caseops migrate up|down|status|version    manage the database schema
+  caseops bench patch|pgbench|pairs         load-test PATCH and compare it with pgbench on the same schema
   caseops help                              show this text
 
 Run "caseops COMMAND --help" for the flags of a command and the environment variables they read.
@@ -32,6 +35,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return runServe(ctx, args[1:], getenv, stdout, stderr)
 	case "migrate":
 		return runMigrate(ctx, args[1:], getenv, stdout, stderr)
+	case "bench":
+		return bench.Run(ctx, args[1:], getenv, stdout, stderr)
 	case "help", "-h", "--help", "-help":
 		fmt.Fprint(stdout, usage)
 		return nil
