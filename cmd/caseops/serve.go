@@ -49,7 +49,7 @@ func parseServe(args []string, getenv func(string) string, stderr io.Writer) (se
 	requestTimeout := s.Duration("request-timeout", "CASEOPS_REQUEST_TIMEOUT", 10*time.Second, "longest a request may work before it is answered 503")
 	shutdownTimeout := s.Duration("shutdown-timeout", "CASEOPS_SHUTDOWN_TIMEOUT", 20*time.Second, "how long in-flight requests may finish after SIGTERM")
 	startupTimeout := s.Duration("startup-timeout", "CASEOPS_STARTUP_TIMEOUT", 60*time.Second, "how long to keep retrying an unreachable database at start")
-	maxConns := s.Int("db-max-conns", "CASEOPS_DB_MAX_CONNS", 0, "most connections in the Postgres pool (0: the larger of 4 and the number of CPUs)")
+	maxConns := s.Int("db-max-conns", "CASEOPS_DB_MAX_CONNS", 16, "most connections in the Postgres pool")
 	logFormat := s.String("log-format", "CASEOPS_LOG_FORMAT", "json", "log format: json or text")
 	jwt := jwtFlags(s)
 	if err := s.Parse(args); err != nil {
@@ -61,8 +61,8 @@ func parseServe(args []string, getenv func(string) string, stderr io.Writer) (se
 	if c.logFormat != "json" && c.logFormat != "text" {
 		return c, s, fmt.Errorf("--log-format must be json or text, not %q", c.logFormat)
 	}
-	if c.maxConns < 0 || c.maxConns > 10000 {
-		return c, s, fmt.Errorf("--db-max-conns must be from 0 to 10000")
+	if c.maxConns < 1 || c.maxConns > 10000 {
+		return c, s, fmt.Errorf("--db-max-conns must be from 1 to 10000")
 	}
 	return c, s, nil
 }
