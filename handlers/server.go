@@ -3,6 +3,7 @@
 package handlers
 
 import (
+	"cmp"
 	"log/slog"
 	"time"
 
@@ -14,6 +15,8 @@ import (
 type Config struct {
 	// RequestTimeout bounds the work of one request; a database call past it answers 503.
 	RequestTimeout time.Duration
+	// MaxHeaderBytes bounds the request line and headers; 0 means DefaultMaxHeaderBytes.
+	MaxHeaderBytes int
 }
 
 // NewServer returns the caseops HTTP API as an http.Handler.
@@ -24,6 +27,7 @@ func NewServer(logger *slog.Logger, cfg Config, tokens TokenVerifier, operations
 	e.HTTPErrorHandler = errorHandler(logger)
 
 	e.Pre(withRequestIDs)
+	e.Pre(limitHeaders(cmp.Or(cfg.MaxHeaderBytes, DefaultMaxHeaderBytes)))
 	e.Use(middleware.RecoverWithConfig(middleware.RecoverConfig{DisableStackAll: true, DisablePrintStack: true}))
 	e.Use(logRequests(logger))
 	if cfg.RequestTimeout > 0 {
