@@ -118,6 +118,10 @@ func (s *testServer) do(method, path, body string, headers ...string) response {
 	if err != nil {
 		s.t.Fatal(err)
 	}
+	if err := handlers.CheckOpenAPIResponse(req, res.StatusCode, res.Header, b); err != nil {
+		s.t.Errorf("%s %s answered %d, which openapi.json does not allow:\n%v\nbody: %.1024s",
+			method, path, res.StatusCode, err, b)
+	}
 	return response{status: res.StatusCode, header: res.Header, body: b}
 }
 

@@ -249,6 +249,7 @@ func TestMetricsAfterTraffic(t *testing.T) {
 	s.do("BREW", "/beta/tagOperations", "")
 	s.do("GET", "/beta/tagOperations", "", "Authorization", "Bearer not-a-token")
 	s.do("GET", "/healthz", "")
+	s.do("GET", "/beta/tagOperations", "", "X-Padding", strings.Repeat("p", 40<<10)) // refused before routing
 
 	got := scrape(t, s)
 	want := map[string]string{
@@ -258,6 +259,7 @@ func TestMetricsAfterTraffic(t *testing.T) {
 		`caseops_http_requests_total{method="PATCH",route="/beta/tagOperation",status="200"}`:               "1",
 		`caseops_http_requests_total{method="GET",route="/beta/tagOperations/:id",status="404"}`:            "2",
 		`caseops_http_requests_total{method="PUT",route="/beta/tagOperations/:id",status="405"}`:            "1",
+		`caseops_http_requests_total{method="GET",route="unmatched",status="431"}`:                          "1",
 		`caseops_http_requests_total{method="GET",route="unmatched",status="404"}`:                          "2",
 		`caseops_http_requests_total{method="GET",route="/beta/tagOperations",status="401"}`:                "1",
 		`caseops_http_requests_total{method="GET",route="/healthz",status="200"}`:                           "1",

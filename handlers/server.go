@@ -3,6 +3,7 @@
 package handlers
 
 import (
+	"cmp"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -18,6 +19,8 @@ import (
 type Config struct {
 	// RequestTimeout bounds the work of one request; a database call past it answers 503.
 	RequestTimeout time.Duration
+	// MaxHeaderBytes bounds the request line and headers; 0 means DefaultMaxHeaderBytes.
+	MaxHeaderBytes int
 	// MaxBodyBytes bounds a POST or PATCH body; 0 means DefaultMaxBodyBytes.
 	MaxBodyBytes int64
 	// SchemaVersion is the schema version this binary expects; /readyz fails while the database is at another.
@@ -45,8 +48,10 @@ func NewServer(logger *slog.Logger, cfg Config, tokens TokenVerifier, operations
 
 	routes := map[string]bool{} // filled below, before the server answers anything
 	e.Pre(withRequestIDs)
-	// Observing outside Recover sees a panic as the 500 it becomes.
-	e.Use(observeRequests(logger, m, routes))
+	// Observing before the header limit and outside Recover logs and counts a 431, and a panic as the 500 it
+	// becomes; the route is read after routing, when the request is done.
+	e.Pre(observeRequests(logger, m, routes))
+	e.Pre(limitHeaders(cmp.Or(cfg.MaxHeaderBytes, DefaultMaxHeaderBytes)))
 	e.Use(middleware.RecoverWithConfig(middleware.RecoverConfig{DisableStackAll: true, DisablePrintStack: true}))
 	if cfg.RequestTimeout > 0 {
 		e.Use(middleware.ContextTimeoutWithConfig(middleware.ContextTimeoutConfig{Timeout: cfg.RequestTimeout}))

@@ -120,7 +120,7 @@ func (s *Store) Create(ctx context.Context, tenant string, n NewOperation, a Aud
 	if n.ResultInfo != nil {
 		code, message, subcode = n.ResultInfo.Code, n.ResultInfo.Message, n.ResultInfo.Subcode
 	}
-	rows, _ := s.pool.Query(ctx, createSQL, tenant, id, string(status), string(action), n.PercentProgress,
+	rows, _ := s.pool.Query(ctx, createSQL, tenant, [16]byte(id), string(status), string(action), n.PercentProgress,
 		n.CompletedDateTime, jsonOrNil(n.CreatedBy), code, message, subcode, jsonOrNil(a.Actor), a.RequestID)
 	op, err := pgx.CollectExactlyOneRow(rows, scanOperation)
 	return op, mapError(err)
@@ -130,7 +130,7 @@ const getSQL = `SELECT ` + operationColumns + ` FROM case_operations WHERE tenan
 
 // Get returns tenant's operation id.
 func (s *Store) Get(ctx context.Context, tenant string, id uuid.UUID) (Operation, error) {
-	rows, _ := s.pool.Query(ctx, getSQL, tenant, id)
+	rows, _ := s.pool.Query(ctx, getSQL, tenant, [16]byte(id))
 	op, err := pgx.CollectExactlyOneRow(rows, scanOperation)
 	return op, mapError(err)
 }
@@ -238,7 +238,7 @@ type PatchResult struct {
 // Patch applies p to tenant's operation id as one statement: the row and its history event commit together.
 // A patch that changes nothing writes nothing and returns the operation as it is.
 func (s *Store) Patch(ctx context.Context, tenant string, id uuid.UUID, p Patch, a Audit) (Operation, PatchResult, error) {
-	args := []any{tenant, id,
+	args := []any{tenant, [16]byte(id),
 		p.Status.Set, enumOrNil(p.Status),
 		p.Action.Set, enumOrNil(p.Action),
 		p.PercentProgress.Set, p.PercentProgress.Value,
@@ -297,7 +297,7 @@ SELECT verdict FROM old`
 // A non-nil ifVersion lists the versions the caller expects.
 func (s *Store) Delete(ctx context.Context, tenant string, id uuid.UUID, ifVersion []int64, a Audit) error {
 	var verdict string
-	err := s.pool.QueryRow(ctx, deleteSQL, tenant, id, ifVersion, jsonOrNil(a.Actor), a.RequestID).Scan(&verdict)
+	err := s.pool.QueryRow(ctx, deleteSQL, tenant, [16]byte(id), ifVersion, jsonOrNil(a.Actor), a.RequestID).Scan(&verdict)
 	if err != nil {
 		return mapError(err)
 	}

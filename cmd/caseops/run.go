@@ -9,6 +9,8 @@ import (
 	"sort"
 	"strconv"
 	"time"
+
+	"github.com/caseops/caseops/cmd/caseops/bench"
 )
 
 const usage = `caseops tracks long-running eDiscovery operations as Microsoft Graph tagOperation resources.
@@ -18,6 +20,7 @@ Usage:
   caseops migrate up|down|status|version    manage the database schema
   caseops token --tenant T [flags]          print a bearer token signed with CASEOPS_JWT_SECRET
   caseops healthcheck [--url URL]           exit 0 when the service answers its readiness check (for containers)
+  caseops bench patch|pgbench|pairs         load-test PATCH and compare it with pgbench on the same schema
   caseops help                              show this text
 
 Run "caseops COMMAND --help" for the flags of a command and the environment variables they read.
@@ -38,6 +41,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return runToken(ctx, args[1:], getenv, stdout, stderr)
 	case "healthcheck":
 		return runHealthcheck(ctx, args[1:], getenv, stdout, stderr)
+	case "bench":
+		return bench.Run(ctx, args[1:], getenv, stdout, stderr)
 	case "help", "-h", "--help", "-help":
 		fmt.Fprint(stdout, usage)
 		return nil

@@ -58,7 +58,7 @@ func parseServe(args []string, getenv func(string) string, stderr io.Writer) (se
 	requestTimeout := s.Duration("request-timeout", "CASEOPS_REQUEST_TIMEOUT", 10*time.Second, "longest a request may work before it is answered 503")
 	shutdownTimeout := s.Duration("shutdown-timeout", "CASEOPS_SHUTDOWN_TIMEOUT", 20*time.Second, "how long in-flight requests may finish after SIGTERM")
 	startupTimeout := s.Duration("startup-timeout", "CASEOPS_STARTUP_TIMEOUT", 60*time.Second, "how long to keep retrying an unreachable database at start")
-	maxConns := s.Int("db-max-conns", "CASEOPS_DB_MAX_CONNS", 0, "most connections in the Postgres pool (0: the larger of 4 and the number of CPUs)")
+	maxConns := s.Int("db-max-conns", "CASEOPS_DB_MAX_CONNS", 16, "most connections in the Postgres pool")
 	maxBodyBytes := s.Int("max-body-bytes", "CASEOPS_MAX_BODY_BYTES", handlers.DefaultMaxBodyBytes, "largest POST or PATCH body accepted, in bytes; larger ones are answered 413")
 	metricsAddr := s.String("metrics-addr", "CASEOPS_METRICS_ADDR", "", "address of a separate listener for /metrics (empty: /metrics is served on --addr)")
 	logFormat := s.String("log-format", "CASEOPS_LOG_FORMAT", "json", "log format: json or text")
@@ -72,8 +72,8 @@ func parseServe(args []string, getenv func(string) string, stderr io.Writer) (se
 	if c.logFormat != "json" && c.logFormat != "text" {
 		return c, s, fmt.Errorf("--log-format must be json or text, not %q", c.logFormat)
 	}
-	if c.maxConns < 0 || c.maxConns > 10000 {
-		return c, s, fmt.Errorf("--db-max-conns must be from 0 to 10000")
+	if c.maxConns < 1 || c.maxConns > 10000 {
+		return c, s, fmt.Errorf("--db-max-conns must be from 1 to 10000")
 	}
 	if c.maxBodyBytes < 1 || c.maxBodyBytes > maxMaxBodyBytes {
 		return c, s, fmt.Errorf("--max-body-bytes must be from 1 to %d", maxMaxBodyBytes)
@@ -159,8 +159,9 @@ func newHTTPServer(h http.Handler, logger *slog.Logger) *http.Server {
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		IdleTimeout:       2 * time.Minute,
-		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+		// A hard stop well above the API's own limit (handlers.DefaultMaxHeaderBytes), which answers in Graph's shape.
+		MaxHeaderBytes: 1 << 20,
+		ErrorLog:       slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
 }
 
