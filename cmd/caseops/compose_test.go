@@ -148,7 +148,7 @@ func TestComposeFile(t *testing.T) {
 		if err := s.Parse(migrate.Command[1:]); err != nil {
 			t.Errorf("migrate flags %q: %v", migrate.Command[1:], err)
 		}
-		if rest := s.fs.Args(); len(rest) != 1 || !slices.Contains([]string{"up", "down", "status", "version"}, rest[0]) {
+		if rest := s.Flags().Args(); len(rest) != 1 || !slices.Contains([]string{"up", "down", "status", "version"}, rest[0]) {
 			t.Errorf("migrate arguments = %q, want one of up, down, status, version", rest)
 		}
 		requireServiceReads(t, "migrate", migrate, helpVariables(t, runMigrate))
@@ -170,7 +170,7 @@ func TestComposeFile(t *testing.T) {
 		if err != nil {
 			t.Fatalf("serve %q with the api's environment: %v", api.Command[1:], err)
 		}
-		if rest := s.fs.Args(); len(rest) > 0 {
+		if rest := s.Flags().Args(); len(rest) > 0 {
 			t.Errorf("serve ignores the arguments %q", rest)
 		}
 		if cfg.migrate {

@@ -9,6 +9,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/caseops/caseops/cmd/caseops/internal/settings"
 )
 
 const (
@@ -19,13 +21,13 @@ const (
 )
 
 // parseHealthcheck reads the healthcheck command's flags and environment.
-func parseHealthcheck(args []string, getenv func(string) string, stderr io.Writer) (string, *settings, error) {
+func parseHealthcheck(args []string, getenv func(string) string, stderr io.Writer) (string, *settings.Set, error) {
 	s := newSettings("healthcheck", "healthcheck [flags]", getenv, stderr)
 	target := s.String("url", "CASEOPS_HEALTHCHECK_URL", defaultHealthcheckURL, "URL to GET; the check passes only when it answers 200")
 	if err := s.Parse(args); err != nil {
 		return "", s, err
 	}
-	if rest := s.fs.Args(); len(rest) > 0 {
+	if rest := s.Flags().Args(); len(rest) > 0 {
 		return "", s, fmt.Errorf("healthcheck takes no arguments, got %q", rest)
 	}
 	u, err := url.Parse(*target)

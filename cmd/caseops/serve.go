@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/caseops/caseops/cmd/caseops/internal/settings"
 	"github.com/caseops/caseops/handlers"
 	"github.com/caseops/caseops/handlers/auth"
 	"github.com/caseops/caseops/migrations"
@@ -41,7 +42,7 @@ type jwtConfig struct {
 	secret, jwksURL, issuer, audience string
 }
 
-func jwtFlags(s *settings) func() jwtConfig {
+func jwtFlags(s *settings.Set) func() jwtConfig {
 	secret := s.Secret("jwt-secret", "CASEOPS_JWT_SECRET", "HS256 key for bearer tokens (at least 32 bytes)")
 	jwks := s.String("jwks-url", "CASEOPS_JWKS_URL", "", "URL of a JWKS with the RS256/ES256 keys of bearer tokens")
 	issuer := s.String("jwt-issuer", "CASEOPS_JWT_ISSUER", "", "required iss of bearer tokens (unchecked when empty)")
@@ -49,7 +50,7 @@ func jwtFlags(s *settings) func() jwtConfig {
 	return func() jwtConfig { return jwtConfig{*secret, *jwks, *issuer, *audience} }
 }
 
-func parseServe(args []string, getenv func(string) string, stderr io.Writer) (serveConfig, *settings, error) {
+func parseServe(args []string, getenv func(string) string, stderr io.Writer) (serveConfig, *settings.Set, error) {
 	s := newSettings("serve", "serve [flags]", getenv, stderr)
 	var c serveConfig
 	dbURL := databaseURLFlag(s)

@@ -6,12 +6,11 @@ package bench
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
-	"sort"
-	"strconv"
 	"time"
+
+	"github.com/caseops/caseops/cmd/caseops/internal/settings"
 )
 
 const usage = `caseops bench measures PATCH throughput and latency, and the database's own rate for the same work.
@@ -45,106 +44,8 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	return fmt.Errorf("unknown bench command %q", args[0])
 }
 
-// settings binds flags to environment variables as the rest of the CLI does (the variable gives the default,
-// the flag overrides it, --help lists both). It mirrors package main's, which a sub-package cannot import.
-type settings struct {
-	fs      *flag.FlagSet
-	getenv  func(string) string
-	envOf   map[string]string // flag name -> variable
-	secret  map[string]bool   // flags whose value --help must not print
-	problem error
-}
-
-func newSettings(name, synopsis string, getenv func(string) string, stderr io.Writer) *settings {
-	s := &settings{fs: flag.NewFlagSet(name, flag.ContinueOnError), getenv: getenv,
-		envOf: map[string]string{}, secret: map[string]bool{}}
-	s.fs.SetOutput(stderr)
-	s.fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: caseops bench %s\n\nFlags (each overrides its environment variable):\n", synopsis)
-		var names []string
-		s.fs.VisitAll(func(f *flag.Flag) { names = append(names, f.Name) })
-		sort.Strings(names)
-		for _, n := range names {
-			f := s.fs.Lookup(n)
-			env := ""
-			if v := s.envOf[n]; v != "" {
-				env = "  [$" + v + "]"
-			}
-			def := fmt.Sprintf("%q", f.DefValue)
-			if s.secret[n] && f.DefValue != "" {
-				def = "set, not shown"
-			}
-			fmt.Fprintf(stderr, "  --%s (default %s)%s\n      %s\n", n, def, env, f.Usage)
-		}
-	}
-	return s
-}
-
-func (s *settings) env(name, env string) (string, bool) {
-	s.envOf[name] = env
-	v := s.getenv(env)
-	return v, v != ""
-}
-
-func (s *settings) String(name, env, def, help string) *string {
-	if v, ok := s.env(name, env); ok {
-		def = v
-	}
-	return s.fs.String(name, def, help)
-}
-
-// Secret is a String whose value --help never prints.
-func (s *settings) Secret(name, env, help string) *string {
-	s.secret[name] = true
-	return s.String(name, env, "", help)
-}
-
-func (s *settings) Int(name, env string, def int, help string) *int {
-	if v, ok := s.env(name, env); ok {
-		n, err := strconv.Atoi(v)
-		if err != nil {
-			s.problem = errors.Join(s.problem, fmt.Errorf("$%s: %q is not an integer", env, v))
-		}
-		def = n
-	}
-	return s.fs.Int(name, def, help)
-}
-
-func (s *settings) Float(name, env string, def float64, help string) *float64 {
-	if v, ok := s.env(name, env); ok {
-		f, err := strconv.ParseFloat(v, 64)
-		if err != nil {
-			s.problem = errors.Join(s.problem, fmt.Errorf("$%s: %q is not a number", env, v))
-		}
-		def = f
-	}
-	return s.fs.Float64(name, def, help)
-}
-
-func (s *settings) Duration(name, env string, def time.Duration, help string) *time.Duration {
-	if v, ok := s.env(name, env); ok {
-		d, err := time.ParseDuration(v)
-		if err != nil {
-			s.problem = errors.Join(s.problem, fmt.Errorf("$%s: %q is not a duration such as 10s", env, v))
-		}
-		def = d
-	}
-	return s.fs.Duration(name, def, help)
-}
-
-// Parse reads the flags; --help prints the usage and returns flag.ErrHelp. No positional arguments are taken.
-func (s *settings) Parse(args []string) error {
-	if err := s.fs.Parse(args); err != nil {
-		return err
-	}
-	if s.problem != nil {
-		return s.problem
-	}
-	if s.fs.NArg() > 0 {
-		s.fs.Usage()
-		return fmt.Errorf("unexpected argument %q", s.fs.Arg(0))
-	}
-	return nil
+func newSettings(name, synopsis string, getenv func(string) string, stderr io.Writer) *settings.Set {
+	return settings.New(name, "caseops bench "+synopsis, getenv, stderr).NoArguments()
 }
 
 // loadFlags are the settings of a load run against the HTTP API, shared by patch and pairs.
@@ -158,7 +59,7 @@ type loadFlags struct {
 	requestTimeout *time.Duration
 }
 
-func addLoadFlags(s *settings) loadFlags {
+func addLoadFlags(s *settings.Set) loadFlags {
 	return loadFlags{
 		operations:  s.Int("operations", "CASEOPS_BENCH_OPERATIONS", 1000, "operations to create before the load; each request picks one at random"),
 		concurrency: s.Int("concurrency", "CASEOPS_BENCH_CONCURRENCY", 32, "requests in flight at once (one worker each)"),

@@ -19,6 +19,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/caseops/caseops/cmd/caseops/internal/settings"
 )
 
 //go:embed patch.pgbench
@@ -44,7 +46,7 @@ type pgbenchFlags struct {
 	threads     *int
 }
 
-func addPgbenchFlags(s *settings) pgbenchFlags {
+func addPgbenchFlags(s *settings.Set) pgbenchFlags {
 	return pgbenchFlags{
 		databaseURL: s.String("database-url", "CASEOPS_BENCH_DATABASE_URL", defaultBaseURL,
 			"Postgres server to benchmark on, as a URL; its database is only used to drop and create "+serviceDatabase+" and "+pgbenchDatabase),
