@@ -117,6 +117,9 @@ func TestOpenAPIDocument(t *testing.T) {
 		t.Parallel()
 		served := map[string]bool{}
 		for _, r := range NewServer(slog.New(slog.DiscardHandler), Config{ServeMetrics: true}, nil, nil, nil, nil).Routes() {
+			if strings.HasSuffix(r.Name, ".onlyGet") {
+				continue // answers 405 on purpose, as the document's absence of the method says
+			}
 			path := strings.ReplaceAll(r.Path, ":id", "{id}")
 			served[r.Method+" "+path] = true
 			if item := doc.Paths.Value(path); item == nil || item.GetOperation(r.Method) == nil {

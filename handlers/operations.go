@@ -2,13 +2,8 @@ package handlers
 
 import (
 	"context"
-	"encoding/base64"
-	"encoding/binary"
 	"net/http"
-	"net/url"
-	"strconv"
 	"strings"
-	"time"
 
 	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
@@ -23,6 +18,7 @@ type OperationStore interface {
 	List(ctx context.Context, tenant string, q store.ListQuery) (store.Page, error)
 	Patch(ctx context.Context, tenant string, id uuid.UUID, p store.Patch, a store.Audit) (store.Operation, store.PatchResult, error)
 	Delete(ctx context.Context, tenant string, id uuid.UUID, ifVersion []int64, a store.Audit) error
+	Delta(ctx context.Context, tenant string, q store.DeltaQuery) (store.DeltaPage, error)
 }
 
 const (
@@ -165,33 +161,6 @@ func handleDeleteOperation(s OperationStore) echo.HandlerFunc {
 	}
 }
 
-type collectionJSON struct {
-	Context  string          `json:"@odata.context"`
-	Value    []operationJSON `json:"value"`
-	NextLink string          `json:"@odata.nextLink,omitempty"`
-}
-
-func handleListOperations(s OperationStore) echo.HandlerFunc {
-	return func(c echo.Context) error {
-		q, err := parseListQuery(c.QueryParams())
-		if err != nil {
-			return err
-		}
-		page, err := s.List(c.Request().Context(), callerOf(c).TenantID, q)
-		if err != nil {
-			return err
-		}
-		out := collectionJSON{Context: baseURL(c) + "/beta/$metadata#tagOperations", Value: make([]operationJSON, len(page.Operations))}
-		for i, op := range page.Operations {
-			out.Value[i] = toJSON(op, "")
-		}
-		if page.Next != nil {
-			out.NextLink = baseURL(c) + collectionPath + "?$top=" + itoa(q.Top) + "&$skiptoken=" + encodeCursor(*page.Next)
-		}
-		return writeJSON(c, http.StatusOK, out)
-	}
-}
-
 func hasKey(obj *object, key string) bool {
 	_, ok := obj.values[key]
 	return ok
@@ -205,53 +174,6 @@ func noQueryOptions(c echo.Context) error {
 		return badRequest(key, "The query option "+quote(key)+" is not supported on this request.")
 	}
 	return nil
-}
-
-func parseListQuery(params url.Values) (store.ListQuery, error) {
-	q := store.ListQuery{Top: defaultTop}
-	seen := map[string]bool{}
-	for key, values := range params {
-		name := optionName(key)
-		if seen[name] || len(values) > 1 {
-			return q, badRequest(name, "The query option "+quote(name)+" is given more than once.")
-		}
-		seen[name] = true
-		v := values[0]
-		switch name {
-		case "$top":
-			n, err := strconv.Atoi(v)
-			if err != nil || n < 1 || n > maxTop {
-				return q, badRequest(name, "$top must be an integer from 1 to "+itoa(maxTop)+".")
-			}
-			q.Top = n
-		case "$skiptoken":
-			cur, ok := decodeCursor(v)
-			if !ok {
-				return q, badRequest(name, "$skiptoken is not one this service issued; follow @odata.nextLink as it is.")
-			}
-			q.After = &cur
-		default:
-			return q, badRequest(key, "The query option "+quote(key)+" is not supported on this request.")
-		}
-	}
-	return q, nil
-}
-
-// A cursor is opaque to clients: the last row's creation time (microseconds) and id, base64url.
-func encodeCursor(cur store.Cursor) string {
-	b := make([]byte, 8, 24)
-	binary.BigEndian.PutUint64(b, uint64(cur.CreatedDateTime.UnixMicro()))
-	b = append(b, cur.ID[:]...)
-	return base64.RawURLEncoding.EncodeToString(b)
-}
-
-func decodeCursor(s string) (store.Cursor, bool) {
-	b, err := base64.RawURLEncoding.DecodeString(s)
-	if err != nil || len(b) != 24 {
-		return store.Cursor{}, false
-	}
-	id, _ := uuid.FromBytes(b[8:])
-	return store.Cursor{CreatedDateTime: time.UnixMicro(int64(binary.BigEndian.Uint64(b))).UTC(), ID: id}, true
 }
 
 // prefersMinimal reports whether the client asked for Prefer: return=minimal.

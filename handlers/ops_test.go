@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -102,7 +103,8 @@ func TestHealthAndReadiness(t *testing.T) {
 	s := newOpsServer(t, pool, readyConfig(), nil)
 	s.token = ""
 	assertJSON(t, s.do("GET", "/healthz", ""), 200, `{"status": "ok"}`)
-	assertJSON(t, s.do("GET", "/readyz", ""), 200, `{"status": "ok", "schemaVersion": 1}`)
+	latest := migrations.LatestVersion()
+	assertJSON(t, s.do("GET", "/readyz", ""), 200, fmt.Sprintf(`{"status": "ok", "schemaVersion": %d}`, latest))
 
 	t.Run("schema behind the binary", func(t *testing.T) {
 		t.Parallel()
@@ -112,14 +114,14 @@ func TestHealthAndReadiness(t *testing.T) {
 		s.token = ""
 		r := s.do("GET", "/readyz", "")
 		e := assertError(t, r, 503, "serviceUnavailable", "")
-		if want := "The service is not ready: the database schema is at version 1, but this binary expects version 2."; e["message"] != want {
+		if want := fmt.Sprintf("The service is not ready: the database schema is at version %d, but this binary expects version %d.", latest, latest+1); e["message"] != want {
 			t.Errorf("message %q, want %q", e["message"], want)
 		}
 		if r.header.Get("Retry-After") != "5" {
 			t.Errorf("Retry-After %q", r.header.Get("Retry-After"))
 		}
 		assertJSON(t, s.do("GET", "/healthz", ""), 200, `{"status": "ok"}`)
-		if log := s.log.String(); strings.Count(log, `"msg":"not ready"`) != 1 || !strings.Contains(log, `"reason":"the database schema is at version 1, but this binary expects version 2"`) {
+		if log := s.log.String(); strings.Count(log, `"msg":"not ready"`) != 1 || !strings.Contains(log, fmt.Sprintf(`"reason":"the database schema is at version %d, but this binary expects version %d"`, latest, latest+1)) {
 			t.Errorf("log:\n%s", log)
 		}
 	})
@@ -152,7 +154,7 @@ func TestHealthAndReadiness(t *testing.T) {
 	})
 }
 
-// countingSchema answers like a database at version 1 and counts how often it is asked.
+// countingSchema answers like a database at the binary's version and counts how often it is asked.
 type countingSchema struct {
 	calls atomic.Int64
 	err   error
@@ -161,7 +163,7 @@ type countingSchema struct {
 func (c *countingSchema) SchemaVersion(context.Context) (int64, error) {
 	c.calls.Add(1)
 	time.Sleep(20 * time.Millisecond)
-	return 1, c.err
+	return migrations.LatestVersion(), c.err
 }
 
 // However many probes arrive, readiness asks the database at most once a second.

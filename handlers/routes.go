@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"log/slog"
+	"net/http"
 
 	"github.com/labstack/echo/v4"
 	"github.com/prometheus/client_golang/prometheus"
@@ -18,6 +19,12 @@ func addRoutes(e *echo.Echo, logger *slog.Logger, cfg Config, tokens TokenVerifi
 
 	e.POST("/beta/tagOperations", handleCreateOperation(operations, cfg.MaxBodyBytes), write...)
 	e.GET("/beta/tagOperations", handleListOperations(operations), read...)
+	e.GET("/beta/tagOperations/delta", handleDelta(operations), read...)
+	e.GET("/beta/tagOperations/delta()", handleDelta(operations), read...)
+	for _, delta := range []string{"/beta/tagOperations/delta", "/beta/tagOperations/delta()"} {
+		// Without these, a write to delta would fall through to /:id and answer 404 for a GUID it never named.
+		e.Match([]string{http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete}, delta, onlyGet)
+	}
 	e.GET("/beta/tagOperations/:id", handleGetOperation(operations), read...)
 	e.PATCH("/beta/tagOperations/:id", handlePatchOperation(operations, m, cfg.MaxBodyBytes, false), write...)
 	e.DELETE("/beta/tagOperations/:id", handleDeleteOperation(operations), write...)
@@ -31,4 +38,10 @@ func addRoutes(e *echo.Echo, logger *slog.Logger, cfg Config, tokens TokenVerifi
 	if cfg.ServeMetrics {
 		e.GET("/metrics", echo.WrapHandler(MetricsHandler(logger, reg)))
 	}
+}
+
+// onlyGet answers 405 on a resource that can only be read.
+func onlyGet(c echo.Context) error {
+	c.Response().Header().Set("Allow", "GET")
+	return echo.ErrMethodNotAllowed
 }

@@ -135,47 +135,6 @@ func (s *Store) Get(ctx context.Context, tenant string, id uuid.UUID) (Operation
 	return op, mapError(err)
 }
 
-// Cursor is a position in the newest-first list: the last operation of the previous page.
-type Cursor struct {
-	CreatedDateTime time.Time
-	ID              uuid.UUID
-}
-
-// ListQuery selects a page of a tenant's operations, newest first.
-type ListQuery struct {
-	Top   int     // page size, at least 1
-	After *Cursor // nil: the first page
-}
-
-// Page is one page of a list; Next is nil on the last page.
-type Page struct {
-	Operations []Operation
-	Next       *Cursor
-}
-
-// List returns a page of tenant's operations, newest first, paged by keyset (never OFFSET).
-func (s *Store) List(ctx context.Context, tenant string, q ListQuery) (Page, error) {
-	var afterTime *time.Time
-	var afterID *uuid.UUID
-	if q.After != nil {
-		afterTime, afterID = &q.After.CreatedDateTime, &q.After.ID
-	}
-	rows, _ := s.pool.Query(ctx, `SELECT `+operationColumns+` FROM case_operations
-		WHERE tenant_id = $1 AND ($2::timestamptz IS NULL OR (created_date_time, id) < ($2, $3::uuid))
-		ORDER BY created_date_time DESC, id DESC LIMIT $4`, tenant, afterTime, afterID, q.Top+1)
-	ops, err := pgx.CollectRows(rows, scanOperation)
-	if err != nil {
-		return Page{}, mapError(err)
-	}
-	page := Page{Operations: ops}
-	if len(ops) > q.Top {
-		page.Operations = ops[:q.Top]
-		last := page.Operations[q.Top-1]
-		page.Next = &Cursor{CreatedDateTime: last.CreatedDateTime, ID: last.ID}
-	}
-	return page, nil
-}
-
 // patchSQL applies a Patch in one statement: it locks the row, computes the new values (absent properties keep
 // theirs), checks the caller's preconditions, writes only when something changes, and appends the history event.
 // The verdict column says what happened, old_status what the status was; the row columns are the operation as it now stands.

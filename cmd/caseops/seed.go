@@ -1,0 +1,141 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/caseops/caseops/cmd/caseops/seed"
+	"github.com/caseops/caseops/store"
+)
+
+// runSeed fills a database with generated operations and their history, with COPY, for load tests and reports.
+func runSeed(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	s := newSettings("seed", "seed --count N [--tenants T] [flags]", getenv, stderr)
+	dbURL := databaseURLFlag(s)
+	count := s.Int("count", "CASEOPS_SEED_COUNT", 0, "how many operations to generate (required)")
+	tenants := s.Int("tenants", "CASEOPS_SEED_TENANTS", 10, "how many tenants share them, a few large and many small")
+	workers := s.Int("workers", "CASEOPS_SEED_WORKERS", 3, "concurrent COPY transactions")
+	batch := s.Int("batch", "CASEOPS_SEED_BATCH", 20000, "operations per transaction")
+	randomSeed := s.Int("random-seed", "CASEOPS_SEED_RANDOM_SEED", 1, "seed of the generator; the same seed and count make the same operations")
+	if err := s.Parse(args); err != nil {
+		return err
+	}
+	switch {
+	case *count < 1:
+		s.Flags().Usage()
+		return errors.New("--count must be at least 1")
+	case *tenants < 1 || *tenants > 1000:
+		return errors.New("--tenants must be from 1 to 1000")
+	case *workers < 1 || *workers > 64:
+		return errors.New("--workers must be from 1 to 64")
+	case *batch < 1 || *batch > 1_000_000:
+		return errors.New("--batch must be from 1 to 1000000")
+	}
+
+	if _, err := store.EnsureDatabase(ctx, *dbURL); err != nil {
+		return err
+	}
+	pool, err := store.Connect(ctx, *dbURL, store.PoolConfig{MaxConns: int32(*workers)})
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	if err := migrateUp(ctx, pool, newLogger("text", io.Discard)); err != nil {
+		return err
+	}
+	gen := seed.New(*count, *tenants, time.Now(), uint64(*randomSeed))
+	loader, err := store.New(pool).NewBulkLoader(ctx)
+	if err != nil {
+		return err
+	}
+	defer loader.Finish(ctx) // rebuilds dropped indexes even when the load fails
+
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	starts := make(chan int)
+	go func() {
+		defer close(starts)
+		for from := 0; from < *count; from += *batch {
+			select {
+			case starts <- from:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	var opsDone, eventsDone atomic.Int64
+	var wg sync.WaitGroup
+	begin := time.Now()
+	for range *workers {
+		wg.Go(func() {
+			var ops []store.BulkOperation
+			var events []store.BulkEvent
+			for from := range starts {
+				ops, events = gen.Batch(from, min(from+*batch, *count), ops[:0], events[:0])
+				if err := loader.Load(ctx, ops, events); err != nil {
+					cancel(fmt.Errorf("load operations %d to %d: %w", from, from+len(ops), err))
+					return
+				}
+				opsDone.Add(int64(len(ops)))
+				eventsDone.Add(int64(len(events)))
+			}
+		})
+	}
+	stopProgress := showProgress(stderr, *count, &opsDone, &eventsDone, begin)
+	wg.Wait()
+	loaded := time.Since(begin)
+	stopProgress()
+	if err := context.Cause(ctx); err != nil {
+		return err
+	}
+	if n := loader.DeferredIndexes(); n > 0 {
+		fmt.Fprintf(stderr, "seed: building %d indexes and analyzing...\n", n)
+	}
+	if err := loader.Finish(ctx); err != nil {
+		return err
+	}
+	elapsed := time.Since(begin)
+	ops, events := opsDone.Load(), eventsDone.Load()
+	fmt.Fprintf(stdout, "seeded %d operations with %d history events in %d tenants in %s (COPY %s, indexes and ANALYZE %s): "+
+		"%.0f operations/s, %.0f rows/s\n",
+		ops, events, *tenants, elapsed.Round(time.Millisecond), loaded.Round(time.Millisecond),
+		(elapsed - loaded).Round(time.Millisecond), float64(ops)/elapsed.Seconds(), float64(ops+events)/elapsed.Seconds())
+	return nil
+}
+
+// showProgress redraws one line on w twice a second: rows done, rows per second and the time left.
+// The returned function draws the final line and stops.
+func showProgress(w io.Writer, total int, ops, events *atomic.Int64, begin time.Time) func() {
+	draw := func(end string) {
+		done, elapsed := ops.Load(), time.Since(begin).Seconds()
+		rate := float64(done) / max(elapsed, 1e-9)
+		eta := "-"
+		if rate > 0 {
+			eta = (time.Duration(float64(int64(total)-done)/rate) * time.Second).Round(time.Second).String()
+		}
+		fmt.Fprintf(w, "\rseed: %d/%d operations (%3.0f%%) + %d events  %.0f operations/s  %.0f rows/s  ETA %s   %s",
+			done, total, 100*float64(done)/float64(total), events.Load(), rate,
+			float64(done+events.Load())/max(elapsed, 1e-9), eta, end)
+	}
+	stop, stopped := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(stopped)
+		tick := time.NewTicker(500 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-tick.C:
+				draw("")
+			case <-stop:
+				draw("\n")
+				return
+			}
+		}
+	}()
+	return func() { close(stop); <-stopped }
+}
