@@ -25,7 +25,7 @@ func TestSeedCommand(t *testing.T) {
 		t.Errorf("stdout %q", stdout.String())
 	}
 	if progress := stderr.String(); !strings.Contains(progress, "\rseed: 3000/3000 operations (100%) + ") || !strings.Contains(progress, "operations/s") ||
-		!strings.Contains(progress, "ETA") || !strings.Contains(progress, "building 3 indexes") {
+		!strings.Contains(progress, "ETA") || !regexp.MustCompile(`building \d+ indexes`).MatchString(progress) {
 		t.Errorf("stderr %q", progress)
 	}
 	stdout.Reset()
