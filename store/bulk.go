@@ -68,7 +68,8 @@ var (
 // as COPY writes it; the primary key, rebuilt at the end, checks uniqueness then.
 type BulkLoader struct {
 	s        *Store
-	rebuild  []string // statements that recreate the dropped indexes, in order
+	rebuild  []string // CREATE INDEX statements for the dropped indexes, which may run at once
+	after    []string // then: constraints on the rebuilt unique indexes, and index comments
 	finished bool
 }
 
@@ -86,39 +87,41 @@ func (s *Store) NewBulkLoader(ctx context.Context) (*BulkLoader, error) {
 		}
 		rows, _ := tx.Query(ctx, `
 			SELECT i.indexrelid::regclass::text, i.indrelid::regclass::text, c.conname,
-				CASE WHEN c.conname IS NOT NULL THEN pg_get_constraintdef(c.oid) ELSE pg_get_indexdef(i.indexrelid) END,
-				obj_description(i.indexrelid, 'pg_class')
+				CASE c.contype WHEN 'p' THEN 'PRIMARY KEY' WHEN 'u' THEN 'UNIQUE' ELSE '' END,
+				pg_get_indexdef(i.indexrelid), obj_description(i.indexrelid, 'pg_class')
 			FROM pg_index i LEFT JOIN pg_constraint c ON c.conindid = i.indexrelid AND c.contype IN ('p', 'u')
 			WHERE i.indrelid IN ('case_operations'::regclass, 'case_operation_events'::regclass)
 				AND i.indexrelid <> 'case_operation_events_pkey'::regclass
-			ORDER BY c.conname IS NULL, i.indexrelid::regclass::text`)
+			ORDER BY i.indexrelid::regclass::text`)
 		type index struct {
-			name, table string
-			constraint  *string
-			definition  string
-			comment     *string
+			name, table      string
+			constraint       *string
+			kind, definition string
+			comment          *string
 		}
 		indexes, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (index, error) {
 			var ix index
-			err := r.Scan(&ix.name, &ix.table, &ix.constraint, &ix.definition, &ix.comment)
+			err := r.Scan(&ix.name, &ix.table, &ix.constraint, &ix.kind, &ix.definition, &ix.comment)
 			return ix, err
 		})
 		if err != nil {
 			return err
 		}
 		for _, ix := range indexes {
-			drop, create := "DROP INDEX "+ix.name, ix.definition
+			drop := "DROP INDEX " + ix.name
 			if ix.constraint != nil {
-				id := pgx.Identifier{*ix.constraint}.Sanitize()
-				drop = "ALTER TABLE " + ix.table + " DROP CONSTRAINT " + id
-				create = "ALTER TABLE " + ix.table + " ADD CONSTRAINT " + id + " " + ix.definition
+				constraint := pgx.Identifier{*ix.constraint}.Sanitize()
+				drop = "ALTER TABLE " + ix.table + " DROP CONSTRAINT " + constraint
+				// A primary key comes back as its unique index first: building it takes no lock that stops
+				// the other index builds on the table, and the constraint then adopts it at once.
+				l.after = append(l.after, "ALTER TABLE "+ix.table+" ADD CONSTRAINT "+constraint+" "+ix.kind+" USING INDEX "+ix.name)
 			}
 			if _, err := tx.Exec(ctx, drop); err != nil {
 				return err
 			}
-			l.rebuild = append(l.rebuild, create)
+			l.rebuild = append(l.rebuild, ix.definition)
 			if ix.comment != nil {
-				l.rebuild = append(l.rebuild, "COMMENT ON INDEX "+ix.name+" IS "+quoteLiteral(*ix.comment))
+				l.after = append(l.after, "COMMENT ON INDEX "+ix.name+" IS "+quoteLiteral(*ix.comment))
 			}
 		}
 		return nil
@@ -127,15 +130,7 @@ func (s *Store) NewBulkLoader(ctx context.Context) (*BulkLoader, error) {
 }
 
 // DeferredIndexes reports how many indexes the load builds at the end rather than row by row.
-func (l *BulkLoader) DeferredIndexes() int {
-	n := 0
-	for _, stmt := range l.rebuild {
-		if !strings.HasPrefix(stmt, "COMMENT") {
-			n++
-		}
-	}
-	return n
-}
+func (l *BulkLoader) DeferredIndexes() int { return len(l.rebuild) }
 
 // Load writes operations and their events with COPY, in one transaction: all of them or none.
 // COPY checks every CHECK constraint as an INSERT would; seq and transaction_id take their defaults.
@@ -155,7 +150,8 @@ func (l *BulkLoader) Load(ctx context.Context, ops []BulkOperation, events []Bul
 	}
 	return mapError(pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
 		// A lost batch on a crash is acceptable to a loader; waiting for each commit's flush is not needed.
-		if _, err := tx.Exec(ctx, `SET LOCAL synchronous_commit = off`); err != nil {
+		// The rollup triggers see the whole batch as transition tables: keep them in memory, not in temp files.
+		if _, err := tx.Exec(ctx, `SET LOCAL synchronous_commit = off; SET LOCAL work_mem = '128MB'`); err != nil {
 			return err
 		}
 		row := make([]any, len(bulkOperationColumns))
@@ -203,7 +199,7 @@ func (l *BulkLoader) Finish(ctx context.Context) error {
 			for stmt := range next {
 				conn, err := l.s.pool.Acquire(ctx)
 				if err == nil {
-					_, err = conn.Exec(ctx, `SET maintenance_work_mem = '512MB'`)
+					_, err = conn.Exec(ctx, `SET maintenance_work_mem = '1GB'`)
 					if err == nil {
 						_, err = conn.Exec(ctx, stmt)
 					}
@@ -219,18 +215,13 @@ func (l *BulkLoader) Finish(ctx context.Context) error {
 		})
 	}
 	for _, stmt := range l.rebuild {
-		if strings.HasPrefix(stmt, "COMMENT") {
-			continue // after the index exists
-		}
 		next <- stmt
 	}
 	close(next)
 	wg.Wait()
-	for _, stmt := range l.rebuild {
-		if strings.HasPrefix(stmt, "COMMENT") {
-			if _, err := l.s.pool.Exec(ctx, stmt); err != nil {
-				errs = append(errs, err)
-			}
+	for _, stmt := range l.after {
+		if _, err := l.s.pool.Exec(ctx, stmt); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", stmt, err))
 		}
 	}
 	if _, err := l.s.pool.Exec(ctx, `ANALYZE case_operations, case_operation_events`); err != nil {

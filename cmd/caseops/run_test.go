@@ -260,7 +260,7 @@ func TestMigrateCommands(t *testing.T) {
 
 func TestHelpListsFlagsAndVariables(t *testing.T) {
 	t.Parallel()
-	for _, cmd := range []string{"serve", "migrate", "token", "seed"} {
+	for _, cmd := range []string{"serve", "migrate", "token", "seed", "bench-query"} {
 		var stderr bytes.Buffer
 		err := run(context.Background(), []string{cmd, "--help"}, envOf(map[string]string{"CASEOPS_JWT_SECRET": "s3cret-value-that-must-not-show-up"}), io.Discard, &stderr)
 		if err == nil || !strings.Contains(err.Error(), "help requested") {

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"io"
 	"regexp"
 	"strings"
 	"testing"
@@ -45,5 +46,30 @@ func TestSeedCommand(t *testing.T) {
 		if err := run(context.Background(), bad, env, &stdout, &stderr); err == nil {
 			t.Errorf("%v succeeded", bad)
 		}
+	}
+}
+
+// caseops bench-query times the list queries through the HTTP API and every reporting view, on a seeded database.
+func TestBenchQueryCommand(t *testing.T) {
+	t.Parallel()
+	env := envOf(map[string]string{"DATABASE_URL": newDatabaseURL(t)})
+	if err := run(context.Background(), []string{"seed", "--count", "2000", "--tenants", "2"}, env, io.Discard, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	var stdout bytes.Buffer
+	if err := run(context.Background(), []string{"bench-query", "--requests", "200", "--view-runs", "1"}, env, &stdout, io.Discard); err != nil {
+		t.Fatalf("bench-query: %v\n%s", err, stdout.String())
+	}
+	out := stdout.String()
+	for _, want := range append(append([]string{"database: 2000 operations; tenant tenant-01 has "}, benchQueries...), reportingViews...) {
+		if !strings.Contains(out, want) {
+			t.Errorf("no %q in:\n%s", want, out)
+		}
+	}
+	if !regexp.MustCompile(`\$filter=status eq 'running'&\$orderby=createdDateTime desc\|\s+[\d.]+ ms\|\s+[\d.]+ ms\|`).MatchString(out) {
+		t.Errorf("no timings in:\n%s", out)
+	}
+	if err := run(context.Background(), []string{"bench-query", "--requests", "10"}, env, io.Discard, io.Discard); err == nil {
+		t.Error("bench-query with fewer than 200 requests succeeded")
 	}
 }
