@@ -203,3 +203,15 @@ func TestDatabaseUnavailable(t *testing.T) {
 		}
 	}
 }
+
+// Oversized headers are refused in Graph's shape before any work is done.
+func TestHeaderLimit(t *testing.T) {
+	t.Parallel()
+	s := newTestServer(t)
+	r := s.do("GET", "/beta/tagOperations", "", "X-Padding", strings.Repeat("p", 40<<10))
+	assertError(t, r, http.StatusRequestHeaderFieldsTooLarge, "requestHeaderFieldsTooLarge", "")
+	r = s.do("GET", "/beta/tagOperations", "", "X-Padding", strings.Repeat("p", 20<<10))
+	if r.status != 200 {
+		t.Errorf("a 20 KiB header: %d", r.status)
+	}
+}

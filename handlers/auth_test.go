@@ -223,8 +223,9 @@ func TestJWKS(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	st := store.New(storetest.NewPool(t))
 	api := handlers.NewServer(slog.New(slog.NewTextHandler(io.Discard, nil)), handlers.Config{RequestTimeout: 5 * time.Second},
-		verifier, store.New(storetest.NewPool(t)))
+		verifier, st, st, nil)
 	srv := httptest.NewServer(api)
 	t.Cleanup(srv.Close)
 

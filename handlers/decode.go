@@ -7,15 +7,17 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"strconv"
 	"strings"
 	"unicode/utf8"
 
 	"github.com/labstack/echo/v4"
 )
 
+// DefaultMaxBodyBytes bounds a POST or PATCH body unless Config.MaxBodyBytes says otherwise.
+const DefaultMaxBodyBytes = 64 << 10
+
 const (
-	// maxBodyBytes bounds a POST or PATCH body.
-	maxBodyBytes = 64 << 10
 	// maxJSONDepth bounds nesting; the deepest valid body (an identity inside createdBy) needs 3.
 	maxJSONDepth = 16
 )
@@ -26,26 +28,30 @@ type object struct {
 	values map[string]any // nil, bool, json.Number, string, []any or *object
 }
 
-// readBody enforces the content type and size, then decodes one strict JSON object:
+// readBody enforces the content type and a size of at most limit bytes, then decodes one strict JSON object:
 // valid UTF-8, no duplicate keys, no trailing data.
-func readBody(c echo.Context) (*object, error) {
+func readBody(c echo.Context, limit int64) (*object, error) {
 	req := c.Request()
 	mt, _, err := mime.ParseMediaType(req.Header.Get("Content-Type"))
 	if err != nil || (mt != "application/json" && mt != "application/merge-patch+json") {
 		return nil, newError(http.StatusUnsupportedMediaType,
 			"The Content-Type must be application/json or application/merge-patch+json.")
 	}
-	if req.ContentLength > maxBodyBytes {
-		return nil, newError(http.StatusRequestEntityTooLarge, "The request body is larger than "+itoa(maxBodyBytes)+" bytes.")
+	if req.ContentLength > limit {
+		return nil, bodyTooLarge(limit)
 	}
-	body, err := io.ReadAll(io.LimitReader(req.Body, maxBodyBytes+1))
+	body, err := io.ReadAll(io.LimitReader(req.Body, limit+1))
 	if err != nil {
 		return nil, badRequest("", "The request body could not be read.")
 	}
-	if len(body) > maxBodyBytes {
-		return nil, newError(http.StatusRequestEntityTooLarge, "The request body is larger than "+itoa(maxBodyBytes)+" bytes.")
+	if int64(len(body)) > limit {
+		return nil, bodyTooLarge(limit)
 	}
 	return decodeObject(body)
+}
+
+func bodyTooLarge(limit int64) *Error {
+	return newError(http.StatusRequestEntityTooLarge, "The request body is larger than "+strconv.FormatInt(limit, 10)+" bytes.")
 }
 
 // decodeObject parses body as exactly one JSON object.

@@ -111,7 +111,7 @@ const retryAfterSeconds = 5
 
 // toError decides what a client may see of err: store errors become their HTTP meaning,
 // Echo's own errors keep their status, and anything else is a 500 that only the log explains.
-func toError(err error) (*Error, bool) {
+func toError(err error, maxBodyBytes int64) (*Error, bool) {
 	var e *Error
 	var he *echo.HTTPError
 	var invalid *store.InvalidError
@@ -139,7 +139,7 @@ func toError(err error) (*Error, bool) {
 		return &Error{Status: http.StatusServiceUnavailable, RetryAfter: retryAfterSeconds,
 			Message: "The service cannot reach its database right now; retry after a few seconds."}, true
 	case errors.As(err, &he):
-		return fromEchoError(he), false
+		return fromEchoError(he, maxBodyBytes), false
 	}
 	return newError(http.StatusInternalServerError, "An internal error occurred."), true
 }
@@ -151,14 +151,14 @@ func transitionRule(from store.Status) string {
 	return "a terminal status never changes."
 }
 
-func fromEchoError(he *echo.HTTPError) *Error {
+func fromEchoError(he *echo.HTTPError, maxBodyBytes int64) *Error {
 	switch he.Code {
 	case http.StatusNotFound:
 		return newError(he.Code, "No resource matches this URL.")
 	case http.StatusMethodNotAllowed:
 		return newError(he.Code, "This method is not allowed on this resource.")
 	case http.StatusRequestEntityTooLarge:
-		return newError(he.Code, "The request body is larger than "+itoa(maxBodyBytes)+" bytes.")
+		return bodyTooLarge(maxBodyBytes)
 	case http.StatusUnsupportedMediaType:
 		return newError(he.Code, "The Content-Type must be application/json or application/merge-patch+json.")
 	case http.StatusServiceUnavailable:
@@ -175,12 +175,12 @@ func fromEchoError(he *echo.HTTPError) *Error {
 }
 
 // errorHandler writes every error, Echo's own included, as a Graph error body.
-func errorHandler(logger *slog.Logger) echo.HTTPErrorHandler {
+func errorHandler(logger *slog.Logger, maxBodyBytes int64) echo.HTTPErrorHandler {
 	return func(err error, c echo.Context) {
 		if c.Response().Committed {
 			return
 		}
-		e, serious := toError(err)
+		e, serious := toError(err, maxBodyBytes)
 		ids := requestIDs(c)
 		if serious {
 			logger.ErrorContext(c.Request().Context(), "request failed",

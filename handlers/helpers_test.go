@@ -61,7 +61,8 @@ func newTestServerOn(t testing.TB, pool *pgxpool.Pool) *testServer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	api := handlers.NewServer(logger, handlers.Config{RequestTimeout: 5 * time.Second}, verifier, store.New(pool))
+	st := store.New(pool)
+	api := handlers.NewServer(logger, handlers.Config{RequestTimeout: 5 * time.Second}, verifier, st, st, nil)
 	srv := httptest.NewServer(api)
 	t.Cleanup(srv.Close)
 	return &testServer{t: t, url: srv.URL, pool: pool, token: devToken(t)}
@@ -116,6 +117,10 @@ func (s *testServer) do(method, path, body string, headers ...string) response {
 	b, err := io.ReadAll(res.Body)
 	if err != nil {
 		s.t.Fatal(err)
+	}
+	if err := handlers.CheckOpenAPIResponse(req, res.StatusCode, res.Header, b); err != nil {
+		s.t.Errorf("%s %s answered %d, which openapi.json does not allow:\n%v\nbody: %.1024s",
+			method, path, res.StatusCode, err, b)
 	}
 	return response{status: res.StatusCode, header: res.Header, body: b}
 }

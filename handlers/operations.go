@@ -16,7 +16,7 @@ type OperationStore interface {
 	Create(ctx context.Context, tenant string, n store.NewOperation, a store.Audit) (store.Operation, error)
 	Get(ctx context.Context, tenant string, id uuid.UUID) (store.Operation, error)
 	List(ctx context.Context, tenant string, q store.ListQuery) (store.Page, error)
-	Patch(ctx context.Context, tenant string, id uuid.UUID, p store.Patch, a store.Audit) (store.Operation, error)
+	Patch(ctx context.Context, tenant string, id uuid.UUID, p store.Patch, a store.Audit) (store.Operation, store.PatchResult, error)
 	Delete(ctx context.Context, tenant string, id uuid.UUID, ifVersion []int64, a store.Audit) error
 	Delta(ctx context.Context, tenant string, q store.DeltaQuery) (store.DeltaPage, error)
 }
@@ -51,12 +51,12 @@ func writeOperation(c echo.Context, status int, op store.Operation) error {
 	return writeJSON(c, status, toJSON(op, entityContext(c)))
 }
 
-func handleCreateOperation(s OperationStore) echo.HandlerFunc {
+func handleCreateOperation(s OperationStore, maxBodyBytes int64) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		if err := noQueryOptions(c); err != nil {
 			return err
 		}
-		obj, err := readBody(c)
+		obj, err := readBody(c, maxBodyBytes)
 		if err != nil {
 			return err
 		}
@@ -97,7 +97,7 @@ func handleGetOperation(s OperationStore) echo.HandlerFunc {
 
 // handlePatchOperation serves PATCH /beta/tagOperations/{id} and, when bodyID is set, the seed's own
 // PATCH /beta/tagOperation whose body's id names the operation.
-func handlePatchOperation(s OperationStore, bodyID bool) echo.HandlerFunc {
+func handlePatchOperation(s OperationStore, m *metrics, maxBodyBytes int64, bodyID bool) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		var id uuid.UUID
 		if !bodyID {
@@ -109,7 +109,7 @@ func handlePatchOperation(s OperationStore, bodyID bool) echo.HandlerFunc {
 		if err := noQueryOptions(c); err != nil {
 			return err
 		}
-		obj, err := readBody(c)
+		obj, err := readBody(c, maxBodyBytes)
 		if err != nil {
 			return err
 		}
@@ -129,10 +129,11 @@ func handlePatchOperation(s OperationStore, bodyID bool) echo.HandlerFunc {
 		p := body.Patch
 		p.CreatedDateTime = body.CreatedDateTime
 		p.IfVersion = ifMatchVersions(c.Request().Header)
-		op, err := s.Patch(c.Request().Context(), callerOf(c).TenantID, id, p, audit(c))
+		op, res, err := s.Patch(c.Request().Context(), callerOf(c).TenantID, id, p, audit(c))
 		if err != nil {
 			return err
 		}
+		m.countTransition(op, res)
 		if prefersMinimal(c.Request().Header) {
 			h := c.Response().Header()
 			h.Set("ETag", etag(op.Version))

@@ -11,22 +11,18 @@ CREATE TYPE case_action AS ENUM (
 -- +goose StatementBegin
 -- A terminal status never changes again, and completedDateTime is set exactly when the status is terminal.
 CREATE FUNCTION case_operation_status_is_terminal(s case_operation_status) RETURNS boolean
-LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $$
-BEGIN
-    RETURN s IN ('succeeded', 'partiallySucceeded', 'failed', 'submissionFailed');
-END $$;
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN s IN ('succeeded', 'partiallySucceeded', 'failed', 'submissionFailed');
 -- +goose StatementEnd
 
 -- +goose StatementBegin
 -- The status machine: notStarted may become anything, running may become running or succeeded,
 -- partiallySucceeded or failed, and a terminal status only itself.
 CREATE FUNCTION case_operation_status_can_become(old_status case_operation_status, new_status case_operation_status)
-RETURNS boolean LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $$
-BEGIN
-    RETURN old_status = new_status
-        OR old_status = 'notStarted'
-        OR (old_status = 'running' AND new_status IN ('succeeded', 'partiallySucceeded', 'failed'));
-END $$;
+RETURNS boolean LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN old_status = new_status
+    OR old_status = 'notStarted'
+    OR (old_status = 'running' AND new_status IN ('succeeded', 'partiallySucceeded', 'failed'));
 -- +goose StatementEnd
 
 -- +goose StatementBegin
@@ -123,7 +119,8 @@ CREATE TABLE case_operations (
     last_modified_date_time timestamptz NOT NULL DEFAULT now(),
     CONSTRAINT case_operations_pkey PRIMARY KEY (tenant_id, id),
     CONSTRAINT case_operations_completed_when_terminal
-        CHECK ((completed_date_time IS NOT NULL) = case_operation_status_is_terminal(status)),
+        CHECK ((completed_date_time IS NOT NULL)
+            = (status IN ('succeeded', 'partiallySucceeded', 'failed', 'submissionFailed'))),
     CONSTRAINT case_operations_completed_after_created
         CHECK (completed_date_time >= created_date_time),
     CONSTRAINT case_operations_modified_after_created
@@ -139,46 +136,48 @@ CREATE INDEX case_operations_tenant_created ON case_operations (tenant_id, creat
 -- +goose StatementBegin
 -- Timestamps in history entries read as they do in the API: RFC 3339 in UTC.
 CREATE FUNCTION case_operation_json_time(t timestamptz) RETURNS jsonb
-LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $$
-BEGIN
-    RETURN to_jsonb(to_char(t AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'));
-END $$;
+LANGUAGE sql STABLE PARALLEL SAFE
+RETURN to_jsonb(to_char(t AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'));
 -- +goose StatementEnd
 -- +goose StatementBegin
 -- resultInfo as Graph shows it, or null when code, message and subcode are all null.
 CREATE FUNCTION case_operation_result_info(code integer, message text, subcode integer) RETURNS jsonb
-LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $$
-BEGIN
-    IF code IS NULL AND message IS NULL AND subcode IS NULL THEN
-        RETURN NULL;
-    END IF;
-    RETURN jsonb_build_object('code', code, 'message', message, 'subcode', subcode);
-END $$;
+LANGUAGE sql STABLE PARALLEL SAFE
+RETURN CASE WHEN code IS NULL AND message IS NULL AND subcode IS NULL THEN NULL
+    ELSE jsonb_build_object('code', code, 'message', message, 'subcode', subcode) END;
 -- +goose StatementEnd
 
 -- +goose StatementBegin
 -- The history entry between two versions of a row: {"<Graph property>": {"old": ..., "new": ...}} for each
--- property that differs. o is NULL for a create and n is NULL for a delete.
+-- property that differs. o is NULL for a create and n is NULL for a delete. SQL-language functions of one
+-- expression, so the planner inlines them into the statements that write history.
 CREATE FUNCTION case_operation_changes(o case_operations, n case_operations) RETURNS jsonb
-LANGUAGE plpgsql STABLE PARALLEL SAFE AS $$
-DECLARE
-    result jsonb;
-BEGIN
-    SELECT coalesce(jsonb_object_agg(c.property, jsonb_build_object('old', c.old, 'new', c.new)), '{}'::jsonb)
-    INTO result
-    FROM (VALUES
-        ('createdDateTime', case_operation_json_time(o.created_date_time), case_operation_json_time(n.created_date_time)),
-        ('completedDateTime', case_operation_json_time(o.completed_date_time), case_operation_json_time(n.completed_date_time)),
-        ('percentProgress', to_jsonb(o.percent_progress), to_jsonb(n.percent_progress)),
-        ('status', to_jsonb(o.status), to_jsonb(n.status)),
-        ('action', to_jsonb(o.action), to_jsonb(n.action)),
-        ('createdBy', o.created_by, n.created_by),
-        ('resultInfo', case_operation_result_info(o.result_code, o.result_message, o.result_subcode),
-                       case_operation_result_info(n.result_code, n.result_message, n.result_subcode))
-    ) AS c(property, old, new)
-    WHERE c.old IS DISTINCT FROM c.new;
-    RETURN result;
-END $$;
+LANGUAGE sql STABLE PARALLEL SAFE
+RETURN CASE WHEN o.created_date_time IS DISTINCT FROM n.created_date_time
+        THEN jsonb_build_object('createdDateTime', jsonb_build_object(
+            'old', case_operation_json_time(o.created_date_time), 'new', case_operation_json_time(n.created_date_time)))
+        ELSE '{}'::jsonb END
+    || CASE WHEN o.completed_date_time IS DISTINCT FROM n.completed_date_time
+        THEN jsonb_build_object('completedDateTime', jsonb_build_object(
+            'old', case_operation_json_time(o.completed_date_time), 'new', case_operation_json_time(n.completed_date_time)))
+        ELSE '{}'::jsonb END
+    || CASE WHEN o.percent_progress IS DISTINCT FROM n.percent_progress
+        THEN jsonb_build_object('percentProgress', jsonb_build_object('old', o.percent_progress, 'new', n.percent_progress))
+        ELSE '{}'::jsonb END
+    || CASE WHEN o.status IS DISTINCT FROM n.status
+        THEN jsonb_build_object('status', jsonb_build_object('old', o.status, 'new', n.status))
+        ELSE '{}'::jsonb END
+    || CASE WHEN o.action IS DISTINCT FROM n.action
+        THEN jsonb_build_object('action', jsonb_build_object('old', o.action, 'new', n.action))
+        ELSE '{}'::jsonb END
+    || CASE WHEN o.created_by IS DISTINCT FROM n.created_by
+        THEN jsonb_build_object('createdBy', jsonb_build_object('old', o.created_by, 'new', n.created_by))
+        ELSE '{}'::jsonb END
+    || CASE WHEN (o.result_code, o.result_message, o.result_subcode) IS DISTINCT FROM (n.result_code, n.result_message, n.result_subcode)
+        THEN jsonb_build_object('resultInfo', jsonb_build_object(
+            'old', case_operation_result_info(o.result_code, o.result_message, o.result_subcode),
+            'new', case_operation_result_info(n.result_code, n.result_message, n.result_subcode)))
+        ELSE '{}'::jsonb END;
 -- +goose StatementEnd
 
 -- +goose StatementBegin

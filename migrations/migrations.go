@@ -35,5 +35,19 @@ func NewProvider(db *sql.DB, logger *slog.Logger) (*goose.Provider, error) {
 	return p, nil
 }
 
+// LatestVersion is the schema version this binary expects: the highest version among the embedded migrations.
+// Readiness compares it with the version goose recorded in the database.
+func LatestVersion() int64 {
+	var latest int64
+	names, _ := fs.Glob(files, "*.sql") // the pattern is valid
+	for _, name := range names {
+		// A name without a version makes NewProvider fail, so every binary that serves has well-named files.
+		if v, err := goose.NumericComponent(name); err == nil && v > latest {
+			latest = v
+		}
+	}
+	return latest
+}
+
 // Files returns the embedded migration sources, for tools that fingerprint the schema.
 func Files() fs.FS { return files }

@@ -66,6 +66,9 @@ func TestUpAppliesEveryMigration(t *testing.T) {
 	if v, err := p.GetDBVersion(ctx); err != nil || v != want[len(want)-1] {
 		t.Fatalf("GetDBVersion = %d, %v; want %d", v, err, want[len(want)-1])
 	}
+	if latest := migrations.LatestVersion(); latest != want[len(want)-1] {
+		t.Fatalf("LatestVersion = %d; the newest embedded migration is %d", latest, want[len(want)-1])
+	}
 	if results, err := p.Up(ctx); err != nil || len(results) != 0 {
 		t.Fatalf("a second up applied %v, %v; want nothing", appliedVersions(results), err)
 	}

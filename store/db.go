@@ -63,7 +63,13 @@ func EnsureDatabase(ctx context.Context, databaseURL string) (bool, error) {
 // PoolConfig tunes the connection pool.
 type PoolConfig struct {
 	MaxConns int32 // 0: pgxpool's default
+	// Tracer, when set, sees every query; tests use it to count round trips.
+	Tracer pgx.QueryTracer
 }
+
+// hotStatements are prepared on every new connection, so that the first request on it is one round trip
+// like every other (pgx runs a statement whose text is a prepared statement's name as that statement).
+var hotStatements = []string{createSQL, getSQL, patchSQL, deleteSQL}
 
 // Connect opens a pool to databaseURL. It does not wait for the database: the pool connects on demand,
 // so a service can start, and recover, while Postgres is away.
@@ -75,5 +81,38 @@ func Connect(ctx context.Context, databaseURL string, pc PoolConfig) (*pgxpool.P
 	if pc.MaxConns > 0 {
 		cfg.MaxConns = pc.MaxConns
 	}
+	cfg.ConnConfig.Tracer = pc.Tracer
+	cfg.AfterConnect = func(ctx context.Context, conn *pgx.Conn) error {
+		// Before the schema exists (a fresh database awaiting migration) there is nothing to prepare yet;
+		// pgx then prepares each statement on first use instead.
+		var ready bool
+		if err := conn.QueryRow(ctx, `SELECT to_regclass('case_operation_events') IS NOT NULL`).Scan(&ready); err != nil || !ready {
+			return err
+		}
+		for _, sql := range hotStatements {
+			if _, err := conn.Prepare(ctx, sql, sql); err != nil {
+				return fmt.Errorf("prepare: %w", err)
+			}
+		}
+		return nil
+	}
 	return pgxpool.NewWithConfig(ctx, cfg)
+}
+
+// Warm opens n connections, so the first burst of requests does not wait for connection setup.
+func Warm(ctx context.Context, pool *pgxpool.Pool, n int) error {
+	conns := make([]*pgxpool.Conn, 0, n)
+	defer func() {
+		for _, c := range conns {
+			c.Release()
+		}
+	}()
+	for range n {
+		c, err := pool.Acquire(ctx)
+		if err != nil {
+			return mapError(err)
+		}
+		conns = append(conns, c)
+	}
+	return nil
 }

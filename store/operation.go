@@ -1,6 +1,7 @@
 package store
 
 import (
+	"slices"
 	"time"
 
 	"github.com/google/uuid"
@@ -29,14 +30,7 @@ var Statuses = []Status{
 }
 
 // Valid reports whether s is a caseOperationStatus member.
-func (s Status) Valid() bool {
-	for _, m := range Statuses {
-		if s == m {
-			return true
-		}
-	}
-	return false
-}
+func (s Status) Valid() bool { return slices.Contains(Statuses, s) }
 
 // Terminal reports whether an operation in status s is finished for good.
 func (s Status) Terminal() bool {
@@ -80,14 +74,7 @@ var Actions = []Action{
 }
 
 // Valid reports whether a is a storable caseAction member.
-func (a Action) Valid() bool {
-	for _, m := range Actions {
-		if a == m {
-			return true
-		}
-	}
-	return false
-}
+func (a Action) Valid() bool { return slices.Contains(Actions, a) }
 
 // Identity is Graph's identity: who or what acted.
 type Identity struct {

@@ -120,23 +120,24 @@ func (s *Store) Create(ctx context.Context, tenant string, n NewOperation, a Aud
 	if n.ResultInfo != nil {
 		code, message, subcode = n.ResultInfo.Code, n.ResultInfo.Message, n.ResultInfo.Subcode
 	}
-	rows, _ := s.pool.Query(ctx, createSQL, tenant, id, string(status), string(action), n.PercentProgress,
+	rows, _ := s.pool.Query(ctx, createSQL, tenant, [16]byte(id), string(status), string(action), n.PercentProgress,
 		n.CompletedDateTime, jsonOrNil(n.CreatedBy), code, message, subcode, jsonOrNil(a.Actor), a.RequestID)
 	op, err := pgx.CollectExactlyOneRow(rows, scanOperation)
 	return op, mapError(err)
 }
 
+const getSQL = `SELECT ` + operationColumns + ` FROM case_operations WHERE tenant_id = $1 AND id = $2`
+
 // Get returns tenant's operation id.
 func (s *Store) Get(ctx context.Context, tenant string, id uuid.UUID) (Operation, error) {
-	rows, _ := s.pool.Query(ctx, `SELECT `+operationColumns+` FROM case_operations WHERE tenant_id = $1 AND id = $2`,
-		tenant, id)
+	rows, _ := s.pool.Query(ctx, getSQL, tenant, [16]byte(id))
 	op, err := pgx.CollectExactlyOneRow(rows, scanOperation)
 	return op, mapError(err)
 }
 
 // patchSQL applies a Patch in one statement: it locks the row, computes the new values (absent properties keep
 // theirs), checks the caller's preconditions, writes only when something changes, and appends the history event.
-// The verdict column says what happened; the row columns are the operation as it now stands.
+// The verdict column says what happened, old_status what the status was; the row columns are the operation as it now stands.
 const patchSQL = `
 WITH old AS (
 	SELECT r FROM case_operations r WHERE tenant_id = $1 AND id = $2 FOR UPDATE
@@ -160,7 +161,7 @@ WITH old AS (
 			ELSE NULL END AS refusal
 	FROM old, next
 ), decided AS (
-	SELECT v.*, CASE WHEN v.refusal IS NOT NULL THEN v.refusal
+	SELECT v.*, (old.r).status AS old_status, CASE WHEN v.refusal IS NOT NULL THEN v.refusal
 		WHEN (v.status, v.action, v.percent_progress, v.completed_date_time, v.created_by,
 			v.result_code, v.result_message, v.result_subcode)
 			IS NOT DISTINCT FROM ((old.r).status, (old.r).action, (old.r).percent_progress,
@@ -180,15 +181,23 @@ WITH old AS (
 	INSERT INTO case_operation_events (tenant_id, operation_id, kind, actor, request_id, changes)
 	SELECT $1, $2, 'updated', $21, $22, case_operation_changes(old.r, upd.r) FROM upd, old
 )
-SELECT d.verdict, ` + rowColumns + `
+SELECT d.verdict, d.old_status, ` + rowColumns + `
 FROM decided d CROSS JOIN LATERAL (
 	SELECT r FROM upd UNION ALL SELECT r FROM old WHERE NOT EXISTS (SELECT FROM upd)
 ) x(r)`
 
+// PatchResult says what a Patch did beyond the operation it returns, for callers that count changes.
+type PatchResult struct {
+	// Changed: the row was written and its history event appended; false for a patch that changed nothing.
+	Changed bool
+	// OldStatus is the status the operation had before the patch.
+	OldStatus Status
+}
+
 // Patch applies p to tenant's operation id as one statement: the row and its history event commit together.
 // A patch that changes nothing writes nothing and returns the operation as it is.
-func (s *Store) Patch(ctx context.Context, tenant string, id uuid.UUID, p Patch, a Audit) (Operation, error) {
-	args := []any{tenant, id,
+func (s *Store) Patch(ctx context.Context, tenant string, id uuid.UUID, p Patch, a Audit) (Operation, PatchResult, error) {
+	args := []any{tenant, [16]byte(id),
 		p.Status.Set, enumOrNil(p.Status),
 		p.Action.Set, enumOrNil(p.Action),
 		p.PercentProgress.Set, p.PercentProgress.Value,
@@ -207,25 +216,25 @@ func (s *Store) Patch(ctx context.Context, tenant string, id uuid.UUID, p Patch,
 		args[14], args[15] = ri.Message.Set, ri.Message.Value
 		args[16], args[17] = ri.Subcode.Set, ri.Subcode.Value
 	}
-	var verdict string
+	var verdict, oldStatus string
 	var r operationRow
-	err := s.pool.QueryRow(ctx, patchSQL, args...).Scan(&verdict,
+	err := s.pool.QueryRow(ctx, patchSQL, args...).Scan(&verdict, &oldStatus,
 		&r.TenantID, &r.ID, &r.ODataType, &r.Status, &r.Action, &r.PercentProgress,
 		&r.CreatedDateTime, &r.CompletedDateTime, &r.CreatedBy, &r.ResultCode, &r.ResultMessage,
 		&r.ResultSubcode, &r.Version, &r.LastModifiedDateTime)
 	if err != nil {
-		return Operation{}, mapError(err)
+		return Operation{}, PatchResult{}, mapError(err)
 	}
 	switch verdict {
 	case "stale":
-		return Operation{}, ErrPreconditionFailed
+		return Operation{}, PatchResult{}, ErrPreconditionFailed
 	case "transition":
-		return Operation{}, &TransitionError{From: Status(r.Status), To: p.Status.Value}
+		return Operation{}, PatchResult{}, &TransitionError{From: Status(r.Status), To: p.Status.Value}
 	case "createdDateTime":
-		return Operation{}, &InvalidError{"createdDateTime",
+		return Operation{}, PatchResult{}, &InvalidError{"createdDateTime",
 			"createdDateTime is read-only; it may be sent only with the operation's current value."}
 	}
-	return r.toOperation(), nil
+	return r.toOperation(), PatchResult{Changed: verdict == "updated", OldStatus: Status(oldStatus)}, nil
 }
 
 const deleteSQL = `
@@ -247,7 +256,7 @@ SELECT verdict FROM old`
 // A non-nil ifVersion lists the versions the caller expects.
 func (s *Store) Delete(ctx context.Context, tenant string, id uuid.UUID, ifVersion []int64, a Audit) error {
 	var verdict string
-	err := s.pool.QueryRow(ctx, deleteSQL, tenant, id, ifVersion, jsonOrNil(a.Actor), a.RequestID).Scan(&verdict)
+	err := s.pool.QueryRow(ctx, deleteSQL, tenant, [16]byte(id), ifVersion, jsonOrNil(a.Actor), a.RequestID).Scan(&verdict)
 	if err != nil {
 		return mapError(err)
 	}

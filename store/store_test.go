@@ -66,25 +66,29 @@ func TestCreatePatchDeleteRecordsHistory(t *testing.T) {
 
 	p := store.Patch{Status: store.Some(store.StatusRunning), PercentProgress: store.Some(ptr[int32](40)),
 		CreatedBy: store.Some(&store.IdentitySetPatch{User: store.Some(&store.IdentityPatch{ID: store.Some(ptr("u2"))})})}
-	up, err := s.Patch(ctx, "t1", op.ID, p, audit)
+	up, res, err := s.Patch(ctx, "t1", op.ID, p, audit)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if up.Status != store.StatusRunning || *up.PercentProgress != 40 || up.Version != 2 || *up.CreatedBy.User.ID != "u2" {
 		t.Fatalf("patched %+v", up)
 	}
-	same, err := s.Patch(ctx, "t1", op.ID, p, audit)
-	if err != nil || same.Version != 2 {
-		t.Fatalf("no-op patch: %+v %v", same, err)
+	if want := (store.PatchResult{Changed: true, OldStatus: store.StatusNotStarted}); res != want {
+		t.Fatalf("patch result %+v, want %+v", res, want)
 	}
-	done, err := s.Patch(ctx, "t1", op.ID, store.Patch{Status: store.Some(store.StatusSucceeded)}, audit)
-	if err != nil || done.CompletedDateTime == nil || done.CompletedDateTime.Before(done.CreatedDateTime) {
-		t.Fatalf("succeeded: %+v %v", done, err)
+	same, res, err := s.Patch(ctx, "t1", op.ID, p, audit)
+	if err != nil || same.Version != 2 || res != (store.PatchResult{Changed: false, OldStatus: store.StatusRunning}) {
+		t.Fatalf("no-op patch: %+v %+v %v", same, res, err)
 	}
-	if _, err := s.Patch(ctx, "t1", op.ID, store.Patch{Status: store.Some(store.StatusRunning)}, audit); !errors.Is(err, store.ErrInvalidTransition) {
+	done, res, err := s.Patch(ctx, "t1", op.ID, store.Patch{Status: store.Some(store.StatusSucceeded)}, audit)
+	if err != nil || done.CompletedDateTime == nil || done.CompletedDateTime.Before(done.CreatedDateTime) ||
+		res != (store.PatchResult{Changed: true, OldStatus: store.StatusRunning}) {
+		t.Fatalf("succeeded: %+v %+v %v", done, res, err)
+	}
+	if _, _, err := s.Patch(ctx, "t1", op.ID, store.Patch{Status: store.Some(store.StatusRunning)}, audit); !errors.Is(err, store.ErrInvalidTransition) {
 		t.Fatalf("terminal -> running: %v", err)
 	}
-	if _, err := s.Patch(ctx, "t1", op.ID, store.Patch{PercentProgress: store.Some(ptr[int32](1)), IfVersion: []int64{1}}, audit); !errors.Is(err, store.ErrPreconditionFailed) {
+	if _, _, err := s.Patch(ctx, "t1", op.ID, store.Patch{PercentProgress: store.Some(ptr[int32](1)), IfVersion: []int64{1}}, audit); !errors.Is(err, store.ErrPreconditionFailed) {
 		t.Fatalf("stale: %v", err)
 	}
 	if err := s.Delete(ctx, "t1", op.ID, nil, audit); err != nil {
@@ -125,7 +129,7 @@ func TestHistoryIsKeptAndDirectWritesMoveTheVersion(t *testing.T) {
 	if err != nil || got.Version != 2 || !got.LastModifiedDateTime.After(op.LastModifiedDateTime) {
 		t.Fatalf("after a direct update: version %d, modified %s (was %s), %v", got.Version, got.LastModifiedDateTime, op.LastModifiedDateTime, err)
 	}
-	if _, err := s.Patch(ctx, "t1", op.ID, store.Patch{PercentProgress: store.Some(ptr[int32](9)), IfVersion: []int64{1}}, audit); !errors.Is(err, store.ErrPreconditionFailed) {
+	if _, _, err := s.Patch(ctx, "t1", op.ID, store.Patch{PercentProgress: store.Some(ptr[int32](9)), IfVersion: []int64{1}}, audit); !errors.Is(err, store.ErrPreconditionFailed) {
 		t.Fatalf("a stale version after a direct update: %v", err)
 	}
 }

@@ -56,12 +56,12 @@ func BenchmarkWritePath(b *testing.B) {
 						return
 					}
 					for _, progress := range []int32{25, 50, 75} {
-						if _, err := s.Patch(ctx, "bench", op.ID, store.Patch{PercentProgress: store.Some(&progress)}, audit); err != nil {
+						if _, _, err := s.Patch(ctx, "bench", op.ID, store.Patch{PercentProgress: store.Some(&progress)}, audit); err != nil {
 							b.Error(err)
 							return
 						}
 					}
-					if _, err := s.Patch(ctx, "bench", op.ID, store.Patch{Status: store.Some(store.StatusSucceeded)}, audit); err != nil {
+					if _, _, err := s.Patch(ctx, "bench", op.ID, store.Patch{Status: store.Some(store.StatusSucceeded)}, audit); err != nil {
 						b.Error(err)
 						return
 					}

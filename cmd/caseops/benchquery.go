@@ -17,6 +17,7 @@ import (
 
 	"github.com/caseops/caseops/handlers"
 	"github.com/caseops/caseops/handlers/auth"
+	"github.com/caseops/caseops/migrations"
 	"github.com/caseops/caseops/store"
 )
 
@@ -77,7 +78,9 @@ func runBenchQuery(ctx context.Context, args []string, getenv func(string) strin
 	if err != nil {
 		return err
 	}
-	api := handlers.NewServer(slog.New(slog.NewTextHandler(io.Discard, nil)), handlers.Config{RequestTimeout: 30 * time.Second}, verifier, store.New(pool))
+	st := store.New(pool)
+	api := handlers.NewServer(slog.New(slog.NewTextHandler(io.Discard, nil)),
+		handlers.Config{RequestTimeout: 30 * time.Second, SchemaVersion: migrations.LatestVersion()}, verifier, st, st, nil)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return err

@@ -44,9 +44,9 @@ func runMigrate(ctx context.Context, args []string, getenv func(string) string, 
 	if err := s.Parse(args); err != nil {
 		return err
 	}
-	rest := s.fs.Args()
+	rest := s.Flags().Args()
 	if len(rest) != 1 {
-		s.fs.Usage()
+		s.Flags().Usage()
 		return errors.New("migrate needs exactly one of up, down, status, version")
 	}
 	logger := newLogger("text", stderr)
@@ -54,7 +54,7 @@ func runMigrate(ctx context.Context, args []string, getenv func(string) string, 
 	switch verb {
 	case "up", "down", "status", "version":
 	default:
-		s.fs.Usage()
+		s.Flags().Usage()
 		return fmt.Errorf("unknown migrate command %q: use up, down, status or version", verb)
 	}
 	if verb == "up" {

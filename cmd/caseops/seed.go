@@ -28,7 +28,7 @@ func runSeed(ctx context.Context, args []string, getenv func(string) string, std
 	}
 	switch {
 	case *count < 1:
-		s.fs.Usage()
+		s.Flags().Usage()
 		return errors.New("--count must be at least 1")
 	case *tenants < 1 || *tenants > 1000:
 		return errors.New("--tenants must be from 1 to 1000")

@@ -10,8 +10,13 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/caseops/caseops/cmd/caseops/internal/settings"
 	"github.com/caseops/caseops/handlers"
 	"github.com/caseops/caseops/handlers/auth"
+	"github.com/caseops/caseops/migrations"
 	"github.com/caseops/caseops/store"
 )
 
@@ -23,16 +28,21 @@ type serveConfig struct {
 	shutdownTimeout time.Duration
 	startupTimeout  time.Duration
 	maxConns        int
+	maxBodyBytes    int
+	metricsAddr     string
 	logFormat       string
 	jwt             jwtConfig
 }
+
+// maxMaxBodyBytes caps --max-body-bytes: the largest valid body is a few KiB, so more only invites abuse.
+const maxMaxBodyBytes = 64 << 20
 
 // jwtConfig says how bearer tokens are checked; with none of it set, serve runs in development mode.
 type jwtConfig struct {
 	secret, jwksURL, issuer, audience string
 }
 
-func jwtFlags(s *settings) func() jwtConfig {
+func jwtFlags(s *settings.Set) func() jwtConfig {
 	secret := s.Secret("jwt-secret", "CASEOPS_JWT_SECRET", "HS256 key for bearer tokens (at least 32 bytes)")
 	jwks := s.String("jwks-url", "CASEOPS_JWKS_URL", "", "URL of a JWKS with the RS256/ES256 keys of bearer tokens")
 	issuer := s.String("jwt-issuer", "CASEOPS_JWT_ISSUER", "", "required iss of bearer tokens (unchecked when empty)")
@@ -40,7 +50,7 @@ func jwtFlags(s *settings) func() jwtConfig {
 	return func() jwtConfig { return jwtConfig{*secret, *jwks, *issuer, *audience} }
 }
 
-func parseServe(args []string, getenv func(string) string, stderr io.Writer) (serveConfig, *settings, error) {
+func parseServe(args []string, getenv func(string) string, stderr io.Writer) (serveConfig, *settings.Set, error) {
 	s := newSettings("serve", "serve [flags]", getenv, stderr)
 	var c serveConfig
 	dbURL := databaseURLFlag(s)
@@ -49,20 +59,25 @@ func parseServe(args []string, getenv func(string) string, stderr io.Writer) (se
 	requestTimeout := s.Duration("request-timeout", "CASEOPS_REQUEST_TIMEOUT", 10*time.Second, "longest a request may work before it is answered 503")
 	shutdownTimeout := s.Duration("shutdown-timeout", "CASEOPS_SHUTDOWN_TIMEOUT", 20*time.Second, "how long in-flight requests may finish after SIGTERM")
 	startupTimeout := s.Duration("startup-timeout", "CASEOPS_STARTUP_TIMEOUT", 60*time.Second, "how long to keep retrying an unreachable database at start")
-	maxConns := s.Int("db-max-conns", "CASEOPS_DB_MAX_CONNS", 0, "most connections in the Postgres pool (0: the larger of 4 and the number of CPUs)")
+	maxConns := s.Int("db-max-conns", "CASEOPS_DB_MAX_CONNS", 16, "most connections in the Postgres pool")
+	maxBodyBytes := s.Int("max-body-bytes", "CASEOPS_MAX_BODY_BYTES", handlers.DefaultMaxBodyBytes, "largest POST or PATCH body accepted, in bytes; larger ones are answered 413")
+	metricsAddr := s.String("metrics-addr", "CASEOPS_METRICS_ADDR", "", "address of a separate listener for /metrics (empty: /metrics is served on --addr)")
 	logFormat := s.String("log-format", "CASEOPS_LOG_FORMAT", "json", "log format: json or text")
 	jwt := jwtFlags(s)
 	if err := s.Parse(args); err != nil {
 		return c, s, err
 	}
 	c = serveConfig{databaseURL: *dbURL, addr: *addr, migrate: *migrate, requestTimeout: *requestTimeout,
-		shutdownTimeout: *shutdownTimeout, startupTimeout: *startupTimeout, maxConns: *maxConns, logFormat: *logFormat,
-		jwt: jwt()}
+		shutdownTimeout: *shutdownTimeout, startupTimeout: *startupTimeout, maxConns: *maxConns,
+		maxBodyBytes: *maxBodyBytes, metricsAddr: *metricsAddr, logFormat: *logFormat, jwt: jwt()}
 	if c.logFormat != "json" && c.logFormat != "text" {
 		return c, s, fmt.Errorf("--log-format must be json or text, not %q", c.logFormat)
 	}
-	if c.maxConns < 0 || c.maxConns > 10000 {
-		return c, s, fmt.Errorf("--db-max-conns must be from 0 to 10000")
+	if c.maxConns < 1 || c.maxConns > 10000 {
+		return c, s, fmt.Errorf("--db-max-conns must be from 1 to 10000")
+	}
+	if c.maxBodyBytes < 1 || c.maxBodyBytes > maxMaxBodyBytes {
+		return c, s, fmt.Errorf("--max-body-bytes must be from 1 to %d", maxMaxBodyBytes)
 	}
 	return c, s, nil
 }
@@ -104,39 +119,102 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		}
 	}
 
-	api := handlers.NewServer(logger, handlers.Config{RequestTimeout: cfg.requestTimeout}, verifier, store.New(pool))
-	srv := &http.Server{
-		Handler:           api,
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	// Connections opened before the schema existed could not prepare the hot statements: start afresh,
+	// and open the whole pool now so the first burst of requests does not stall on connection setup.
+	pool.Reset()
+	if err := store.Warm(ctx, pool, int(pool.Config().MaxConns)); err != nil {
+		logger.Warn("could not open the connection pool yet; connections will open on demand", "error", err.Error())
 	}
-	ln, err := net.Listen("tcp", cfg.addr)
-	if err != nil {
-		return err
-	}
-	logger.Info("caseops listening", "addr", ln.Addr().String())
 
-	serveErr := make(chan error, 1)
-	go func() { serveErr <- srv.Serve(ln) }()
-	select {
-	case err := <-serveErr:
-		return err
-	case <-ctx.Done():
+	metrics := prometheus.NewRegistry()
+	metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		store.NewPoolCollector(pool))
+	operations := store.New(pool)
+	api := handlers.NewServer(logger, handlers.Config{
+		RequestTimeout: cfg.requestTimeout,
+		MaxBodyBytes:   int64(cfg.maxBodyBytes),
+		SchemaVersion:  migrations.LatestVersion(),
+		ServeMetrics:   cfg.metricsAddr == "",
+	}, verifier, operations, operations, metrics)
+
+	servers := []*http.Server{newHTTPServer(api, logger)}
+	addrs := []string{cfg.addr}
+	if cfg.metricsAddr != "" {
+		mux := http.NewServeMux()
+		mux.Handle("GET /metrics", handlers.MetricsHandler(logger, metrics))
+		servers = append(servers, newHTTPServer(mux, logger))
+		addrs = append(addrs, cfg.metricsAddr)
 	}
-	logger.Info("shutting down", "deadline", cfg.shutdownTimeout.String())
-	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.shutdownTimeout)
-	defer cancel()
-	if err := srv.Shutdown(shutdownCtx); err != nil {
-		return fmt.Errorf("shutdown: %w", err)
-	}
-	if err := <-serveErr; !errors.Is(err, http.ErrServerClosed) {
+	err = serveUntilDone(ctx, logger, cfg.shutdownTimeout, servers, addrs)
+	pool.Close() // after the servers: in-flight requests have released their connections
+	if err != nil {
 		return err
 	}
 	logger.Info("stopped")
 	return nil
+}
+
+func newHTTPServer(h http.Handler, logger *slog.Logger) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		// A hard stop well above the API's own limit (handlers.DefaultMaxHeaderBytes), which answers in Graph's shape.
+		MaxHeaderBytes: 1 << 20,
+		ErrorLog:       slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+}
+
+// serveUntilDone serves servers[i] on addrs[i] until ctx ends or one of them fails, then shuts all of them
+// down together: each stops accepting at once, and in-flight requests get until the timeout to finish.
+func serveUntilDone(ctx context.Context, logger *slog.Logger, timeout time.Duration, servers []*http.Server, addrs []string) error {
+	listeners := make([]net.Listener, 0, len(addrs))
+	for _, addr := range addrs {
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			for _, l := range listeners {
+				l.Close()
+			}
+			return err
+		}
+		listeners = append(listeners, ln)
+	}
+	logger.Info("caseops listening", "addr", listeners[0].Addr().String())
+	if len(listeners) > 1 {
+		logger.Info("metrics listening", "addr", listeners[1].Addr().String())
+	}
+
+	serveErr := make(chan error, len(servers))
+	for i, srv := range servers {
+		go func() { serveErr <- srv.Serve(listeners[i]) }()
+	}
+	var failed error
+	running := len(servers)
+	select {
+	case failed = <-serveErr:
+		running--
+	case <-ctx.Done():
+	}
+
+	logger.Info("shutting down", "deadline", timeout.String())
+	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
+	defer cancel()
+	shutdownErr := make(chan error, len(servers))
+	for _, srv := range servers {
+		go func() { shutdownErr <- srv.Shutdown(shutdownCtx) }()
+	}
+	for range servers {
+		if err := <-shutdownErr; err != nil {
+			failed = errors.Join(failed, fmt.Errorf("shutdown: %w", err))
+		}
+	}
+	for ; running > 0; running-- {
+		if err := <-serveErr; !errors.Is(err, http.ErrServerClosed) {
+			failed = errors.Join(failed, err)
+		}
+	}
+	return failed
 }
 
 // newVerifier builds the bearer-token check. With no JWT setting at all it enters development mode:

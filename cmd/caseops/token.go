@@ -8,6 +8,7 @@ import (
 	"io"
 	"time"
 
+	"github.com/caseops/caseops/cmd/caseops/internal/settings"
 	"github.com/caseops/caseops/handlers/auth"
 )
 
@@ -17,14 +18,14 @@ func runToken(_ context.Context, args []string, getenv func(string) string, stdo
 	secret := s.Secret("jwt-secret", "CASEOPS_JWT_SECRET", "HS256 key the server checks tokens with (at least 32 bytes)")
 	issuer := s.String("jwt-issuer", "CASEOPS_JWT_ISSUER", "", "iss of the token (set it when the server checks it)")
 	audience := s.String("jwt-audience", "CASEOPS_JWT_AUDIENCE", "", "aud of the token (set it when the server checks it)")
-	tenant := s.fs.String("tenant", "", "tenant id (tid)")
-	scopes := s.fs.String("scopes", auth.PermissionReadWrite, "space-separated delegated scopes (scp)")
-	roles := s.fs.String("roles", "", "space-separated application permissions (roles)")
-	userID := s.fs.String("user-id", "", "user object id (oid)")
-	userName := s.fs.String("user-name", "", "user display name (name)")
-	appID := s.fs.String("app-id", "", "application id (azp and appid)")
-	appName := s.fs.String("app-name", "", "application display name (app_displayname)")
-	ttl := s.fs.Duration("ttl", time.Hour, "how long the token is valid")
+	tenant := s.Flags().String("tenant", "", "tenant id (tid)")
+	scopes := s.Flags().String("scopes", auth.PermissionReadWrite, "space-separated delegated scopes (scp)")
+	roles := s.Flags().String("roles", "", "space-separated application permissions (roles)")
+	userID := s.Flags().String("user-id", "", "user object id (oid)")
+	userName := s.Flags().String("user-name", "", "user display name (name)")
+	appID := s.Flags().String("app-id", "", "application id (azp and appid)")
+	appName := s.Flags().String("app-name", "", "application display name (app_displayname)")
+	ttl := s.Flags().Duration("ttl", time.Hour, "how long the token is valid")
 	if err := s.Parse(args); err != nil {
 		return err
 	}
@@ -47,8 +48,8 @@ func runToken(_ context.Context, args []string, getenv func(string) string, stdo
 	return err
 }
 
-func isFlagSet(s *settings, name string) bool {
+func isFlagSet(s *settings.Set, name string) bool {
 	set := false
-	s.fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	s.Flags().Visit(func(f *flag.Flag) { set = set || f.Name == name })
 	return set
 }

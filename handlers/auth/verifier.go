@@ -57,6 +57,9 @@ type Verifier struct {
 	keyfunc          func(ctx context.Context) jwt.Keyfunc
 	algs             []string
 	issuer, audience string
+	leeway           time.Duration
+	now              func() time.Time
+	cache            *tokenCache // nil with a JWKS: a withdrawn key must stop working as soon as it is refetched
 }
 
 // NewVerifier checks cfg and, for a JWKS, starts the key cache; background refreshes stop when ctx ends.
@@ -71,7 +74,7 @@ func NewVerifier(ctx context.Context, cfg Config) (*Verifier, error) {
 	if cfg.Leeway < 0 {
 		return nil, fmt.Errorf("auth: negative leeway %s", cfg.Leeway)
 	}
-	v := &Verifier{issuer: cfg.Issuer, audience: cfg.Audience}
+	v := &Verifier{issuer: cfg.Issuer, audience: cfg.Audience, leeway: cfg.Leeway, now: cfg.Now}
 	switch {
 	case len(cfg.Secret) > 0 && cfg.JWKSURL != "":
 		return nil, errors.New("auth: a JWT secret and a JWKS URL are mutually exclusive; set one")
@@ -81,6 +84,7 @@ func NewVerifier(ctx context.Context, cfg Config) (*Verifier, error) {
 		}
 		secret := cfg.Secret
 		v.algs = []string{jwt.SigningMethodHS256.Alg()}
+		v.cache = &tokenCache{}
 		v.keyfunc = func(context.Context) jwt.Keyfunc {
 			return func(*jwt.Token) (any, error) { return secret, nil }
 		}
@@ -128,6 +132,10 @@ func (v *Verifier) Verify(ctx context.Context, authorizationHeader string) (Prin
 	if refused != nil {
 		return Principal{}, refused
 	}
+	now := v.now()
+	if p, ok := v.cache.get(token, now); ok {
+		return p, nil
+	}
 	var c claims
 	parsed, err := v.parser.ParseWithClaims(token, &c, v.keyfunc(ctx))
 	if err != nil {
@@ -136,7 +144,16 @@ func (v *Verifier) Verify(ctx context.Context, authorizationHeader string) (Prin
 	if c.TenantID == "" {
 		return Principal{}, refuse("The token has no tid (tenant) claim.", nil)
 	}
-	return c.principal(), nil
+	p := c.principal()
+	entry := cachedToken{principal: p, validUntil: now.Add(cacheTTL)}
+	if exp := c.ExpiresAt.Add(v.leeway); exp.Before(entry.validUntil) {
+		entry.validUntil = exp
+	}
+	if c.NotBefore != nil {
+		entry.validFrom = c.NotBefore.Add(-v.leeway)
+	}
+	v.cache.put(token, entry)
+	return p, nil
 }
 
 func bearerToken(header string) (string, *Error) {

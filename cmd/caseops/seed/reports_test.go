@@ -274,16 +274,16 @@ func TestReportingViewsOnGeneratedOperations(t *testing.T) {
 		var err error
 		switch {
 		case o.Status == store.StatusRunning && i%3 == 0:
-			_, err = s.Patch(ctx, o.TenantID, o.ID, store.Patch{Status: store.Some(store.StatusSucceeded)}, audit)
+			_, _, err = s.Patch(ctx, o.TenantID, o.ID, store.Patch{Status: store.Some(store.StatusSucceeded)}, audit)
 		case o.Status == store.StatusRunning && i%3 == 1:
 			p := int32(99)
-			_, err = s.Patch(ctx, o.TenantID, o.ID, store.Patch{PercentProgress: store.Some(&p)}, audit)
+			_, _, err = s.Patch(ctx, o.TenantID, o.ID, store.Patch{PercentProgress: store.Some(&p)}, audit)
 		case o.Status == store.StatusNotStarted && i%2 == 0:
-			_, err = s.Patch(ctx, o.TenantID, o.ID, store.Patch{Status: store.Some(store.StatusFailed), Action: store.Some(store.ActionIndex)}, audit)
+			_, _, err = s.Patch(ctx, o.TenantID, o.ID, store.Patch{Status: store.Some(store.StatusFailed), Action: store.Some(store.ActionIndex)}, audit)
 		case o.Status == store.StatusSucceeded && i%97 == 0:
 			err = s.Delete(ctx, o.TenantID, o.ID, nil, audit)
 		case o.Status == store.StatusFailed && i%11 == 0:
-			_, err = s.Patch(ctx, o.TenantID, o.ID, store.Patch{Action: store.Some(store.ActionConvertToPdf)}, audit)
+			_, _, err = s.Patch(ctx, o.TenantID, o.ID, store.Patch{Action: store.Some(store.ActionConvertToPdf)}, audit)
 		default:
 			continue
 		}

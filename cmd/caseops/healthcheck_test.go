@@ -1,0 +1,120 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"flag"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestHealthcheck(t *testing.T) {
+	t.Parallel()
+	ready := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/readyz" || r.Method != http.MethodGet {
+			http.Error(w, "unexpected request", http.StatusTeapot)
+			return
+		}
+		w.Write([]byte("ok\n"))
+	}))
+	t.Cleanup(ready.Close)
+	unavailable := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Retry-After", "5")
+		w.WriteHeader(http.StatusServiceUnavailable)
+		w.Write([]byte(`{"error":{"code":"serviceUnavailable","message":"The database is not reachable."}}`))
+	}))
+	t.Cleanup(unavailable.Close)
+	redirecting := httptest.NewServer(http.RedirectHandler(ready.URL+"/readyz", http.StatusFound))
+	t.Cleanup(redirecting.Close)
+
+	tests := []struct {
+		name    string
+		args    []string
+		env     map[string]string
+		wantErr string // empty: the check passes
+	}{
+		{name: "200 passes", args: []string{"--url", ready.URL + "/readyz"}},
+		{name: "URL from the environment", env: map[string]string{"CASEOPS_HEALTHCHECK_URL": ready.URL + "/readyz"}},
+		{name: "flag overrides the environment", args: []string{"--url=" + ready.URL + "/readyz"},
+			env: map[string]string{"CASEOPS_HEALTHCHECK_URL": unavailable.URL + "/readyz"}},
+		{name: "503 fails and says why", args: []string{"--url", unavailable.URL + "/readyz"},
+			wantErr: "503 Service Unavailable: {\"error\":{\"code\":\"serviceUnavailable\",\"message\":\"The database is not reachable.\"}}"},
+		{name: "a redirect is not healthy", args: []string{"--url", redirecting.URL + "/readyz"}, wantErr: "302 Found"},
+		{name: "unreachable fails", args: []string{"--url", "http://" + closedLoopbackAddr(t) + "/readyz"}, wantErr: "connection refused"},
+		{name: "not an http URL", args: []string{"--url", "127.0.0.1:8080/readyz"}, wantErr: "--url must be an absolute http or https URL"},
+		{name: "stray argument", args: []string{"--url", ready.URL + "/readyz", "now"}, wantErr: "healthcheck takes no arguments"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			var stdout, stderr bytes.Buffer
+			getenv := func(k string) string { return tc.env[k] }
+			err := runHealthcheck(context.Background(), tc.args, getenv, &stdout, &stderr)
+			if tc.wantErr == "" {
+				if err != nil {
+					t.Fatalf("runHealthcheck: %v (stderr %q)", err, stderr.String())
+				}
+				if !strings.Contains(stdout.String(), "200 OK") {
+					t.Errorf("stdout = %q, want it to report the 200", stdout.String())
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+				t.Fatalf("runHealthcheck error = %v, want one containing %q", err, tc.wantErr)
+			}
+		})
+	}
+}
+
+func TestHealthcheckDefaultsAndHelp(t *testing.T) {
+	t.Parallel()
+	target, s, err := parseHealthcheck(nil, func(string) string { return "" }, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if target != "http://127.0.0.1:8080/readyz" {
+		t.Errorf("default URL = %q", target)
+	}
+	if got := strings.Join(s.Env(), ","); got != "CASEOPS_HEALTHCHECK_URL" {
+		t.Errorf("Env() = %q, want CASEOPS_HEALTHCHECK_URL", got)
+	}
+	var stderr bytes.Buffer
+	err = runHealthcheck(context.Background(), []string{"--help"}, func(string) string { return "" }, io.Discard, &stderr)
+	if !errors.Is(err, flag.ErrHelp) {
+		t.Fatalf("--help: err = %v, want flag.ErrHelp", err)
+	}
+	if !strings.Contains(stderr.String(), "--url") || !strings.Contains(stderr.String(), "$CASEOPS_HEALTHCHECK_URL") {
+		t.Errorf("--help does not list the flag and its variable:\n%s", stderr.String())
+	}
+}
+
+func TestHealthcheckTimesOut(t *testing.T) {
+	t.Parallel()
+	hung := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { <-r.Context().Done() }))
+	t.Cleanup(hung.Close)
+	// The parent context's deadline stands in for the 3 s one, so the test stays fast.
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	err := runHealthcheck(ctx, []string{"--url", hung.URL + "/readyz"}, func(string) string { return "" }, io.Discard, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "did not answer within") {
+		t.Fatalf("err = %v, want a timeout", err)
+	}
+}
+
+// closedLoopbackAddr returns a loopback address nothing listens on.
+func closedLoopbackAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	return addr
+}

@@ -1,0 +1,152 @@
+// Package settings binds a command's flags to environment variables the way every caseops command does:
+// the variable gives the default, the flag overrides it, and --help lists both (never a secret's value).
+package settings
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"sort"
+	"strconv"
+	"time"
+)
+
+// Set is the flags of one command.
+type Set struct {
+	fs      *flag.FlagSet
+	getenv  func(string) string
+	envOf   map[string]string // flag name -> variable
+	secret  map[string]bool   // flags whose value --help must not print
+	noArgs  bool
+	problem error
+}
+
+// New starts the flags of a command; usage is its synopsis as --help prints it ("caseops serve [flags]").
+func New(name, usage string, getenv func(string) string, stderr io.Writer) *Set {
+	s := &Set{fs: flag.NewFlagSet(name, flag.ContinueOnError), getenv: getenv,
+		envOf: map[string]string{}, secret: map[string]bool{}}
+	s.fs.SetOutput(stderr)
+	s.fs.Usage = func() {
+		fmt.Fprintf(stderr, "Usage: %s\n\nFlags (each overrides its environment variable):\n", usage)
+		var names []string
+		s.fs.VisitAll(func(f *flag.Flag) { names = append(names, f.Name) })
+		sort.Strings(names)
+		for _, n := range names {
+			f := s.fs.Lookup(n)
+			env := ""
+			if v := s.envOf[n]; v != "" {
+				env = "  [$" + v + "]"
+			}
+			def := fmt.Sprintf("%q", f.DefValue)
+			if s.secret[n] && f.DefValue != "" {
+				def = "set, not shown"
+			}
+			fmt.Fprintf(stderr, "  --%s (default %s)%s\n      %s\n", n, def, env, f.Usage)
+		}
+	}
+	return s
+}
+
+// NoArguments makes Parse refuse positional arguments.
+func (s *Set) NoArguments() *Set {
+	s.noArgs = true
+	return s
+}
+
+// Flags is the underlying flag set, for flags that have no environment variable and for positional arguments.
+func (s *Set) Flags() *flag.FlagSet { return s.fs }
+
+func (s *Set) env(name, env string) (string, bool) {
+	s.envOf[name] = env
+	v := s.getenv(env)
+	return v, v != ""
+}
+
+// String is a string flag read from env by default.
+func (s *Set) String(name, env, def, help string) *string {
+	if v, ok := s.env(name, env); ok {
+		def = v
+	}
+	return s.fs.String(name, def, help)
+}
+
+// Secret is a String whose value --help never prints.
+func (s *Set) Secret(name, env, help string) *string {
+	s.secret[name] = true
+	return s.String(name, env, "", help)
+}
+
+// Bool is a boolean flag read from env by default.
+func (s *Set) Bool(name, env string, def bool, help string) *bool {
+	if v, ok := s.env(name, env); ok {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			s.problem = errors.Join(s.problem, fmt.Errorf("$%s: %q is not true or false", env, v))
+		}
+		def = b
+	}
+	return s.fs.Bool(name, def, help)
+}
+
+// Int is an integer flag read from env by default.
+func (s *Set) Int(name, env string, def int, help string) *int {
+	if v, ok := s.env(name, env); ok {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			s.problem = errors.Join(s.problem, fmt.Errorf("$%s: %q is not an integer", env, v))
+		}
+		def = n
+	}
+	return s.fs.Int(name, def, help)
+}
+
+// Float is a number flag read from env by default.
+func (s *Set) Float(name, env string, def float64, help string) *float64 {
+	if v, ok := s.env(name, env); ok {
+		f, err := strconv.ParseFloat(v, 64)
+		if err != nil {
+			s.problem = errors.Join(s.problem, fmt.Errorf("$%s: %q is not a number", env, v))
+		}
+		def = f
+	}
+	return s.fs.Float64(name, def, help)
+}
+
+// Duration is a duration flag read from env by default.
+func (s *Set) Duration(name, env string, def time.Duration, help string) *time.Duration {
+	if v, ok := s.env(name, env); ok {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			s.problem = errors.Join(s.problem, fmt.Errorf("$%s: %q is not a duration such as 10s", env, v))
+		}
+		def = d
+	}
+	return s.fs.Duration(name, def, help)
+}
+
+// Parse reads the flags; --help prints the usage and returns flag.ErrHelp. A variable that does not parse
+// is an error naming it.
+func (s *Set) Parse(args []string) error {
+	if err := s.fs.Parse(args); err != nil {
+		return err
+	}
+	if s.problem != nil {
+		return s.problem
+	}
+	if s.noArgs && s.fs.NArg() > 0 {
+		s.fs.Usage()
+		return fmt.Errorf("unexpected argument %q", s.fs.Arg(0))
+	}
+	return nil
+}
+
+// Env lists every variable the command reads, for tools that check the deployment files against it.
+func (s *Set) Env() []string {
+	var out []string
+	for _, v := range s.envOf {
+		out = append(out, v)
+	}
+	sort.Strings(out)
+	return out
+}

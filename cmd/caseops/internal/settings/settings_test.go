@@ -1,0 +1,58 @@
+package settings
+
+import (
+	"bytes"
+	"errors"
+	"flag"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestVariablesFlagsAndHelp(t *testing.T) {
+	t.Parallel()
+	env := map[string]string{"X_ADDR": ":9", "X_TIMEOUT": "3s", "X_SECRET": "hunter2-hunter2", "X_ON": "false"}
+	newSet := func(stderr *bytes.Buffer) (*Set, *string, *time.Duration, *string, *bool, *int) {
+		s := New("demo", "caseops demo [flags]", func(k string) string { return env[k] }, stderr)
+		return s, s.String("addr", "X_ADDR", ":8080", "address"), s.Duration("timeout", "X_TIMEOUT", time.Second, "timeout"),
+			s.Secret("secret", "X_SECRET", "key"), s.Bool("on", "X_ON", true, "switch"), s.Int("n", "X_N", 7, "count")
+	}
+
+	var stderr bytes.Buffer
+	s, addr, timeout, secret, on, n := newSet(&stderr)
+	if err := s.Parse([]string{"--addr", ":1"}); err != nil {
+		t.Fatal(err)
+	}
+	if *addr != ":1" || *timeout != 3*time.Second || *secret != "hunter2-hunter2" || *on || *n != 7 {
+		t.Errorf("values: %q %s %q %v %d", *addr, *timeout, *secret, *on, *n)
+	}
+	if got := strings.Join(s.Env(), ","); got != "X_ADDR,X_N,X_ON,X_SECRET,X_TIMEOUT" {
+		t.Errorf("Env() = %s", got)
+	}
+
+	stderr.Reset()
+	s, _, _, _, _, _ = newSet(&stderr)
+	if err := s.Parse([]string{"--help"}); !errors.Is(err, flag.ErrHelp) {
+		t.Fatalf("--help: %v", err)
+	}
+	help := stderr.String()
+	for _, want := range []string{"Usage: caseops demo [flags]", `--addr (default ":9")  [$X_ADDR]`, `--secret (default set, not shown)  [$X_SECRET]`} {
+		if !strings.Contains(help, want) {
+			t.Errorf("help lacks %q:\n%s", want, help)
+		}
+	}
+	if strings.Contains(help, "hunter2") {
+		t.Errorf("help prints the secret")
+	}
+
+	env["X_N"] = "many"
+	s, _, _, _, _, _ = newSet(&stderr)
+	if err := s.Parse(nil); err == nil || !strings.Contains(err.Error(), "$X_N") {
+		t.Errorf("a bad variable: %v", err)
+	}
+	delete(env, "X_N")
+	s, _, _, _, _, _ = newSet(&stderr)
+	if err := s.NoArguments().Parse([]string{"extra"}); err == nil {
+		t.Errorf("a positional argument was accepted")
+	}
+}

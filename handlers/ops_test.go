@@ -1,0 +1,373 @@
+package handlers_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"reflect"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/caseops/caseops/handlers"
+	"github.com/caseops/caseops/handlers/auth"
+	"github.com/caseops/caseops/migrations"
+	"github.com/caseops/caseops/store"
+	"github.com/caseops/caseops/store/storetest"
+)
+
+// lockedBuffer collects log lines written by concurrent requests.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// opsServer is the API as serve wires it: JSON logs, a private registry with the runtime and pool collectors,
+// /metrics on the same listener.
+type opsServer struct {
+	*testServer
+	log *lockedBuffer
+}
+
+func newOpsServer(t *testing.T, pool *pgxpool.Pool, cfg handlers.Config, schema handlers.Schema) opsServer {
+	t.Helper()
+	log := &lockedBuffer{}
+	verifier, err := auth.NewVerifier(context.Background(), auth.Config{Secret: testSecret})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		store.NewPoolCollector(pool))
+	st := store.New(pool)
+	if schema == nil {
+		schema = st
+	}
+	api := handlers.NewServer(slog.New(slog.NewJSONHandler(log, nil)), cfg, verifier, st, schema, reg)
+	srv := httptest.NewServer(api)
+	t.Cleanup(srv.Close)
+	return opsServer{&testServer{t: t, url: srv.URL, pool: pool, token: devToken(t)}, log}
+}
+
+func readyConfig() handlers.Config {
+	return handlers.Config{RequestTimeout: 5 * time.Second, SchemaVersion: migrations.LatestVersion(), ServeMetrics: true}
+}
+
+func assertJSON(t *testing.T, r response, status int, want string) {
+	t.Helper()
+	if r.status != status || r.header.Get("Content-Type") != "application/json" {
+		t.Fatalf("%d %q, want %d application/json: %s", r.status, r.header.Get("Content-Type"), status, r.body)
+	}
+	var got, w any
+	if err := json.Unmarshal(r.body, &got); err != nil {
+		t.Fatalf("%v: %s", err, r.body)
+	}
+	_ = json.Unmarshal([]byte(want), &w)
+	if !reflect.DeepEqual(got, w) {
+		t.Errorf("body %s, want %s", r.body, want)
+	}
+	if !guidPattern.MatchString(r.header.Get("request-id")) {
+		t.Errorf("request-id %q", r.header.Get("request-id"))
+	}
+}
+
+// Liveness never needs the database; readiness needs it to answer, at the schema version this binary expects.
+// Neither needs a token.
+func TestHealthAndReadiness(t *testing.T) {
+	t.Parallel()
+	pool := storetest.NewPool(t)
+	s := newOpsServer(t, pool, readyConfig(), nil)
+	s.token = ""
+	assertJSON(t, s.do("GET", "/healthz", ""), 200, `{"status": "ok"}`)
+	latest := migrations.LatestVersion()
+	assertJSON(t, s.do("GET", "/readyz", ""), 200, fmt.Sprintf(`{"status": "ok", "schemaVersion": %d}`, latest))
+
+	t.Run("schema behind the binary", func(t *testing.T) {
+		t.Parallel()
+		cfg := readyConfig()
+		cfg.SchemaVersion++
+		s := newOpsServer(t, pool, cfg, nil)
+		s.token = ""
+		r := s.do("GET", "/readyz", "")
+		e := assertError(t, r, 503, "serviceUnavailable", "")
+		if want := fmt.Sprintf("The service is not ready: the database schema is at version %d, but this binary expects version %d.", latest, latest+1); e["message"] != want {
+			t.Errorf("message %q, want %q", e["message"], want)
+		}
+		if r.header.Get("Retry-After") != "5" {
+			t.Errorf("Retry-After %q", r.header.Get("Retry-After"))
+		}
+		assertJSON(t, s.do("GET", "/healthz", ""), 200, `{"status": "ok"}`)
+		if log := s.log.String(); strings.Count(log, `"msg":"not ready"`) != 1 || !strings.Contains(log, fmt.Sprintf(`"reason":"the database schema is at version %d, but this binary expects version %d"`, latest, latest+1)) {
+			t.Errorf("log:\n%s", log)
+		}
+	})
+
+	t.Run("database unreachable", func(t *testing.T) {
+		t.Parallel()
+		// Nothing listens on port 1; connect_timeout bounds a dial that would hang elsewhere.
+		down, err := pgxpool.New(context.Background(), "postgres://postgres@127.0.0.1:1/caseops?sslmode=disable&connect_timeout=2")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(down.Close)
+		s := newOpsServer(t, down, readyConfig(), nil)
+		s.token = ""
+		start := time.Now()
+		r := s.do("GET", "/readyz", "")
+		if e := assertError(t, r, 503, "serviceUnavailable", ""); e["message"] != "The service is not ready: the database is unreachable." {
+			t.Errorf("message %q", e["message"])
+		}
+		if r.header.Get("Retry-After") == "" || time.Since(start) > 2*time.Second {
+			t.Errorf("Retry-After %q after %s", r.header.Get("Retry-After"), time.Since(start))
+		}
+		assertJSON(t, s.do("GET", "/healthz", ""), 200, `{"status": "ok"}`)
+		s.token = devToken(t)
+		r = s.do("POST", "/beta/tagOperations", `{}`)
+		assertError(t, r, 503, "serviceUnavailable", "")
+		if r.header.Get("Retry-After") == "" {
+			t.Error("a write during an outage has no Retry-After")
+		}
+	})
+}
+
+// countingSchema answers like a database at the binary's version and counts how often it is asked.
+type countingSchema struct {
+	calls atomic.Int64
+	err   error
+}
+
+func (c *countingSchema) SchemaVersion(context.Context) (int64, error) {
+	c.calls.Add(1)
+	time.Sleep(20 * time.Millisecond)
+	return migrations.LatestVersion(), c.err
+}
+
+// However many probes arrive, readiness asks the database at most once a second.
+func TestReadinessIsCheckedOnceASecond(t *testing.T) {
+	t.Parallel()
+	schema := &countingSchema{}
+	s := newOpsServer(t, storetest.NewPool(t), readyConfig(), schema)
+	var wg sync.WaitGroup
+	for range 20 {
+		wg.Go(func() {
+			if r := s.do("GET", "/readyz", ""); r.status != 200 {
+				t.Errorf("readyz %d %s", r.status, r.body)
+			}
+		})
+	}
+	wg.Wait()
+	if n := schema.calls.Load(); n != 1 {
+		t.Errorf("20 probes asked the database %d times, want 1", n)
+	}
+	time.Sleep(1100 * time.Millisecond)
+	schema.err = errors.New("boom")
+	// Not an outage, but not ready either.
+	if e := assertError(t, s.do("GET", "/readyz", ""), 503, "serviceUnavailable", ""); e["message"] != "The service is not ready: the database did not answer the readiness check." {
+		t.Errorf("message %q", e["message"])
+	}
+	if n := schema.calls.Load(); n != 2 {
+		t.Errorf("a probe a second later did not ask again: %d calls", n)
+	}
+}
+
+// scrape reads /metrics as "name{labels} value" lines.
+func scrape(t *testing.T, s opsServer) map[string]string {
+	t.Helper()
+	res, err := http.Get(s.url + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	if res.StatusCode != 200 || !strings.HasPrefix(res.Header.Get("Content-Type"), "text/plain") {
+		t.Fatalf("/metrics: %d %q", res.StatusCode, res.Header.Get("Content-Type"))
+	}
+	samples := map[string]string{}
+	sc := bufio.NewScanner(res.Body)
+	for sc.Scan() {
+		line := sc.Text()
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		i := strings.LastIndexByte(line, ' ')
+		samples[line[:i]] = line[i+1:]
+	}
+	return samples
+}
+
+// /metrics, without a token, exposes the request, latency, status-transition, pool and runtime series after traffic.
+// Routes are labelled by their pattern, never by the URL, so ids and probes for random paths add no series.
+func TestMetricsAfterTraffic(t *testing.T) {
+	t.Parallel()
+	pool, err := pgxpool.New(context.Background(), storetest.NewDatabase(t)+"&pool_max_conns=3")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	s := newOpsServer(t, pool, readyConfig(), nil)
+
+	id := s.create(`{}`)["id"].(string)
+	for _, body := range []string{`{"status": "running"}`, `{"status": "running"}`, `{"percentProgress": 50}`, `{"status": "succeeded"}`} {
+		if r := s.do("PATCH", "/beta/tagOperations/"+id, body); r.status != 200 {
+			t.Fatalf("PATCH %s: %d %s", body, r.status, r.body)
+		}
+	}
+	if r := s.do("PATCH", "/beta/tagOperations/"+id, `{"status": "failed"}`); r.status != 409 {
+		t.Fatalf("a refused transition: %d", r.status)
+	}
+	// The seed's own form counts too, under its own route.
+	other := s.create(`{"action": "index"}`)["id"].(string)
+	if r := s.do("PATCH", "/beta/tagOperation", `{"id": "`+other+`", "status": "failed"}`); r.status != 200 {
+		t.Fatalf("seed PATCH: %d %s", r.status, r.body)
+	}
+	s.do("GET", "/beta/tagOperations/00000000-0000-0000-0000-000000000000", "")
+	s.do("GET", "/wp-login.php", "")
+	s.do("GET", "/beta/caseOperations/"+id, "")
+	s.do("GET", "/beta/tagOperations/"+id+"/extra", "") // Echo's last parameter takes the rest: the handler's own 404
+	s.do("PUT", "/beta/tagOperations/"+id, `{}`)
+	s.do("BREW", "/beta/tagOperations", "")
+	s.do("GET", "/beta/tagOperations", "", "Authorization", "Bearer not-a-token")
+	s.do("GET", "/healthz", "")
+	s.do("GET", "/beta/tagOperations", "", "X-Padding", strings.Repeat("p", 40<<10)) // refused before routing
+
+	got := scrape(t, s)
+	want := map[string]string{
+		`caseops_http_requests_total{method="POST",route="/beta/tagOperations",status="201"}`:               "2",
+		`caseops_http_requests_total{method="PATCH",route="/beta/tagOperations/:id",status="200"}`:          "4",
+		`caseops_http_requests_total{method="PATCH",route="/beta/tagOperations/:id",status="409"}`:          "1",
+		`caseops_http_requests_total{method="PATCH",route="/beta/tagOperation",status="200"}`:               "1",
+		`caseops_http_requests_total{method="GET",route="/beta/tagOperations/:id",status="404"}`:            "2",
+		`caseops_http_requests_total{method="PUT",route="/beta/tagOperations/:id",status="405"}`:            "1",
+		`caseops_http_requests_total{method="GET",route="unmatched",status="431"}`:                          "1",
+		`caseops_http_requests_total{method="GET",route="unmatched",status="404"}`:                          "2",
+		`caseops_http_requests_total{method="GET",route="/beta/tagOperations",status="401"}`:                "1",
+		`caseops_http_requests_total{method="GET",route="/healthz",status="200"}`:                           "1",
+		`caseops_http_request_duration_seconds_count{method="PATCH",route="/beta/tagOperations/:id"}`:       "5",
+		`caseops_http_request_duration_seconds_bucket{method="POST",route="/beta/tagOperations",le="+Inf"}`: "2",
+		`caseops_status_transitions_total{action="applyTags",from="notStarted",to="running"}`:               "1",
+		`caseops_status_transitions_total{action="applyTags",from="running",to="succeeded"}`:                "1",
+		`caseops_status_transitions_total{action="index",from="notStarted",to="failed"}`:                    "1",
+		`caseops_db_pool_max_conns`:      "3",
+		`caseops_db_pool_acquired_conns`: "0",
+	}
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("%s = %q, want %q", k, got[k], v)
+		}
+	}
+	var series []string
+	for k := range got {
+		if strings.HasPrefix(k, "caseops_status_transitions_total") {
+			series = append(series, k)
+		}
+		if strings.Contains(k, id) || strings.Contains(k, "wp-login") || strings.Contains(k, "extra") || strings.Contains(k, "BREW") {
+			t.Errorf("a URL leaked into a label: %s", k)
+		}
+	}
+	if len(series) != 3 {
+		t.Errorf("transition series %q: a no-op or refused PATCH was counted", series)
+	}
+	for _, name := range []string{"caseops_db_pool_idle_conns", "caseops_db_pool_total_conns", "caseops_db_pool_acquires_total",
+		"caseops_db_pool_acquire_duration_seconds_total", "caseops_db_pool_empty_acquires_total",
+		"caseops_db_pool_canceled_acquires_total", "caseops_db_pool_new_conns_total", "go_goroutines", "process_cpu_seconds_total"} {
+		if _, ok := got[name]; !ok {
+			t.Errorf("no %s series", name)
+		}
+	}
+	if got["caseops_db_pool_acquires_total"] == "0" {
+		t.Error("the pool collector reads nothing")
+	}
+	// The scrape itself is counted, under its route.
+	if got := scrape(t, s); got[`caseops_http_requests_total{method="GET",route="/metrics",status="200"}`] != "1" {
+		t.Errorf("the first scrape was not counted")
+	}
+}
+
+// A request's one log line names who asked what and how it went, and never holds the token or the body.
+func TestRequestLogLine(t *testing.T) {
+	t.Parallel()
+	s := newOpsServer(t, storetest.NewPool(t), readyConfig(), nil)
+	const secretText = "Tagged the privileged memo of counsel"
+	r := s.do("POST", "/beta/tagOperations", `{"resultInfo": {"message": "`+secretText+`"}}`, "client-request-id", "my-call-42")
+	if r.status != 201 {
+		t.Fatalf("%d %s", r.status, r.body)
+	}
+	id := r.json(t)["id"].(string)
+	badToken := s.token[:len(s.token)-4] + "AAAA" // a signature that does not verify
+	r2 := s.do("PATCH", "/beta/tagOperations/"+id, `{"resultInfo": {"message": "`+secretText+`"}}`, "Authorization", "Bearer "+badToken)
+	if r2.status != 401 {
+		t.Fatalf("bad token: %d", r2.status)
+	}
+
+	log := s.log.String()
+	lines := strings.Split(strings.TrimSpace(log), "\n")
+	if len(lines) != 2 {
+		t.Fatalf("%d log lines, want one per request:\n%s", len(lines), log)
+	}
+	for i, want := range []map[string]any{
+		{"level": "INFO", "msg": "request", "request-id": r.header.Get("request-id"), "client-request-id": "my-call-42",
+			"tenant": "dev", "method": "POST", "route": "/beta/tagOperations", "status": 201.0},
+		{"level": "INFO", "msg": "request", "request-id": r2.header.Get("request-id"), "client-request-id": r2.header.Get("request-id"),
+			"tenant": "", "method": "PATCH", "route": "/beta/tagOperations/:id", "status": 401.0},
+	} {
+		var got map[string]any
+		if err := json.Unmarshal([]byte(lines[i]), &got); err != nil {
+			t.Fatalf("line %d is not JSON: %s", i, lines[i])
+		}
+		if d, ok := got["duration"].(float64); !ok || d <= 0 {
+			t.Errorf("line %d duration %v", i, got["duration"])
+		}
+		want["time"], want["duration"] = got["time"], got["duration"]
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("line %d:\n got %v\nwant %v", i, got, want)
+		}
+	}
+	for _, leak := range []string{s.token, strings.Split(s.token, ".")[2], badToken, "Bearer", secretText, "resultInfo"} {
+		if strings.Contains(log, leak) {
+			t.Errorf("the log holds %q:\n%s", leak, log)
+		}
+	}
+}
+
+// The body limit is a setting: at the limit a body is read, one byte over it is 413 naming the limit.
+func TestMaxBodyBytes(t *testing.T) {
+	t.Parallel()
+	cfg := readyConfig()
+	cfg.MaxBodyBytes = 100
+	s := newOpsServer(t, storetest.NewPool(t), cfg, nil)
+	body := `{"percentProgress": 1}`
+	body = body[:len(body)-1] + strings.Repeat(" ", 100-len(body)) + "}"
+	if r := s.do("POST", "/beta/tagOperations", body); r.status != 201 {
+		t.Fatalf("a %d-byte body: %d %s", len(body), r.status, r.body)
+	}
+	e := assertError(t, s.do("POST", "/beta/tagOperations", body+" "), 413, "requestEntityTooLarge", "")
+	if e["message"] != "The request body is larger than 100 bytes." {
+		t.Errorf("message %q", e["message"])
+	}
+	if got := s.do("PATCH", "/beta/tagOperation", body+" "); got.status != 413 {
+		t.Errorf("PATCH over the limit: %d", got.status)
+	}
+}
