@@ -309,6 +309,25 @@ func TestReportingViewsOnGeneratedOperations(t *testing.T) {
 			t.Fatalf("%s: %v", sql, err)
 		}
 	}
+	// A transaction may ask for the rollups to be counted per statement, as bulk loads do.
+	tx, err := pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, sql := range []string{
+		`SET LOCAL caseops.bulk_load = 'on'`,
+		`UPDATE case_operations SET action = 'addToReviewSet' WHERE status = 'succeeded' AND action = 'index'`,
+		`DELETE FROM case_operations WHERE status = 'failed' AND result_code = 429`,
+		`INSERT INTO case_operation_events (tenant_id, operation_id, kind, changes)
+			SELECT tenant_id, id, 'updated', '{"status": {"old": "running", "new": "failed"}}' FROM case_operations WHERE status = 'running'`,
+	} {
+		if _, err := tx.Exec(ctx, sql); err != nil {
+			t.Fatalf("%s: %v", sql, err)
+		}
+	}
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
 	for view, direct := range map[string]string{
 		`SELECT tenant_id, day, status, action, operations FROM case_operations_per_day ORDER BY 1, 2, 3, 4`: `
 			SELECT tenant_id, (created_date_time AT TIME ZONE 'UTC')::date, status, action, count(*)
