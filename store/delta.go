@@ -102,12 +102,21 @@ func (s *Store) Delta(ctx context.Context, tenant string, q DeltaQuery) (DeltaPa
 	}
 	var page DeltaPage
 	read := func(db pgx.Tx, until Snapshot) error {
+		// Each shape of page has its own statement, so that a prepared statement's generic plan still starts
+		// its index scan at the cursor ("$2 IS NULL OR id > $2" would make it filter a tenant's every row).
 		var rows pgx.Rows
-		if q.Since == nil {
+		switch {
+		case q.Since == nil && q.After == nil:
 			rows, _ = db.Query(ctx, `SELECT id, `+operationColumns+` FROM case_operations
-				WHERE tenant_id = $1 AND ($2::uuid IS NULL OR id > $2) ORDER BY id LIMIT $3`, tenant, q.After, q.Top+1)
-		} else {
-			rows, _ = db.Query(ctx, deltaChangesSQL, tenant, q.Since.String(), until.String(), q.After, q.Top+1)
+				WHERE tenant_id = $1 ORDER BY id LIMIT $2`, tenant, q.Top+1)
+		case q.Since == nil:
+			rows, _ = db.Query(ctx, `SELECT id, `+operationColumns+` FROM case_operations
+				WHERE tenant_id = $1 AND id > $2 ORDER BY id LIMIT $3`, tenant, *q.After, q.Top+1)
+		case q.After == nil:
+			rows, _ = db.Query(ctx, fmt.Sprintf(deltaChangesSQL, ""), tenant, q.Since.String(), until.String(), q.Top+1)
+		default:
+			rows, _ = db.Query(ctx, fmt.Sprintf(deltaChangesSQL, "AND operation_id > $5"), tenant, q.Since.String(),
+				until.String(), q.Top+1, *q.After)
 		}
 		changes, err := pgx.CollectRows(rows, scanChange)
 		if err != nil {
@@ -141,7 +150,8 @@ func (s *Store) Delta(ctx context.Context, tenant string, q DeltaQuery) (DeltaPa
 }
 
 // deltaChangesSQL lists the operations that events of transactions visible in $3 but not in $2 touched, each
-// once, with the operation as it stands (NULL columns when it no longer exists).
+// once, with the operation as it stands (NULL columns when it no longer exists), $4 of them; %s is empty on
+// a round's first page and "AND operation_id > $5" on the next ones.
 const deltaChangesSQL = `
 WITH changed AS (
 	SELECT DISTINCT operation_id
@@ -151,9 +161,9 @@ WITH changed AS (
 		AND transaction_id < pg_snapshot_xmax($3::text::pg_snapshot)
 		AND NOT pg_visible_in_snapshot(transaction_id, $2::text::pg_snapshot)
 		AND pg_visible_in_snapshot(transaction_id, $3::text::pg_snapshot)
-		AND ($4::uuid IS NULL OR operation_id > $4)
+		%s
 	ORDER BY operation_id
-	LIMIT $5
+	LIMIT $4
 )
 SELECT c.operation_id, o.tenant_id, o.id, o.odata_type, o.status, o.action, o.percent_progress, o.created_date_time,
 	o.completed_date_time, o.created_by, o.result_code, o.result_message, o.result_subcode, o.version,
