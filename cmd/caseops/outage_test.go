@@ -63,6 +63,16 @@ func (p *dbProxy) accept() {
 
 func (p *dbProxy) pipe(client net.Conn) {
 	defer p.wg.Done()
+	// A partition never reaches the server: while cut, turn the client away without dialing Postgres, whose
+	// listen queue would otherwise fill with the connections opened and dropped at once, and hold up the
+	// first connections after the restore for a SYN retransmission (a second each).
+	p.mu.Lock()
+	down := p.down
+	p.mu.Unlock()
+	if down {
+		client.Close()
+		return
+	}
 	server, err := net.Dial("tcp", p.target)
 	if err != nil {
 		client.Close()
