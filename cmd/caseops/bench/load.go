@@ -10,6 +10,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"net/url"
 	"slices"
 	"sort"
 	"strconv"
@@ -233,10 +234,17 @@ type worker struct {
 	firstError string
 }
 
-// drive sends requests for cfg.duration from cfg.concurrency workers, each to a random operation of urls,
+// drive sends requests for cfg.duration from cfg.concurrency workers, each to a random operation of paths,
 // and prints a progress line to progress about once a second. Requests in flight at the end finish
 // (within the request timeout); a cancelled ctx stops the run early and is its error.
-func (a *api) drive(ctx context.Context, urls []string, cfg loadConfig, progress io.Writer) (*loadResult, error) {
+func (a *api) drive(ctx context.Context, paths []string, cfg loadConfig, progress io.Writer) (*loadResult, error) {
+	conns := make([]*wireConn, cfg.concurrency)
+	for i := range conns {
+		var err error
+		if conns[i], err = newWireConn(a.baseURL, a.token, cfg.requestTimeout); err != nil {
+			return nil, err
+		}
+	}
 	var rss *rssSampler
 	if cfg.serverPID > 0 {
 		var err error
@@ -263,44 +271,32 @@ func (a *api) drive(ctx context.Context, urls []string, cfg loadConfig, progress
 		w := &worker{rng: workerRand(seed, i), errors: map[string]int{},
 			patch: make([]time.Duration, 0, 4096)}
 		workers[i] = w
+		conn := conns[i]
 		wg.Go(func() {
+			defer conn.Close()
 			body := make([]byte, 0, 32)
 			for ctx.Err() == nil && time.Now().Before(deadline) && issued.Add(1) <= cfg.maxRequests {
-				url := urls[w.rng.IntN(len(urls))]
-				method := http.MethodGet
-				body = body[:0]
+				path := paths[w.rng.IntN(len(paths))]
+				method, send := http.MethodGet, []byte(nil)
 				if w.rng.Float64() < cfg.mix {
-					method = http.MethodPatch
-					body = append(body, `{"percentProgress":`...)
+					body = append(body[:0], `{"percentProgress":`...)
 					body = strconv.AppendInt(body, int64(w.rng.IntN(101)), 10)
 					body = append(body, '}')
-				}
-				var req *http.Request
-				var err error
-				if method == http.MethodPatch {
-					// A fresh slice each time: the transport may still hold the last body when Do returns.
-					req, err = a.newRequest(ctx, method, url, slices.Clone(body))
-				} else {
-					req, err = a.newRequest(ctx, method, url, nil)
-				}
-				if err != nil {
-					w.fail("transport", err)
-					failed.Add(1)
-					continue
+					method, send = http.MethodPatch, body
 				}
 				began := time.Now()
-				_, _, err = a.do(req)
+				status, answer, err := conn.roundTrip(method, path, send)
 				took := time.Since(began)
-				if err != nil {
-					if ctx.Err() != nil {
-						return // interrupted: not the server's error
-					}
-					var se *statusError
-					if errors.As(err, &se) {
-						w.fail(strconv.Itoa(se.status), err)
-					} else {
-						w.fail("transport", err)
-					}
+				switch {
+				case err != nil && ctx.Err() != nil:
+					return // interrupted: not the server's error
+				case err != nil:
+					w.fail("transport", fmt.Errorf("%s %s: %w", method, path, err))
+					failed.Add(1)
+					continue
+				case status != http.StatusOK:
+					w.fail(strconv.Itoa(status), &statusError{method: method, url: path, status: status,
+						body: string(answer[:min(len(answer), 300)])})
 					failed.Add(1)
 					continue
 				}
@@ -378,13 +374,18 @@ func printProgress(w io.Writer, start time.Time, completed, failed *atomic.Int64
 // mb converts kB to MB (2^20 bytes).
 func mb(kb int64) float64 { return float64(kb) / 1024 }
 
-// operationURLs turns ids into the URLs the workers address, built once so the loop does no string work.
-func (a *api) operationURLs(ids []string) []string {
-	urls := make([]string, len(ids))
-	for i, id := range ids {
-		urls[i] = a.baseURL + operationsPath + "/" + id
+// operationPaths turns ids into the request paths the workers address, built once so the loop does no
+// string work.
+func (a *api) operationPaths(ids []string) ([]string, error) {
+	u, err := url.Parse(a.baseURL)
+	if err != nil {
+		return nil, err
 	}
-	return urls
+	paths := make([]string, len(ids))
+	for i, id := range ids {
+		paths[i] = u.Path + operationsPath + "/" + id
+	}
+	return paths, nil
 }
 
 // report prints a load run's figures: throughput, latency percentiles, errors by status and server memory.
@@ -457,7 +458,11 @@ func runPatch(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	fmt.Fprintf(stdout, "caseops bench patch: %s, %d operations, concurrency %d, %s, %s\n",
 		a.baseURL, len(ids), cfg.concurrency, cfg.duration, mixLabel(cfg.mix))
-	r, err := a.drive(ctx, a.operationURLs(ids), cfg, stderr)
+	paths, err := a.operationPaths(ids)
+	if err != nil {
+		return err
+	}
+	r, err := a.drive(ctx, paths, cfg, stderr)
 	if err != nil {
 		return err
 	}

@@ -286,11 +286,14 @@ func runPairs(ctx context.Context, args []string, getenv func(string) string, st
 	fmt.Fprintf(stdout, "machine: %d cores; PostgreSQL %s; pgbench -c %d -j %d -M prepared %s\n\n",
 		numCPU(), pgVersion, pc.clients, min(pc.threads, pc.clients), "patch.pgbench")
 	fmt.Fprint(stdout, pairHeader)
-	urls := a.operationURLs(ids)
+	paths, err := a.operationPaths(ids)
+	if err != nil {
+		return err
+	}
 	var pairs []pair
 	for i := 1; i <= *pairCount; i++ {
 		fmt.Fprintf(stderr, "bench: pair %d/%d: service\n", i, *pairCount)
-		lr, err := a.drive(ctx, urls, cfg, stderr)
+		lr, err := a.drive(ctx, paths, cfg, stderr)
 		if err != nil {
 			return err
 		}
