@@ -83,10 +83,14 @@ func parseServe(args []string, getenv func(string) string, stderr io.Writer) (se
 }
 
 func newLogger(format string, w io.Writer) *slog.Logger {
+	return slog.New(newLogHandler(format, w))
+}
+
+func newLogHandler(format string, w io.Writer) slog.Handler {
 	if format == "text" {
-		return slog.New(slog.NewTextHandler(w, nil))
+		return slog.NewTextHandler(w, nil)
 	}
-	return slog.New(slog.NewJSONHandler(w, nil))
+	return slog.NewJSONHandler(w, nil)
 }
 
 func runServe(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
@@ -130,7 +134,13 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		store.NewPoolCollector(pool))
 	operations := store.New(pool)
-	api := handlers.NewServer(logger, handlers.Config{
+	// The request log is buffered (see logBuffer); startup and shutdown messages are written at once.
+	requestLog := newLogBuffer(stderr)
+	flushCtx, stopFlushing := context.WithCancel(context.WithoutCancel(ctx))
+	flushed := make(chan struct{})
+	go func() { defer close(flushed); requestLog.flushEvery(flushCtx, logFlushInterval) }()
+	defer func() { stopFlushing(); <-flushed }()
+	api := handlers.NewServer(slog.New(flushOnWarn{newLogHandler(cfg.logFormat, requestLog), requestLog}), handlers.Config{
 		RequestTimeout: cfg.requestTimeout,
 		MaxBodyBytes:   int64(cfg.maxBodyBytes),
 		SchemaVersion:  migrations.LatestVersion(),
@@ -147,6 +157,8 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	err = serveUntilDone(ctx, logger, cfg.shutdownTimeout, servers, addrs)
 	pool.Close() // after the servers: in-flight requests have released their connections
+	stopFlushing()
+	<-flushed
 	if err != nil {
 		return err
 	}

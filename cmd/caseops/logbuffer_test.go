@@ -1,0 +1,60 @@
+package main
+
+import (
+	"context"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+)
+
+// Request log lines wait in the buffer; a warning takes them out at once, in order; the ticker and the end
+// of the server take out the rest; a full buffer writes itself out.
+func TestLogBuffer(t *testing.T) {
+	t.Parallel()
+	out := &syncBuffer{}
+	b := newLogBuffer(out)
+	logger := slog.New(flushOnWarn{newLogHandler("json", b), b}).With("component", "api")
+
+	logger.Info("request", "n", 1)
+	logger.Info("request", "n", 2)
+	if got := out.String(); got != "" {
+		t.Fatalf("info lines were written at once: %q", got)
+	}
+	logger.Warn("trouble")
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	if len(lines) != 3 || !strings.Contains(lines[0], `"n":1`) || !strings.Contains(lines[1], `"n":2`) ||
+		!strings.Contains(lines[2], `"msg":"trouble"`) || !strings.Contains(lines[2], `"component":"api"`) {
+		t.Fatalf("after a warning:\n%s", out)
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); b.flushEvery(ctx, 10*time.Millisecond) }()
+	logger.Info("request", "n", 3)
+	deadline := time.Now().Add(5 * time.Second)
+	for !strings.Contains(out.String(), `"n":3`) && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if !strings.Contains(out.String(), `"n":3`) {
+		t.Fatalf("the ticker did not flush:\n%s", out)
+	}
+	cancel()
+	<-done
+	logger.Info("request", "n", 4)
+	if strings.Contains(out.String(), `"n":4`) {
+		t.Fatalf("written without a flush")
+	}
+	if err := b.Flush(); err != nil || !strings.Contains(out.String(), `"n":4`) {
+		t.Fatalf("Flush: %v\n%s", err, out)
+	}
+
+	before := len(out.String())
+	line := strings.Repeat("x", 1000)
+	for range logBufferBytes/1000 + 1 {
+		logger.Info(line)
+	}
+	if len(out.String()) == before {
+		t.Fatalf("a full buffer was not written out")
+	}
+}
