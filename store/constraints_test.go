@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/google/uuid"
@@ -407,6 +408,68 @@ func TestGeneratedColumnsHoldWhatCreatedByHolds(t *testing.T) {
 		}
 		if got := generated(); got != step.want {
 			t.Fatalf("after %s:\ngot  %s\nwant %s", step.sql, got, step.want)
+		}
+	}
+}
+
+// The identitySet checks written out in the constraints (migration 00006) keep the rules of the validator
+// function they replaced: each document is refused or stored exactly as labelled, in both columns, and the
+// old function, still in the schema, agrees.
+func TestIdentitySetChecks(t *testing.T) {
+	t.Parallel()
+	pool := storetest.NewPool(t)
+	long := `"` + strings.Repeat("é", 1024) + `"`
+	tooLong := `"` + strings.Repeat("x", 1025) + `"`
+	for _, c := range []struct {
+		doc   string // SQL NULL when empty
+		valid bool
+	}{
+		{"", true},
+		{`{}`, true},
+		{`{"user": {"id": "u1", "displayName": "Ada"}}`, true},
+		{`{"application": {"id": "a1"}, "device": null, "user": {"displayName": null}}`, true},
+		{`{"user": {}}`, true},
+		{`{"user": null, "application": null, "device": null}`, true},
+		{`{"user": {"id": ` + long + `, "displayName": ` + long + `}}`, true},
+		{`null`, false},
+		{`"Ada"`, false},
+		{`[]`, false},
+		{`5`, false},
+		{`{"boss": {}}`, false},
+		{`{"user": {"id": "u1"}, "boss": null}`, false},
+		{`{"user": 5}`, false},
+		{`{"user": "Ada"}`, false},
+		{`{"device": []}`, false},
+		{`{"application": {"id": 5}}`, false},
+		{`{"application": {"displayName": true}}`, false},
+		{`{"user": {"id": {"nested": "x"}}}`, false},
+		{`{"user": {"id": "u1", "mail": "ada@example.com"}}`, false},
+		{`{"device": {"id": ` + tooLong + `}}`, false},
+		{`{"user": {"displayName": ` + tooLong + `}}`, false},
+	} {
+		var doc any
+		if c.doc != "" {
+			doc = c.doc
+		}
+		var function *bool
+		if err := pool.QueryRow(context.Background(), `SELECT case_operation_identity_set_is_valid($1::jsonb)`, doc).Scan(&function); err != nil {
+			t.Fatal(err)
+		}
+		if function == nil || *function != c.valid {
+			t.Errorf("case_operation_identity_set_is_valid(%.60s) = %v, labelled %v", c.doc, function, c.valid)
+		}
+		for _, w := range []struct{ sql, constraint string }{
+			{`INSERT INTO case_operations (tenant_id, id, created_by) VALUES ('t', gen_random_uuid(), $1)`, "case_operations_created_by_valid"},
+			{`INSERT INTO case_operation_events (tenant_id, operation_id, kind, actor, changes) VALUES ('t', gen_random_uuid(), 'created', $1, '{}')`, "case_operation_events_actor_valid"},
+		} {
+			_, err := pool.Exec(context.Background(), w.sql, doc)
+			var pgErr *pgconn.PgError
+			switch {
+			case c.valid && err != nil:
+				t.Errorf("%s refused %.60s: %v", w.constraint, c.doc, err)
+			case !c.valid && (!errors.As(err, &pgErr) || pgErr.Code != pgerrcode.CheckViolation || pgErr.ConstraintName != w.constraint):
+				t.Errorf("%.60s: got %v, want a check violation of %s", c.doc, err, w.constraint)
+			}
 		}
 	}
 }
