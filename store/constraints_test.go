@@ -412,9 +412,8 @@ func TestGeneratedColumnsHoldWhatCreatedByHolds(t *testing.T) {
 	}
 }
 
-// The identitySet checks written out in the constraints (migration 00006) keep the rules of the validator
-// function they replaced: each document is refused or stored exactly as labelled, in both columns, and the
-// old function, still in the schema, agrees.
+// The identitySet rules, as the validator function and both constraints that call it apply them: each
+// document is refused or stored exactly as labelled, in both columns.
 func TestIdentitySetChecks(t *testing.T) {
 	t.Parallel()
 	pool := storetest.NewPool(t)
