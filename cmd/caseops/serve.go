@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -30,6 +31,7 @@ type serveConfig struct {
 	maxConns        int
 	maxBodyBytes    int
 	metricsAddr     string
+	pprof           bool
 	logFormat       string
 	jwt             jwtConfig
 }
@@ -62,6 +64,7 @@ func parseServe(args []string, getenv func(string) string, stderr io.Writer) (se
 	maxConns := s.Int("db-max-conns", "CASEOPS_DB_MAX_CONNS", 16, "most connections in the Postgres pool")
 	maxBodyBytes := s.Int("max-body-bytes", "CASEOPS_MAX_BODY_BYTES", handlers.DefaultMaxBodyBytes, "largest POST or PATCH body accepted, in bytes; larger ones are answered 413")
 	metricsAddr := s.String("metrics-addr", "CASEOPS_METRICS_ADDR", "", "address of a separate listener for /metrics (empty: /metrics is served on --addr)")
+	pprof := s.Bool("pprof", "CASEOPS_PPROF", false, "also serve Go's profiler at /debug/pprof/ on --metrics-addr (which must be set: never on the API's address)")
 	logFormat := s.String("log-format", "CASEOPS_LOG_FORMAT", "json", "log format: json or text")
 	jwt := jwtFlags(s)
 	if err := s.Parse(args); err != nil {
@@ -69,9 +72,12 @@ func parseServe(args []string, getenv func(string) string, stderr io.Writer) (se
 	}
 	c = serveConfig{databaseURL: *dbURL, addr: *addr, migrate: *migrate, requestTimeout: *requestTimeout,
 		shutdownTimeout: *shutdownTimeout, startupTimeout: *startupTimeout, maxConns: *maxConns,
-		maxBodyBytes: *maxBodyBytes, metricsAddr: *metricsAddr, logFormat: *logFormat, jwt: jwt()}
+		maxBodyBytes: *maxBodyBytes, metricsAddr: *metricsAddr, pprof: *pprof, logFormat: *logFormat, jwt: jwt()}
 	if c.logFormat != "json" && c.logFormat != "text" {
 		return c, s, fmt.Errorf("--log-format must be json or text, not %q", c.logFormat)
+	}
+	if c.pprof && c.metricsAddr == "" {
+		return c, s, errors.New("--pprof needs --metrics-addr: the profiler is never served on the API's address")
 	}
 	if c.maxConns < 1 || c.maxConns > 10000 {
 		return c, s, fmt.Errorf("--db-max-conns must be from 1 to 10000")
@@ -152,6 +158,13 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	if cfg.metricsAddr != "" {
 		mux := http.NewServeMux()
 		mux.Handle("GET /metrics", handlers.MetricsHandler(logger, metrics))
+		if cfg.pprof {
+			mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+			mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
+			mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+			mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
+			mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
+		}
 		servers = append(servers, newHTTPServer(mux, logger))
 		addrs = append(addrs, cfg.metricsAddr)
 	}

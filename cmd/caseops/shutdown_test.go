@@ -237,11 +237,49 @@ func TestMetricsOnTheirOwnAddress(t *testing.T) {
 	if st, _ := request(t, "GET", "http://"+metricsAddr+"/beta/tagOperations", "", ""); st != 404 {
 		t.Errorf("the metrics listener serves the API: %d", st)
 	}
+	if st, _ := request(t, "GET", "http://"+metricsAddr+"/debug/pprof/", "", ""); st != 404 {
+		t.Errorf("the profiler is served without --pprof: %d", st)
+	}
 	if err := s.stop(); err != nil {
 		t.Fatal(err)
 	}
 	if !refused(metricsAddr) {
 		t.Error("the metrics listener outlived the API")
+	}
+}
+
+// With --pprof, Go's profiler is served on the metrics listener, never on the API's address.
+func TestProfilerOnTheMetricsAddress(t *testing.T) {
+	t.Parallel()
+	metricsAddr := freeAddr(t)
+	s := serve(t, map[string]string{"DATABASE_URL": newDatabaseURL(t), "CASEOPS_METRICS_ADDR": metricsAddr, "CASEOPS_PPROF": "true"})
+	if st, body := request(t, "GET", s.base+"/debug/pprof/", "", ""); st != 404 || !strings.Contains(body, `"notFound"`) {
+		t.Errorf("/debug/pprof/ on the API address: %d %s", st, body)
+	}
+	for path, want := range map[string]string{
+		"/debug/pprof/":                        "goroutine",
+		"/debug/pprof/cmdline":                 "caseops", // the test binary here, as os.Args
+		"/debug/pprof/goroutine?debug=1":       "goroutine profile: total",
+		"/debug/pprof/heap?debug=1":            "heap profile:",
+		"/debug/pprof/profile?seconds=1":       "", // a binary profile
+		"/debug/pprof/symbol":                  "num_symbols",
+		"/debug/pprof/trace?seconds=0.1":       "",
+		"/debug/pprof/allocs?debug=1":          "heap profile:",
+		"/debug/pprof/mutex?debug=1":           "mutex",
+		"/debug/pprof/threadcreate?debug=1":    "threadcreate profile:",
+		"/debug/pprof/block?debug=1":           "contention",
+		"/debug/pprof/goroutine?debug=2&x=ign": "goroutine ",
+	} {
+		st, body := request(t, "GET", "http://"+metricsAddr+path, "", "")
+		if st != 200 || len(body) == 0 || !strings.Contains(body, want) {
+			t.Errorf("GET %s: %d, %d bytes, want 200 with %q", path, st, len(body), want)
+		}
+	}
+	if err := s.stop(); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := parseServe([]string{"--pprof"}, envOf(nil), io.Discard); err == nil || !strings.Contains(err.Error(), "--metrics-addr") {
+		t.Errorf("--pprof without --metrics-addr: %v, want an error naming --metrics-addr", err)
 	}
 }
 
