@@ -23,6 +23,9 @@ func authenticate(v TokenVerifier) echo.MiddlewareFunc {
 		return func(c echo.Context) error {
 			header := c.Request().Header.Get("Authorization")
 			p, err := v.Verify(c.Request().Context(), header)
+			if errors.Is(err, auth.ErrKeysUnavailable) {
+				return err // a 503, with its cause in the log (toError)
+			}
 			if err != nil {
 				return unauthorized(header, err)
 			}

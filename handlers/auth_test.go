@@ -13,6 +13,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -199,7 +200,12 @@ func TestJWKS(t *testing.T) {
 		return k
 	}
 	first := addKey("k1")
+	var down atomic.Bool
 	jwks := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if down.Load() {
+			http.Error(w, "down", http.StatusBadGateway)
+			return
+		}
 		mu.Lock()
 		defer mu.Unlock()
 		set := jwkset.NewMemoryStorage()
@@ -276,6 +282,39 @@ func TestJWKS(t *testing.T) {
 		if st := get(tok); st != 401 {
 			t.Errorf("%s: %d, want 401", name, st)
 		}
+	}
+
+	// While the key server is down, keys already fetched keep working, and a token naming a key we do not
+	// have cannot be judged: 503 with Retry-After, not 401. When it is back, the new key is fetched.
+	down.Store(true)
+	third := addKey("k3")
+	time.Sleep(60 * time.Millisecond) // past the refetch interval
+	if st := get(sign(first, "k1", nil)); st != 200 {
+		t.Errorf("a cached key while the JWKS is down: %d, want 200", st)
+	}
+	req, _ := http.NewRequest("GET", srv.URL+"/beta/tagOperations", nil)
+	req.Header.Set("Authorization", "Bearer "+sign(third, "k3", nil))
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var answer struct {
+		Error struct{ Code, Message string } `json:"error"`
+	}
+	err = json.NewDecoder(res.Body).Decode(&answer)
+	res.Body.Close()
+	if err != nil || res.StatusCode != 503 || res.Header.Get("Retry-After") != "5" || res.Header.Get("WWW-Authenticate") != "" ||
+		answer.Error.Code != "serviceUnavailable" || !strings.Contains(answer.Error.Message, "cannot fetch the keys") {
+		t.Errorf("an unknown key while the JWKS is down: %d, Retry-After %q, WWW-Authenticate %q, %+v (%v)",
+			res.StatusCode, res.Header.Get("Retry-After"), res.Header.Get("WWW-Authenticate"), answer.Error, err)
+	}
+	down.Store(false)
+	time.Sleep(60 * time.Millisecond)
+	if st := get(sign(third, "k3", nil)); st != 200 {
+		t.Errorf("the new key once the JWKS is back: %d, want 200", st)
+	}
+	if st := get(sign(first, "k8", nil)); st != 401 {
+		t.Errorf("an unknown kid once the JWKS is back: %d, want 401", st)
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/caseops/caseops/handlers/auth"
 	"github.com/caseops/caseops/store"
 )
 
@@ -138,6 +139,9 @@ func toError(err error, maxBodyBytes int64) (*Error, bool) {
 	case errors.Is(err, store.ErrUnavailable):
 		return &Error{Status: http.StatusServiceUnavailable, RetryAfter: retryAfterSeconds,
 			Message: "The service cannot reach its database right now; retry after a few seconds."}, true
+	case errors.Is(err, auth.ErrKeysUnavailable):
+		return &Error{Status: http.StatusServiceUnavailable, RetryAfter: retryAfterSeconds,
+			Message: "The service cannot fetch the keys that sign bearer tokens right now; retry after a few seconds."}, true
 	case errors.As(err, &he):
 		return fromEchoError(he, maxBodyBytes), false
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"sync/atomic"
 
 	"github.com/MicahParks/keyfunc/v3"
 	"github.com/golang-jwt/jwt/v5"
@@ -15,9 +16,12 @@ import (
 // token names an unknown kid, at most once per cfg.RefetchInterval so a flood of made-up kids cannot flood the key
 // server. A lookup waits for the next refetch only if it is due within interval+jwksFetchTimeout and within the
 // lookup's own deadline, and is refused at once otherwise: a flood leaves a few lookups waiting, never a queue.
-func newJWKSKeyfunc(ctx context.Context, cfg Config) (func(context.Context) jwt.Keyfunc, error) {
+//
+// The returned health reports whether the latest fetch failed: while the key server is unreachable, a token
+// naming a key we do not have cannot be judged, and is answered 503 rather than 401.
+func newJWKSKeyfunc(ctx context.Context, cfg Config) (func(context.Context) jwt.Keyfunc, *jwksHealth, error) {
 	if err := checkJWKSURL(cfg.JWKSURL); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	interval := cfg.RefetchInterval
 	if interval <= 0 {
@@ -27,6 +31,10 @@ func newJWKSKeyfunc(ctx context.Context, cfg Config) (func(context.Context) jwt.
 	if client == nil {
 		client = &http.Client{Timeout: jwksFetchTimeout}
 	}
+	health := &jwksHealth{}
+	watched := *client
+	watched.Transport = &watchedTransport{base: client.Transport, health: health}
+	client = &watched
 	logger := cfg.Logger
 	if logger == nil {
 		logger = slog.Default()
@@ -44,7 +52,27 @@ func newJWKSKeyfunc(ctx context.Context, cfg Config) (func(context.Context) jwt.
 		},
 	})
 	if err != nil {
-		return nil, fmt.Errorf("auth: JWKS: %w", err)
+		return nil, nil, fmt.Errorf("auth: JWKS: %w", err)
 	}
-	return k.KeyfuncCtx, nil
+	return k.KeyfuncCtx, health, nil
+}
+
+// jwksHealth remembers whether the latest JWKS fetch failed.
+type jwksHealth struct{ failing atomic.Bool }
+
+// watchedTransport records the outcome of each JWKS fetch in health: a transport error or a status other
+// than 200 is a failure.
+type watchedTransport struct {
+	base   http.RoundTripper // nil: http.DefaultTransport
+	health *jwksHealth
+}
+
+func (t *watchedTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	base := t.base
+	if base == nil {
+		base = http.DefaultTransport
+	}
+	resp, err := base.RoundTrip(r)
+	t.health.failing.Store(err != nil || resp.StatusCode != http.StatusOK)
+	return resp, err
 }

@@ -9,10 +9,12 @@ import (
 	"crypto/rsa"
 	"crypto/x509"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -79,6 +81,7 @@ type keyServer struct {
 	*httptest.Server
 	hits      atomic.Int64
 	failFirst atomic.Bool // answer the next request with 503
+	down      atomic.Bool // answer every request with 503
 
 	mu   sync.Mutex
 	jwks []byte
@@ -90,7 +93,7 @@ func newKeyServer(t *testing.T, keys ...signingKey) *keyServer {
 	s.publish(t, keys...)
 	s.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.hits.Add(1)
-		if s.failFirst.CompareAndSwap(true, false) {
+		if s.failFirst.CompareAndSwap(true, false) || s.down.Load() {
 			http.Error(w, "down", http.StatusServiceUnavailable)
 			return
 		}
@@ -269,6 +272,8 @@ func TestJWKSFirstFetchFailureIsRetriedOnDemand(t *testing.T) {
 	assertHits(t, s, 2)
 }
 
+// With the key server unreachable from the start, no token can be judged: ErrKeysUnavailable, which the API
+// answers 503, wrapping the refusal it would otherwise have been.
 func TestJWKSServerDown(t *testing.T) {
 	t.Parallel()
 	key := newRSAKey(t, "k1")
@@ -277,5 +282,38 @@ func TestJWKSServerDown(t *testing.T) {
 	v := s.verifier(t, Config{})
 	header := "Bearer " + key.sign(t, tokenClaims(nil))
 	got, err := v.Verify(requestContext(t), header)
+	var refusal *Error
+	if !errors.Is(err, ErrKeysUnavailable) || !errors.As(err, &refusal) ||
+		refusal.Message != "The bearer token's signing key is not known." || !reflect.DeepEqual(got, Principal{}) {
+		t.Fatalf("Verify = %#v, %v; want ErrKeysUnavailable wrapping the refusal", got, err)
+	}
+}
+
+// A key server that stops answering keeps its cached keys working; a made-up kid is refused once the
+// server answers again, and is unavailable, not refused, while it does not.
+func TestJWKSServerGoesDownAndComesBack(t *testing.T) {
+	t.Parallel()
+	first, second := newRSAKey(t, "k1"), newRSAKey(t, "k2")
+	s := newKeyServer(t, first)
+	v := s.verifier(t, Config{RefetchInterval: 20 * time.Millisecond})
+
+	s.down.Store(true)
+	s.publish(t, first, second)
+	header := "Bearer " + first.sign(t, tokenClaims(nil))
+	got, err := v.Verify(requestContext(t), header)
+	assertVerified(t, header, got, err, ada, "")
+	time.Sleep(30 * time.Millisecond)
+	if _, err := v.Verify(requestContext(t), "Bearer "+second.sign(t, tokenClaims(nil))); !errors.Is(err, ErrKeysUnavailable) {
+		t.Fatalf("a new key while the JWKS is down: %v, want ErrKeysUnavailable", err)
+	}
+
+	s.down.Store(false)
+	time.Sleep(30 * time.Millisecond)
+	header = "Bearer " + second.sign(t, tokenClaims(nil))
+	got, err = v.Verify(requestContext(t), header)
+	assertVerified(t, header, got, err, ada, "")
+	time.Sleep(30 * time.Millisecond)
+	header = "Bearer " + second.sign(t, tokenClaims(nil), "made-up")
+	got, err = v.Verify(requestContext(t), header)
 	assertVerified(t, header, got, err, Principal{}, "The bearer token's signing key is not known.")
 }

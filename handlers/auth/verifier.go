@@ -51,6 +51,10 @@ func (e *Error) Unwrap() error { return e.err }
 
 func refuse(message string, err error) *Error { return &Error{Message: message, err: err} }
 
+// ErrKeysUnavailable is Verify's answer to a token naming a signing key the verifier does not have while the
+// JWKS cannot be fetched: the token may well be good, so it is not refused, and the caller should retry.
+var ErrKeysUnavailable = errors.New("auth: the token's signing key is not cached and the JWKS cannot be fetched")
+
 // Verifier checks bearer tokens. It is safe for concurrent use.
 type Verifier struct {
 	parser           *jwt.Parser
@@ -60,6 +64,7 @@ type Verifier struct {
 	leeway           time.Duration
 	now              func() time.Time
 	cache            *tokenCache // nil with a JWKS: a withdrawn key must stop working as soon as it is refetched
+	jwks             *jwksHealth // nil with a secret
 }
 
 // NewVerifier checks cfg and, for a JWKS, starts the key cache; background refreshes stop when ctx ends.
@@ -89,10 +94,11 @@ func NewVerifier(ctx context.Context, cfg Config) (*Verifier, error) {
 			return func(*jwt.Token) (any, error) { return secret, nil }
 		}
 	case cfg.JWKSURL != "":
-		kf, err := newJWKSKeyfunc(ctx, cfg)
+		kf, health, err := newJWKSKeyfunc(ctx, cfg)
 		if err != nil {
 			return nil, err
 		}
+		v.jwks = health
 		v.algs = []string{jwt.SigningMethodRS256.Alg(), jwt.SigningMethodES256.Alg()}
 		v.keyfunc = kf
 	default:
@@ -126,7 +132,8 @@ func checkJWKSURL(raw string) error {
 }
 
 // Verify checks the value of an Authorization header and returns the principal it names.
-// Every refusal is an *Error.
+// Every refusal is an *Error. A token whose key is unknown while the JWKS cannot be fetched is not refused:
+// its error is ErrKeysUnavailable (wrapping the *Error it would otherwise have been).
 func (v *Verifier) Verify(ctx context.Context, authorizationHeader string) (Principal, error) {
 	token, refused := bearerToken(authorizationHeader)
 	if refused != nil {
@@ -139,7 +146,11 @@ func (v *Verifier) Verify(ctx context.Context, authorizationHeader string) (Prin
 	var c claims
 	parsed, err := v.parser.ParseWithClaims(token, &c, v.keyfunc(ctx))
 	if err != nil {
-		return Principal{}, v.explain(parsed, &c, err)
+		refusal := v.explain(parsed, &c, err)
+		if errors.Is(err, jwt.ErrTokenUnverifiable) && v.jwks != nil && v.jwks.failing.Load() {
+			return Principal{}, fmt.Errorf("%w: %w", ErrKeysUnavailable, refusal)
+		}
+		return Principal{}, refusal
 	}
 	if c.TenantID == "" {
 		return Principal{}, refuse("The token has no tid (tenant) claim.", nil)
