@@ -55,19 +55,30 @@ func (b *logBuffer) flushLocked() error {
 	return err
 }
 
-// flushEvery flushes the buffer every interval until ctx ends, then once more.
-func (b *logBuffer) flushEvery(ctx context.Context, interval time.Duration) {
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-t.C:
-			_ = b.Flush()
-		case <-ctx.Done():
-			_ = b.Flush()
-			return
+// start flushes the buffer every interval until the returned stop is called; stop flushes once more and
+// may be called any number of times.
+func (b *logBuffer) start(interval time.Duration) (stop func()) {
+	done, stopped := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(stopped)
+		t := time.NewTicker(interval)
+		defer t.Stop()
+		for {
+			select {
+			case <-t.C:
+				_ = b.Flush()
+			case <-done:
+				_ = b.Flush()
+				return
+			}
 		}
-	}
+	}()
+	return sync.OnceFunc(func() { close(done); <-stopped })
+}
+
+// handler is a slog handler in format that writes to the buffer and flushes it after a warning or an error.
+func (b *logBuffer) handler(format string) slog.Handler {
+	return flushOnWarn{newLogHandler(format, b), b}
 }
 
 // flushOnWarn is a slog handler writing to a logBuffer that flushes it after each record of level Warn

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"log/slog"
 	"strings"
 	"testing"
@@ -14,7 +13,7 @@ func TestLogBuffer(t *testing.T) {
 	t.Parallel()
 	out := &syncBuffer{}
 	b := newLogBuffer(out)
-	logger := slog.New(flushOnWarn{newLogHandler("json", b), b}).With("component", "api")
+	logger := slog.New(b.handler("json")).With("component", "api")
 
 	logger.Info("request", "n", 1)
 	logger.Info("request", "n", 2)
@@ -28,9 +27,7 @@ func TestLogBuffer(t *testing.T) {
 		t.Fatalf("after a warning:\n%s", out)
 	}
 
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); b.flushEvery(ctx, 10*time.Millisecond) }()
+	stop := b.start(10 * time.Millisecond)
 	logger.Info("request", "n", 3)
 	deadline := time.Now().Add(5 * time.Second)
 	for !strings.Contains(out.String(), `"n":3`) && time.Now().Before(deadline) {
@@ -39,13 +36,17 @@ func TestLogBuffer(t *testing.T) {
 	if !strings.Contains(out.String(), `"n":3`) {
 		t.Fatalf("the ticker did not flush:\n%s", out)
 	}
-	cancel()
-	<-done
 	logger.Info("request", "n", 4)
-	if strings.Contains(out.String(), `"n":4`) {
+	stop()
+	if !strings.Contains(out.String(), `"n":4`) {
+		t.Fatalf("stop did not flush:\n%s", out)
+	}
+	stop() // a second stop is harmless
+	logger.Info("request", "n", 5)
+	if strings.Contains(out.String(), `"n":5`) {
 		t.Fatalf("written without a flush")
 	}
-	if err := b.Flush(); err != nil || !strings.Contains(out.String(), `"n":4`) {
+	if err := b.Flush(); err != nil || !strings.Contains(out.String(), `"n":5`) {
 		t.Fatalf("Flush: %v\n%s", err, out)
 	}
 

@@ -142,11 +142,9 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	operations := store.New(pool)
 	// The request log is buffered (see logBuffer); startup and shutdown messages are written at once.
 	requestLog := newLogBuffer(stderr)
-	flushCtx, stopFlushing := context.WithCancel(context.WithoutCancel(ctx))
-	flushed := make(chan struct{})
-	go func() { defer close(flushed); requestLog.flushEvery(flushCtx, logFlushInterval) }()
-	defer func() { stopFlushing(); <-flushed }()
-	api := handlers.NewServer(slog.New(flushOnWarn{newLogHandler(cfg.logFormat, requestLog), requestLog}), handlers.Config{
+	stopRequestLog := requestLog.start(logFlushInterval)
+	defer stopRequestLog()
+	api := handlers.NewServer(slog.New(requestLog.handler(cfg.logFormat)), handlers.Config{
 		RequestTimeout: cfg.requestTimeout,
 		MaxBodyBytes:   int64(cfg.maxBodyBytes),
 		SchemaVersion:  migrations.LatestVersion(),
@@ -169,9 +167,8 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		addrs = append(addrs, cfg.metricsAddr)
 	}
 	err = serveUntilDone(ctx, logger, cfg.shutdownTimeout, servers, addrs)
-	pool.Close() // after the servers: in-flight requests have released their connections
-	stopFlushing()
-	<-flushed
+	pool.Close()     // after the servers: in-flight requests have released their connections
+	stopRequestLog() // its last lines before "stopped"
 	if err != nil {
 		return err
 	}

@@ -230,11 +230,7 @@ func runPairs(ctx context.Context, args []string, getenv func(string) string, st
 	if err != nil {
 		return err
 	}
-	exe, err := os.Executable()
-	if err != nil {
-		return err
-	}
-	workDir, err := os.MkdirTemp("", "caseops-bench-")
+	exe, workDir, err := workspace()
 	if err != nil {
 		return err
 	}

@@ -339,11 +339,7 @@ func runPgbenchCommand(ctx context.Context, args []string, getenv func(string) s
 		positive("--duration", int(*duration))); err != nil {
 		return err
 	}
-	exe, err := os.Executable()
-	if err != nil {
-		return err
-	}
-	workDir, err := os.MkdirTemp("", "caseops-bench-")
+	exe, workDir, err := workspace()
 	if err != nil {
 		return err
 	}
@@ -371,4 +367,14 @@ func positive(name string, n int) error {
 		return fmt.Errorf("%s must be positive", name)
 	}
 	return nil
+}
+
+// workspace returns this program's executable, which runs the service and the migrations as children, and a
+// new temporary directory for logs that the caller removes.
+func workspace() (exe, dir string, err error) {
+	if exe, err = os.Executable(); err != nil {
+		return "", "", err
+	}
+	dir, err = os.MkdirTemp("", "caseops-bench-")
+	return exe, dir, err
 }

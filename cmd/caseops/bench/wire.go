@@ -17,10 +17,10 @@ import (
 // per-request goroutines and channels: pgbench's C client leaves nearly all of the machine to Postgres, and
 // the generator should leave as much of it as it can to the server it measures.
 type wireConn struct {
-	network, addr string
-	tlsConfig     *tls.Config // nil for http
-	header        []byte      // Host and Authorization lines, the same on every request
-	timeout       time.Duration
+	addr      string
+	tlsConfig *tls.Config // nil for http
+	header    []byte      // Host and Authorization lines, the same on every request
+	timeout   time.Duration
 
 	c    net.Conn
 	br   *bufio.Reader
@@ -35,7 +35,7 @@ func newWireConn(baseURL, token string, timeout time.Duration) (*wireConn, error
 	if err != nil {
 		return nil, err
 	}
-	w := &wireConn{network: "tcp", addr: u.Host, timeout: timeout}
+	w := &wireConn{addr: u.Host, timeout: timeout}
 	switch u.Scheme {
 	case "http":
 		if u.Port() == "" {
@@ -104,7 +104,7 @@ func (w *wireConn) roundTrip(method, path string, body []byte) (int, []byte, err
 
 func (w *wireConn) dial() error {
 	d := net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}
-	c, err := d.Dial(w.network, w.addr)
+	c, err := d.Dial("tcp", w.addr)
 	if err != nil {
 		return err
 	}
