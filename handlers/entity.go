@@ -49,7 +49,7 @@ func toJSON(op store.Operation, context string) operationJSON {
 	j := operationJSON{
 		Context:         context,
 		Type:            op.ODataType,
-		ETag:            etag(op.Version),
+		ETag:            etag(op.Revision()),
 		ID:              op.ID.String(),
 		CreatedDateTime: formatTime(op.CreatedDateTime),
 		PercentProgress: op.PercentProgress,
@@ -80,33 +80,54 @@ func identityToJSON(i *store.Identity) *identityJSON {
 // formatTime writes timestamps as Graph does: RFC 3339 in UTC with a Z.
 func formatTime(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
 
-// etag is the entity tag of an operation version; it changes with every write that changes something.
-func etag(version int64) string { return `W/"` + strconv.FormatInt(version, 10) + `"` }
+// etag is the entity tag of an operation's revision: W/"<version>.<creation time>", the time in
+// microseconds since 1970 in base 36. It changes with every write that changes something, and the
+// creation time keeps an operation created again with a deleted one's id from matching its old tags.
+func etag(r store.Revision) string {
+	return `W/"` + strconv.FormatInt(r.Version, 10) + "." + strconv.FormatInt(r.Created.UnixMicro(), 36) + `"`
+}
 
-// ifMatchVersions reads If-Match: nil when absent or "*", else the versions it names
-// (an empty, non-nil slice when it names none of ours, which then never matches).
-func ifMatchVersions(h http.Header) []int64 {
+// ifMatch reads If-Match: nil when absent or "*", else the revisions it names (an empty, non-nil
+// slice when it names none of ours, which then never matches).
+func ifMatch(h http.Header) []store.Revision {
 	values := h.Values("If-Match")
 	if len(values) == 0 {
 		return nil
 	}
-	versions := []int64{}
+	revisions := []store.Revision{}
 	for _, v := range values {
 		for _, tag := range strings.Split(v, ",") {
 			tag = strings.TrimSpace(tag)
 			if tag == "*" {
 				return nil
 			}
-			inner, ok := strings.CutPrefix(tag, `W/"`)
-			if !ok || !strings.HasSuffix(inner, `"`) {
-				continue
-			}
-			if n, err := strconv.ParseInt(strings.TrimSuffix(inner, `"`), 10, 64); err == nil && n > 0 {
-				versions = append(versions, n)
+			if r, ok := parseETag(tag); ok {
+				revisions = append(revisions, r)
 			}
 		}
 	}
-	return versions
+	return revisions
+}
+
+// parseETag reads a tag etag wrote; anything else is no revision of ours.
+func parseETag(tag string) (store.Revision, bool) {
+	inner, ok := strings.CutPrefix(tag, `W/"`)
+	if !ok || !strings.HasSuffix(inner, `"`) {
+		return store.Revision{}, false
+	}
+	version, created, ok := strings.Cut(strings.TrimSuffix(inner, `"`), ".")
+	if !ok {
+		return store.Revision{}, false
+	}
+	v, err := strconv.ParseInt(version, 10, 64)
+	if err != nil || v < 1 {
+		return store.Revision{}, false
+	}
+	micros, err := strconv.ParseInt(created, 36, 64)
+	if err != nil {
+		return store.Revision{}, false
+	}
+	return store.Revision{Version: v, Created: time.UnixMicro(micros)}, true
 }
 
 // baseURL is the absolute root this request reached, for Location, @odata.context and nextLink.

@@ -4,12 +4,14 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"reflect"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -210,6 +212,10 @@ func assertEntity(t *testing.T, r response, status int, want map[string]any) map
 			full[k] = got[k]
 		}
 	}
+	if v, ok := full["@odata.etag"].(etagVersion); ok {
+		created, _ := full["createdDateTime"].(string)
+		full["@odata.etag"] = etagOf(t, created, int64(v))
+	}
 	if id, _ := got["id"].(string); !guidPattern.MatchString(id) {
 		t.Errorf("id %q is not a lowercase GUID", got["id"])
 	}
@@ -225,6 +231,20 @@ func assertEntity(t *testing.T, r response, status int, want map[string]any) map
 		t.Errorf("entity mismatch\n got: %s\nwant: %s", mustJSON(got), mustJSON(full))
 	}
 	return got
+}
+
+// etagVersion stands in assertEntity's want for the ETag of that version of the entity's incarnation.
+type etagVersion int64
+
+// etagOf is the ETag of version of the operation created at created (RFC 3339): W/"<version>.<creation
+// time in microseconds since 1970, base 36>".
+func etagOf(t *testing.T, created string, version int64) string {
+	t.Helper()
+	at, err := time.Parse(time.RFC3339Nano, created)
+	if err != nil {
+		t.Fatalf("createdDateTime %q: %v", created, err)
+	}
+	return fmt.Sprintf(`W/"%d.%s"`, version, strconv.FormatInt(at.UnixMicro(), 36))
 }
 
 func devCreatedBy() map[string]any {

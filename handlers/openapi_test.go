@@ -233,7 +233,7 @@ func TestValidateResponse(t *testing.T) {
 		id        = "05de44a5-44a5-05de-a544-de05a544de05" // a client-supplied GUID: not an RFC 4122 version
 		requestID = "3f1c5a52-8d5c-4f6e-9a57-2a0f5b0e3c11"
 		entity    = `{"@odata.context":"http://caseops.test/beta/$metadata#tagOperations/$entity",` +
-			`"@odata.type":"#microsoft.graph.tagOperation","@odata.etag":"W/\"2\"",` +
+			`"@odata.type":"#microsoft.graph.tagOperation","@odata.etag":"W/\"2.hol4d7qf5q\"",` +
 			`"id":"` + id + `","createdDateTime":"2026-01-02T03:04:05.123456Z","completedDateTime":null,` +
 			`"percentProgress":40,"status":"running","action":"applyTags",` +
 			`"createdBy":{"application":null,"device":null,"user":{"id":"dev","displayName":"Development user"}},` +
@@ -270,15 +270,15 @@ func TestValidateResponse(t *testing.T) {
 		wantErr      string // empty: valid
 	}{
 		{name: "entity", method: http.MethodGet, path: entityPath, status: 200,
-			header: jsonHeaders("ETag", `W/"2"`), body: entity},
+			header: jsonHeaders("ETag", `W/"2.hol4d7qf5q"`), body: entity},
 		{name: "created", method: http.MethodPost, path: "/beta/tagOperations", status: 201,
-			header: jsonHeaders("ETag", `W/"2"`, "Location", "http://caseops.test"+entityPath), body: entity},
+			header: jsonHeaders("ETag", `W/"2.hol4d7qf5q"`, "Location", "http://caseops.test"+entityPath), body: entity},
 		{name: "collection", method: http.MethodGet, path: "/beta/tagOperations?$top=1", status: 200, header: jsonHeaders(),
 			body: `{"@odata.context":"http://caseops.test/beta/$metadata#tagOperations","value":[` +
 				strings.Replace(entity, `"@odata.context":"http://caseops.test/beta/$metadata#tagOperations/$entity",`, "", 1) +
 				`],"@odata.nextLink":"http://caseops.test/beta/tagOperations?$top=1&$skiptoken=AAYHxd8ZkwBd5s7Jxl8zR5b5P1ZxzCfW"}`},
 		{name: "minimal patch", method: http.MethodPatch, path: entityPath, status: 204,
-			header: headers("ETag", `W/"3"`, "Preference-Applied", "return=minimal")},
+			header: headers("ETag", `W/"3.hol4d7qf5q"`, "Preference-Applied", "return=minimal")},
 		{name: "error with details", method: http.MethodPatch, path: "/beta/tagOperation", status: 400,
 			header: jsonHeaders(), body: badRequest},
 		{name: "unauthorized", method: http.MethodDelete, path: entityPath, status: 401,
@@ -291,17 +291,20 @@ func TestValidateResponse(t *testing.T) {
 			header: jsonHeaders("Allow", "OPTIONS, DELETE, GET, PATCH"), body: graphError("methodNotAllowed")},
 
 		{name: "a property the contract does not have", method: http.MethodGet, path: entityPath, status: 200,
-			header: jsonHeaders("ETag", `W/"2"`), body: strings.Replace(entity, `"resultInfo":null`, `"resultInfo":null,"tenantId":"dev"`, 1),
+			header: jsonHeaders("ETag", `W/"2.hol4d7qf5q"`), body: strings.Replace(entity, `"resultInfo":null`, `"resultInfo":null,"tenantId":"dev"`, 1),
 			wantErr: "tenantId"},
 		{name: "percentProgress out of range", method: http.MethodGet, path: entityPath, status: 200,
-			header: jsonHeaders("ETag", `W/"2"`), body: strings.Replace(entity, `"percentProgress":40`, `"percentProgress":101`, 1),
+			header: jsonHeaders("ETag", `W/"2.hol4d7qf5q"`), body: strings.Replace(entity, `"percentProgress":40`, `"percentProgress":101`, 1),
 			wantErr: "percentProgress"},
 		{name: "status outside the enum", method: http.MethodGet, path: entityPath, status: 200,
-			header: jsonHeaders("ETag", `W/"2"`), body: strings.Replace(entity, `"status":"running"`, `"status":"Running"`, 1),
+			header: jsonHeaders("ETag", `W/"2.hol4d7qf5q"`), body: strings.Replace(entity, `"status":"running"`, `"status":"Running"`, 1),
 			wantErr: "status"},
 		{name: "a property left out", method: http.MethodGet, path: entityPath, status: 200,
-			header: jsonHeaders("ETag", `W/"2"`), body: strings.Replace(entity, `"completedDateTime":null,`, "", 1),
+			header: jsonHeaders("ETag", `W/"2.hol4d7qf5q"`), body: strings.Replace(entity, `"completedDateTime":null,`, "", 1),
 			wantErr: "completedDateTime"},
+		{name: "an ETag without its creation time", method: http.MethodGet, path: entityPath, status: 200,
+			header: jsonHeaders("ETag", `W/"2"`), body: strings.Replace(entity, `W/\"2.hol4d7qf5q\"`, `W/\"2\"`, 1),
+			wantErr: "ETag"},
 		{name: "error code of another status", method: http.MethodGet, path: entityPath, status: 404,
 			header: jsonHeaders(), body: graphError("badRequest"), wantErr: "notFound"},
 		{name: "error without innerError", method: http.MethodGet, path: entityPath, status: 404,
@@ -309,16 +312,16 @@ func TestValidateResponse(t *testing.T) {
 		{name: "undocumented status", method: http.MethodGet, path: entityPath, status: 409,
 			header: jsonHeaders(), body: graphError("conflict"), wantErr: "status is not supported"},
 		{name: "created without Location", method: http.MethodPost, path: "/beta/tagOperations", status: 201,
-			header: jsonHeaders("ETag", `W/"2"`), body: entity, wantErr: `"Location" missing`},
+			header: jsonHeaders("ETag", `W/"2.hol4d7qf5q"`), body: entity, wantErr: `"Location" missing`},
 		{name: "503 without Retry-After", method: http.MethodGet, path: entityPath, status: 503,
 			header: jsonHeaders(), body: graphError("serviceUnavailable"), wantErr: `"Retry-After" missing`},
 		{name: "no request-id", method: http.MethodGet, path: entityPath, status: 200,
-			header: http.Header{"Content-Type": {"application/json"}, "Etag": {`W/"2"`}, "Client-Request-Id": {"x"}}, body: entity,
+			header: http.Header{"Content-Type": {"application/json"}, "Etag": {`W/"2.hol4d7qf5q"`}, "Client-Request-Id": {"x"}}, body: entity,
 			wantErr: `"request-id" missing`},
 		{name: "204 with a body", method: http.MethodDelete, path: entityPath, status: 204,
 			header: jsonHeaders(), body: "{}", wantErr: "documented without a body"},
 		{name: "not JSON", method: http.MethodGet, path: entityPath, status: 200,
-			header: headers("Content-Type", "text/html", "ETag", `W/"2"`), body: "<html>", wantErr: "text/html"},
+			header: headers("Content-Type", "text/html", "ETag", `W/"2.hol4d7qf5q"`), body: "<html>", wantErr: "text/html"},
 		{name: "a 200 for an unknown path", method: http.MethodGet, path: "/beta/caseOperations", status: 200,
 			header: jsonHeaders(), body: "{}", wantErr: "status is not supported"},
 	}

@@ -17,7 +17,7 @@ type OperationStore interface {
 	Get(ctx context.Context, tenant string, id uuid.UUID) (store.Operation, error)
 	List(ctx context.Context, tenant string, q store.ListQuery) (store.Page, error)
 	Patch(ctx context.Context, tenant string, id uuid.UUID, p store.Patch, a store.Audit) (store.Operation, store.PatchResult, error)
-	Delete(ctx context.Context, tenant string, id uuid.UUID, ifVersion []int64, a store.Audit) error
+	Delete(ctx context.Context, tenant string, id uuid.UUID, ifMatch []store.Revision, a store.Audit) error
 	Delta(ctx context.Context, tenant string, q store.DeltaQuery) (store.DeltaPage, error)
 }
 
@@ -47,7 +47,7 @@ func pathID(c echo.Context) (uuid.UUID, error) {
 
 // writeOperation answers with one entity and its ETag.
 func writeOperation(c echo.Context, status int, op store.Operation) error {
-	c.Response().Header().Set("ETag", etag(op.Version))
+	c.Response().Header().Set("ETag", etag(op.Revision()))
 	return writeJSON(c, status, toJSON(op, entityContext(c)))
 }
 
@@ -128,7 +128,7 @@ func handlePatchOperation(s OperationStore, m *metrics, maxBodyBytes int64, body
 		}
 		p := body.Patch
 		p.CreatedDateTime = body.CreatedDateTime
-		p.IfVersion = ifMatchVersions(c.Request().Header)
+		p.IfMatch = ifMatch(c.Request().Header)
 		op, res, err := s.Patch(c.Request().Context(), callerOf(c).TenantID, id, p, audit(c))
 		if err != nil {
 			return err
@@ -136,7 +136,7 @@ func handlePatchOperation(s OperationStore, m *metrics, maxBodyBytes int64, body
 		m.countTransition(op, res)
 		if prefersMinimal(c.Request().Header) {
 			h := c.Response().Header()
-			h.Set("ETag", etag(op.Version))
+			h.Set("ETag", etag(op.Revision()))
 			h.Set("Preference-Applied", "return=minimal")
 			return c.NoContent(http.StatusNoContent)
 		}
@@ -153,7 +153,7 @@ func handleDeleteOperation(s OperationStore) echo.HandlerFunc {
 		if err := noQueryOptions(c); err != nil {
 			return err
 		}
-		err = s.Delete(c.Request().Context(), callerOf(c).TenantID, id, ifMatchVersions(c.Request().Header), audit(c))
+		err = s.Delete(c.Request().Context(), callerOf(c).TenantID, id, ifMatch(c.Request().Header), audit(c))
 		if err != nil {
 			return err
 		}

@@ -3,9 +3,11 @@ package handlers_test
 import (
 	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 const seedBody = `{
@@ -41,7 +43,7 @@ func TestSeedRequest(t *testing.T) {
 	real := strings.NewReplacer(`"String (timestamp)"`, `"2030-01-02T03:04:05Z"`, `"Integer"`, `100`,
 		`"status": "String"`, `"status": "succeeded"`, `"action": "String"`, `"action": "applyTags"`).Replace(body)
 	r = s.do("PATCH", "/beta/tagOperation", real)
-	assertEntity(t, r, 200, map[string]any{"id": id, "createdDateTime": op["createdDateTime"], "@odata.etag": `W/"2"`,
+	assertEntity(t, r, 200, map[string]any{"id": id, "createdDateTime": op["createdDateTime"], "@odata.etag": etagVersion(2),
 		"completedDateTime": "2030-01-02T03:04:05Z", "percentProgress": 100, "status": "succeeded"})
 
 	r = s.do("PATCH", "/beta/tagOperation", `{"percentProgress": 5}`)
@@ -86,7 +88,7 @@ func TestPatchBodyMustBeOneJSONObject(t *testing.T) {
 	}
 	for _, ct := range []string{"application/json; charset=utf-8", "application/merge-patch+json", "Application/JSON"} {
 		r := s.do("PATCH", path, `{"percentProgress": 1}`, "Content-Type", ct)
-		assertEntity(t, r, 200, map[string]any{"percentProgress": 1, "@odata.etag": `W/"1"`})
+		assertEntity(t, r, 200, map[string]any{"percentProgress": 1, "@odata.etag": etagVersion(1)})
 	}
 	if s.row(id) != before {
 		t.Errorf("refused PATCHes changed the row:\n%s\n%s", before, s.row(id))
@@ -105,37 +107,37 @@ func TestPatchProperties(t *testing.T) {
 		targets []string       // on 400
 	}{
 		{name: "empty patch changes nothing", create: `{"percentProgress": 7}`, patch: `{}`,
-			want: map[string]any{"percentProgress": 7, "@odata.etag": `W/"1"`}},
+			want: map[string]any{"percentProgress": 7, "@odata.etag": etagVersion(1)}},
 		{name: "null clears a nullable property", create: `{"percentProgress": 7}`, patch: `{"percentProgress": null}`,
-			want: map[string]any{"percentProgress": nil, "@odata.etag": `W/"2"`}},
+			want: map[string]any{"percentProgress": nil, "@odata.etag": etagVersion(2)}},
 		{name: "absent properties are kept", create: `{"percentProgress": 7, "action": "index"}`, patch: `{"status": "running"}`,
-			want: map[string]any{"percentProgress": 7, "action": "index", "status": "running", "@odata.etag": `W/"2"`}},
+			want: map[string]any{"percentProgress": 7, "action": "index", "status": "running", "@odata.etag": etagVersion(2)}},
 		{name: "status null", patch: `{"status": null}`, targets: []string{"status"}},
 		{name: "action null", patch: `{"action": null}`, targets: []string{"action"}},
 		{name: "unknown status", patch: `{"status": "paused"}`, targets: []string{"status"}},
 		{name: "status is case-sensitive", patch: `{"status": "Running"}`, targets: []string{"status"}},
 		{name: "unknownFutureValue action counts as absent", create: `{"action": "index"}`, patch: `{"action": "unknownFutureValue"}`,
-			want: map[string]any{"action": "index", "@odata.etag": `W/"1"`}},
+			want: map[string]any{"action": "index", "@odata.etag": etagVersion(1)}},
 		{name: "createdBy merges", create: `{"createdBy": {"user": {"id": "u1", "displayName": "Ada"}}}`,
 			patch: `{"createdBy": {"user": {"displayName": "Ada L."}, "application": {"id": "app"}}}`,
-			want: map[string]any{"@odata.etag": `W/"2"`, "createdBy": map[string]any{"device": nil,
+			want: map[string]any{"@odata.etag": etagVersion(2), "createdBy": map[string]any{"device": nil,
 				"application": map[string]any{"id": "app", "displayName": nil},
 				"user":        map[string]any{"id": "u1", "displayName": "Ada L."}}}},
 		{name: "createdBy null member is removed", create: `{"createdBy": {"user": {"id": "u1"}, "device": {"id": "d1"}}}`,
 			patch: `{"createdBy": {"device": null, "user": {"id": null}}}`,
-			want: map[string]any{"@odata.etag": `W/"2"`, "createdBy": map[string]any{"device": nil, "application": nil,
+			want: map[string]any{"@odata.etag": etagVersion(2), "createdBy": map[string]any{"device": nil, "application": nil,
 				"user": map[string]any{"id": nil, "displayName": nil}}}},
-		{name: "createdBy null clears", patch: `{"createdBy": null}`, want: map[string]any{"createdBy": nil, "@odata.etag": `W/"2"`}},
+		{name: "createdBy null clears", patch: `{"createdBy": null}`, want: map[string]any{"createdBy": nil, "@odata.etag": etagVersion(2)}},
 		{name: "resultInfo merges", create: `{"resultInfo": {"code": 1, "message": "m"}}`, patch: `{"resultInfo": {"subcode": 9, "message": null}}`,
-			want: map[string]any{"@odata.etag": `W/"2"`, "resultInfo": map[string]any{"code": 1, "message": nil, "subcode": 9}}},
+			want: map[string]any{"@odata.etag": etagVersion(2), "resultInfo": map[string]any{"code": 1, "message": nil, "subcode": 9}}},
 		{name: "resultInfo with all null is null", create: `{"resultInfo": {"code": 1}}`, patch: `{"resultInfo": {"code": null}}`,
-			want: map[string]any{"@odata.etag": `W/"2"`, "resultInfo": nil}},
+			want: map[string]any{"@odata.etag": etagVersion(2), "resultInfo": nil}},
 		{name: "resultInfo null clears", create: `{"resultInfo": {"code": 1, "subcode": 2}}`, patch: `{"resultInfo": null}`,
-			want: map[string]any{"@odata.etag": `W/"2"`, "resultInfo": nil}},
+			want: map[string]any{"@odata.etag": etagVersion(2), "resultInfo": nil}},
 		{name: "odata type with and without hash", patch: `{"@odata.type": "microsoft.graph.tagOperation", "createdBy": {"@odata.type": "#microsoft.graph.identitySet", "user": {"@odata.type": "microsoft.graph.identity"}}, "resultInfo": {"@odata.type": "microsoft.graph.resultInfo"}}`,
-			want: map[string]any{"@odata.etag": `W/"1"`}},
+			want: map[string]any{"@odata.etag": etagVersion(1)}},
 		{name: "other annotations are ignored", patch: `{"@odata.etag": "W/\"99\"", "@odata.context": "x", "status@odata.type": "x", "percentProgress": 3}`,
-			want: map[string]any{"percentProgress": 3, "@odata.etag": `W/"2"`}},
+			want: map[string]any{"percentProgress": 3, "@odata.etag": etagVersion(2)}},
 		{name: "wrong odata types", patch: `{"@odata.type": "#microsoft.graph.caseExportOperation", "createdBy": {"@odata.type": "microsoft.graph.identity", "user": {"@odata.type": "x"}}, "resultInfo": {"@odata.type": "microsoft.graph.identitySet"}}`,
 			targets: []string{"@odata.type", "createdBy/@odata.type", "createdBy/user/@odata.type", "resultInfo/@odata.type"}},
 		{name: "unknown properties", patch: `{"name": "x", "createdBy": {"owner": {}}, "resultInfo": {"detail": 1}}`,
@@ -147,17 +149,17 @@ func TestPatchProperties(t *testing.T) {
 		{name: "exponent", patch: `{"percentProgress": 1e1}`, targets: []string{"percentProgress"}},
 		{name: "Int32 overflow", patch: `{"resultInfo": {"code": 2147483648, "subcode": "1"}}`, targets: []string{"resultInfo/code", "resultInfo/subcode"}},
 		{name: "Int32 bounds", patch: `{"resultInfo": {"code": 2147483647, "subcode": -2147483648}}`,
-			want: map[string]any{"@odata.etag": `W/"2"`, "resultInfo": map[string]any{"code": 2147483647, "message": nil, "subcode": -2147483648}}},
+			want: map[string]any{"@odata.etag": etagVersion(2), "resultInfo": map[string]any{"code": 2147483647, "message": nil, "subcode": -2147483648}}},
 		{name: "timestamp without offset", patch: `{"status": "failed", "completedDateTime": "2030-01-02T03:04:05"}`, targets: []string{"completedDateTime"}},
 		{name: "date only", patch: `{"status": "failed", "completedDateTime": "2030-01-02"}`, targets: []string{"completedDateTime"}},
 		{name: "timestamp with offset", patch: `{"status": "failed", "completedDateTime": "2030-01-02T05:04:05.5+02:00"}`,
-			want: map[string]any{"status": "failed", "completedDateTime": "2030-01-02T03:04:05.5Z", "@odata.etag": `W/"2"`}},
+			want: map[string]any{"status": "failed", "completedDateTime": "2030-01-02T03:04:05.5Z", "@odata.etag": etagVersion(2)}},
 		{name: "U+0000", patch: `{"resultInfo": {"message": "a\u0000b"}, "createdBy": {"user": {"id": "\u0000"}}}`,
 			targets: []string{"resultInfo/message", "createdBy/user/id"}},
 		{name: "identity string limit", patch: `{"createdBy": {"user": {"displayName": "` + strings.Repeat("é", 1025) + `"}}}`,
 			targets: []string{"createdBy/user/displayName"}},
 		{name: "identity string at limit", create: `{"createdBy": null}`, patch: `{"createdBy": {"user": {"displayName": "` + strings.Repeat("é", 1024) + `"}}}`,
-			want: map[string]any{"@odata.etag": `W/"2"`, "createdBy": map[string]any{"application": nil, "device": nil,
+			want: map[string]any{"@odata.etag": etagVersion(2), "createdBy": map[string]any{"application": nil, "device": nil,
 				"user": map[string]any{"id": nil, "displayName": strings.Repeat("é", 1024)}}}},
 		{name: "message limit", patch: `{"resultInfo": {"message": "` + strings.Repeat("m", 4097) + `"}}`, targets: []string{"resultInfo/message"}},
 		{name: "wrong shapes", patch: `{"createdBy": [], "resultInfo": "ok", "id": 5}`, targets: []string{"createdBy", "resultInfo", "id"}},
@@ -198,7 +200,7 @@ func TestPatchProperties(t *testing.T) {
 			}
 			assertEntity(t, r, 200, want)
 			wantEvents := eventsBefore
-			if c.want["@odata.etag"] != op["@odata.etag"] {
+			if c.want["@odata.etag"] != etagVersion(1) {
 				wantEvents++
 			} else if s.row(id) != before {
 				t.Errorf("a PATCH that changes nothing wrote the row")
@@ -238,48 +240,78 @@ func TestGetThenPatchBackIsANoOp(t *testing.T) {
 func TestPatchIfMatch(t *testing.T) {
 	t.Parallel()
 	s := newTestServer(t)
-	id := s.create(`{}`)["id"].(string)
+	op := s.create(`{}`)
+	id, created := op["id"].(string), op["createdDateTime"].(string)
 	path := "/beta/tagOperations/" + id
+	tag := func(version int64) string { return etagOf(t, created, version) }
 
-	r := s.do("PATCH", path, `{"percentProgress": 1}`, "If-Match", `W/"1"`)
-	assertEntity(t, r, 200, map[string]any{"id": id, "percentProgress": 1, "@odata.etag": `W/"2"`})
+	r := s.do("PATCH", path, `{"percentProgress": 1}`, "If-Match", tag(1))
+	assertEntity(t, r, 200, map[string]any{"id": id, "percentProgress": 1, "@odata.etag": etagVersion(2)})
 	before := s.row(id)
-	for _, stale := range []string{`W/"1"`, `"2"`, `W/"3"`, `garbage`, `W/"1", W/"3"`} {
+	other := etagOf(t, time.Now().UTC().Format(time.RFC3339Nano), 2) // the right version of another incarnation
+	for _, stale := range []string{tag(1), tag(3), `"` + strings.TrimPrefix(tag(2), `W/"`), `W/"2"`, other,
+		`garbage`, tag(1) + ", " + tag(3)} {
 		r = s.do("PATCH", path, `{"percentProgress": 2}`, "If-Match", stale)
 		assertError(t, r, 412, "preconditionFailed", "")
 	}
 	if s.row(id) != before {
 		t.Errorf("a 412 wrote the row")
 	}
-	r = s.do("PATCH", path, `{"percentProgress": 2}`, "If-Match", `W/"1", W/"2"`)
-	assertEntity(t, r, 200, map[string]any{"id": id, "percentProgress": 2, "@odata.etag": `W/"3"`})
+	r = s.do("PATCH", path, `{"percentProgress": 2}`, "If-Match", tag(1)+", "+tag(2))
+	assertEntity(t, r, 200, map[string]any{"id": id, "percentProgress": 2, "@odata.etag": etagVersion(3)})
 	r = s.do("PATCH", path, `{"percentProgress": 3}`, "If-Match", `*`)
-	assertEntity(t, r, 200, map[string]any{"id": id, "percentProgress": 3, "@odata.etag": `W/"4"`})
+	assertEntity(t, r, 200, map[string]any{"id": id, "percentProgress": 3, "@odata.etag": etagVersion(4)})
 	// A no-op keeps the ETag, even with a matching If-Match.
-	r = s.do("PATCH", path, `{"percentProgress": 3}`, "If-Match", `W/"4"`)
-	assertEntity(t, r, 200, map[string]any{"id": id, "percentProgress": 3, "@odata.etag": `W/"4"`})
+	r = s.do("PATCH", path, `{"percentProgress": 3}`, "If-Match", tag(4))
+	assertEntity(t, r, 200, map[string]any{"id": id, "percentProgress": 3, "@odata.etag": etagVersion(4)})
 	if n := len(s.events(id)); n != 4 {
 		t.Errorf("%d events, want 4 (create and three changes)", n)
 	}
-	r = s.do("DELETE", path, "", "If-Match", `W/"3"`)
+	r = s.do("DELETE", path, "", "If-Match", tag(3))
 	assertError(t, r, 412, "preconditionFailed", "")
-	r = s.do("DELETE", path, "", "If-Match", `W/"4"`)
+	r = s.do("DELETE", path, "", "If-Match", tag(4))
 	if r.status != 204 || len(r.body) != 0 {
 		t.Fatalf("DELETE: %d %s", r.status, r.body)
 	}
+
+	// Created again with the same id, the operation counts its versions from 1 again; the deleted one's
+	// ETags must not match it.
+	again := s.create(`{"id": "` + id + `"}`)
+	for i, progress := range []int{10, 20, 30} {
+		version := int64(i + 2)
+		r = s.do("PATCH", path, `{"percentProgress": `+strconv.Itoa(progress)+`}`, "If-Match", etagOf(t, again["createdDateTime"].(string), version-1))
+		assertEntity(t, r, 200, map[string]any{"id": id, "createdDateTime": again["createdDateTime"],
+			"percentProgress": progress, "@odata.etag": etagVersion(version)})
+	}
+	current := etagOf(t, again["createdDateTime"].(string), 4)
+	if current == tag(4) {
+		t.Fatalf("the new operation's ETag %s is the deleted one's", current)
+	}
+	before = s.row(id)
+	r = s.do("PATCH", path, `{"percentProgress": 99}`, "If-Match", tag(4))
+	assertError(t, r, 412, "preconditionFailed", "")
+	r = s.do("DELETE", path, "", "If-Match", tag(4))
+	assertError(t, r, 412, "preconditionFailed", "")
+	if s.row(id) != before {
+		t.Errorf("a deleted operation's ETag wrote its successor")
+	}
+	r = s.do("PATCH", path, `{"percentProgress": 99}`, "If-Match", current)
+	assertEntity(t, r, 200, map[string]any{"id": id, "createdDateTime": again["createdDateTime"], "percentProgress": 99,
+		"@odata.etag": etagVersion(5)})
 }
 
 // Prefer: return=minimal answers 204 with the new ETag.
 func TestPatchPreferMinimal(t *testing.T) {
 	t.Parallel()
 	s := newTestServer(t)
-	id := s.create(`{}`)["id"].(string)
+	op := s.create(`{}`)
+	id := op["id"].(string)
 	r := s.do("PATCH", "/beta/tagOperations/"+id, `{"status": "running"}`, "Prefer", "odata.maxpagesize=5, return=minimal")
-	if r.status != 204 || len(r.body) != 0 || r.header.Get("ETag") != `W/"2"` || r.header.Get("Preference-Applied") != "return=minimal" {
+	if r.status != 204 || len(r.body) != 0 || r.header.Get("ETag") != etagOf(t, op["createdDateTime"].(string), 2) || r.header.Get("Preference-Applied") != "return=minimal" {
 		t.Fatalf("%d %v %s", r.status, r.header, r.body)
 	}
 	got := s.do("GET", "/beta/tagOperations/"+id, "")
-	assertEntity(t, got, 200, map[string]any{"id": id, "status": "running", "@odata.etag": `W/"2"`})
+	assertEntity(t, got, 200, map[string]any{"id": id, "status": "running", "@odata.etag": etagVersion(2)})
 }
 
 // Section 1: every status transition, through the API.
@@ -315,9 +347,9 @@ func TestStatusTransitions(t *testing.T) {
 					return
 				}
 				want := map[string]any{"id": id, "createdDateTime": op["createdDateTime"], "status": to,
-					"completedDateTime": op["completedDateTime"], "@odata.etag": `W/"2"`}
+					"completedDateTime": op["completedDateTime"], "@odata.etag": etagVersion(2)}
 				if from == to {
-					want["@odata.etag"] = `W/"1"`
+					want["@odata.etag"] = etagVersion(1)
 				}
 				got := r.json(t)
 				if terminal[to] && !terminal[from] {
@@ -343,11 +375,11 @@ func TestCompletedDateTime(t *testing.T) {
 	r = s.do("PATCH", path, `{"status": "failed", "completedDateTime": "2001-01-01T00:00:00Z"}`)
 	assertError(t, r, 400, "badRequest", "completedDateTime", "completedDateTime")
 	r = s.do("PATCH", path, `{"status": "failed", "completedDateTime": "2030-01-01T00:00:00Z"}`)
-	assertEntity(t, r, 200, map[string]any{"id": id, "status": "failed", "completedDateTime": "2030-01-01T00:00:00Z", "@odata.etag": `W/"2"`})
+	assertEntity(t, r, 200, map[string]any{"id": id, "status": "failed", "completedDateTime": "2030-01-01T00:00:00Z", "@odata.etag": etagVersion(2)})
 	r = s.do("PATCH", path, `{"completedDateTime": null}`)
 	assertError(t, r, 400, "badRequest", "completedDateTime", "completedDateTime")
 	r = s.do("PATCH", path, `{"completedDateTime": "2031-01-01T00:00:00Z"}`)
-	assertEntity(t, r, 200, map[string]any{"id": id, "status": "failed", "completedDateTime": "2031-01-01T00:00:00Z", "@odata.etag": `W/"3"`})
+	assertEntity(t, r, 200, map[string]any{"id": id, "status": "failed", "completedDateTime": "2031-01-01T00:00:00Z", "@odata.etag": etagVersion(3)})
 	want := []string{
 		`updated {"status": {"new": "failed", "old": "running"}, "completedDateTime": {"new": "2030-01-01T00:00:00.000000Z", "old": null}}`,
 		`updated {"completedDateTime": {"new": "2031-01-01T00:00:00.000000Z", "old": "2030-01-01T00:00:00.000000Z"}}`,
@@ -362,14 +394,15 @@ func TestConcurrentPatches(t *testing.T) {
 	t.Parallel()
 	s := newTestServer(t)
 	const n = 16
-	id := s.create(`{}`)["id"].(string)
+	op := s.create(`{}`)
+	id, first := op["id"].(string), op["@odata.etag"].(string)
 	statuses := make([]int, n)
 	var wg sync.WaitGroup
 	for i := range n {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			r := s.do("PATCH", "/beta/tagOperations/"+id, fmt.Sprintf(`{"percentProgress": %d}`, i+1), "If-Match", `W/"1"`)
+			r := s.do("PATCH", "/beta/tagOperations/"+id, fmt.Sprintf(`{"percentProgress": %d}`, i+1), "If-Match", first)
 			statuses[i] = r.status
 		}()
 	}
@@ -402,7 +435,7 @@ func TestConcurrentPatches(t *testing.T) {
 	wg.Wait()
 	r := s.do("GET", "/beta/tagOperations/"+id, "")
 	assertEntity(t, r, 200, map[string]any{"id": id, "percentProgress": 40, "status": "running", "action": "index",
-		"@odata.etag": fmt.Sprintf(`W/"%d"`, len(patches)+1),
+		"@odata.etag": etagVersion(len(patches) + 1),
 		"resultInfo":  map[string]any{"code": 7, "message": "m", "subcode": 8},
 		"createdBy": map[string]any{"user": devCreatedBy()["user"], "device": map[string]any{"id": "d", "displayName": nil},
 			"application": map[string]any{"id": "a", "displayName": nil}}})

@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -30,6 +31,17 @@ type fixtureOp struct {
 }
 
 func opID(n int) string { return fmt.Sprintf("00000000-0000-4000-8000-%012d", n) }
+
+// fixtureETag is the ETag of fixture operation n, never changed since its insert.
+func fixtureETag(t *testing.T, n int) string {
+	for _, o := range fixture {
+		if o.n == n {
+			return etagOf(t, o.created, 1)
+		}
+	}
+	t.Fatalf("no fixture operation %d", n)
+	return ""
+}
 
 // insert writes ops for tenant as an analyst's INSERT would, with their creation events.
 func (s *testServer) insert(tenant string, ops ...fixtureOp) {
@@ -404,8 +416,8 @@ func TestCountSelectAndNextLink(t *testing.T) {
 		"@odata.context": s.url + "/beta/$metadata#tagOperations(status,percentProgress)",
 		"@odata.count":   3,
 		"value": []any{
-			map[string]any{"@odata.type": "#microsoft.graph.tagOperation", "@odata.etag": `W/"1"`, "id": opID(10), "percentProgress": 0, "status": "running"},
-			map[string]any{"@odata.type": "#microsoft.graph.tagOperation", "@odata.etag": `W/"1"`, "id": opID(3), "percentProgress": 50, "status": "running"},
+			map[string]any{"@odata.type": "#microsoft.graph.tagOperation", "@odata.etag": fixtureETag(t, 10), "id": opID(10), "percentProgress": 0, "status": "running"},
+			map[string]any{"@odata.type": "#microsoft.graph.tagOperation", "@odata.etag": fixtureETag(t, 3), "id": opID(3), "percentProgress": 50, "status": "running"},
 		},
 		"@odata.nextLink": s.url + "/beta/tagOperations?$filter=status%20eq%20%27running%27&$select=status%2CpercentProgress&$top=2&$count=true&$skiptoken=" + token,
 	}
@@ -413,7 +425,7 @@ func TestCountSelectAndNextLink(t *testing.T) {
 		t.Fatalf("%d\n got %s\nwant %s", r.status, mustJSON(body), mustJSON(want))
 	}
 	// Member order on the wire: @odata.context, @odata.count, value, @odata.nextLink; entity members in entity order.
-	if !strings.HasPrefix(string(r.body), `{"@odata.context":"`+s.url+`/beta/$metadata#tagOperations(status,percentProgress)","@odata.count":3,"value":[{"@odata.type":"#microsoft.graph.tagOperation","@odata.etag":"W/\"1\"","id":"`+opID(10)+`","percentProgress":0,"status":"running"}`) {
+	if !strings.HasPrefix(string(r.body), `{"@odata.context":"`+s.url+`/beta/$metadata#tagOperations(status,percentProgress)","@odata.count":3,"value":[{"@odata.type":"#microsoft.graph.tagOperation","@odata.etag":`+strconv.Quote(fixtureETag(t, 10))+`,"id":"`+opID(10)+`","percentProgress":0,"status":"running"}`) {
 		t.Errorf("member order: %s", r.body)
 	}
 	r = s.do("GET", strings.TrimPrefix(next, s.url), "")
@@ -421,7 +433,7 @@ func TestCountSelectAndNextLink(t *testing.T) {
 		"@odata.context": s.url + "/beta/$metadata#tagOperations(status,percentProgress)",
 		"@odata.count":   3,
 		"value": []any{
-			map[string]any{"@odata.type": "#microsoft.graph.tagOperation", "@odata.etag": `W/"1"`, "id": opID(2), "percentProgress": 10, "status": "running"},
+			map[string]any{"@odata.type": "#microsoft.graph.tagOperation", "@odata.etag": fixtureETag(t, 2), "id": opID(2), "percentProgress": 10, "status": "running"},
 		},
 	}
 	if body := r.json(t); r.status != 200 || !reflect.DeepEqual(normalize(body), normalize(want)) {
@@ -444,7 +456,7 @@ func TestCountSelectAndNextLink(t *testing.T) {
 		t.Errorf("$select=*: %s", mustJSON(body))
 	}
 	_, body = s.list(t, "$select=id&$top=1")
-	if got := mustJSON(body["value"]); got != mustJSON([]any{map[string]any{"@odata.type": "#microsoft.graph.tagOperation", "@odata.etag": `W/"1"`, "id": opID(10)}}) {
+	if got := mustJSON(body["value"]); got != mustJSON([]any{map[string]any{"@odata.type": "#microsoft.graph.tagOperation", "@odata.etag": fixtureETag(t, 10), "id": opID(10)}}) {
 		t.Errorf("$select=id: %s", got)
 	}
 }

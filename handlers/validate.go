@@ -21,7 +21,7 @@ const (
 type operationBody struct {
 	ID              *uuid.UUID
 	CreatedDateTime *time.Time
-	Patch           store.Patch // the properties it sets; Patch.CreatedDateTime and IfVersion stay empty
+	Patch           store.Patch // the properties it sets; Patch.CreatedDateTime and IfMatch stay empty
 }
 
 type bodyMode int

@@ -164,8 +164,33 @@ type Patch struct {
 
 	// CreatedDateTime, when set, must equal the stored value (a client may send back what it read).
 	CreatedDateTime *time.Time
-	// IfVersion, when non-nil, lists the versions the caller expects; any other is ErrPreconditionFailed.
-	IfVersion []int64
+	// IfMatch, when non-nil, lists the revisions the caller expects; any other is ErrPreconditionFailed.
+	IfMatch []Revision
+}
+
+// Revision names one state of one operation. The version alone does not: an operation deleted and
+// created again with the same id counts its versions from 1 again, but never has the same creation time.
+type Revision struct {
+	Version int64
+	Created time.Time
+}
+
+// Revision is the operation's current revision.
+func (o Operation) Revision() Revision {
+	return Revision{Version: o.Version, Created: o.CreatedDateTime}
+}
+
+// revisionArrays splits revisions into the parallel arrays the SQL unnests: nil (no precondition) when
+// revisions is nil.
+func revisionArrays(revisions []Revision) (versions []int64, created []time.Time) {
+	if revisions == nil {
+		return nil, nil
+	}
+	versions, created = make([]int64, len(revisions)), make([]time.Time, len(revisions))
+	for i, r := range revisions {
+		versions[i], created[i] = r.Version, r.Created
+	}
+	return versions, created
 }
 
 // Audit says who makes a change and in which request, for the history.

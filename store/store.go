@@ -156,7 +156,8 @@ WITH old AS (
 			WHEN (old.r).completed_date_time IS NULL AND case_operation_status_is_terminal(next.status) THEN now()
 			ELSE (old.r).completed_date_time END AS completed_date_time,
 		CASE WHEN $19::timestamptz IS NOT NULL AND $19::timestamptz <> (old.r).created_date_time THEN 'createdDateTime'
-			WHEN $20::bigint[] IS NOT NULL AND NOT ((old.r).version = ANY ($20::bigint[])) THEN 'stale'
+			WHEN $20::bigint[] IS NOT NULL AND NOT EXISTS (SELECT FROM unnest($20::bigint[], $23::timestamptz[]) m(version, created)
+				WHERE m.version = (old.r).version AND m.created = (old.r).created_date_time) THEN 'stale'
 			WHEN NOT case_operation_status_can_become((old.r).status, next.status) THEN 'transition'
 			ELSE NULL END AS refusal
 	FROM old, next
@@ -197,6 +198,7 @@ type PatchResult struct {
 // Patch applies p to tenant's operation id as one statement: the row and its history event commit together.
 // A patch that changes nothing writes nothing and returns the operation as it is.
 func (s *Store) Patch(ctx context.Context, tenant string, id uuid.UUID, p Patch, a Audit) (Operation, PatchResult, error) {
+	versions, created := revisionArrays(p.IfMatch)
 	args := []any{tenant, [16]byte(id),
 		p.Status.Set, enumOrNil(p.Status),
 		p.Action.Set, enumOrNil(p.Action),
@@ -204,8 +206,8 @@ func (s *Store) Patch(ctx context.Context, tenant string, id uuid.UUID, p Patch,
 		p.CompletedDateTime.Set, p.CompletedDateTime.Value,
 		p.CreatedBy.Set, createdByMergePatch(p.CreatedBy.Value),
 		false, nil, false, nil, false, nil,
-		p.CreatedDateTime, p.IfVersion,
-		jsonOrNil(a.Actor), a.RequestID,
+		p.CreatedDateTime, versions,
+		jsonOrNil(a.Actor), a.RequestID, created,
 	}
 	if p.ResultInfo.Set {
 		ri := p.ResultInfo.Value
@@ -239,7 +241,8 @@ func (s *Store) Patch(ctx context.Context, tenant string, id uuid.UUID, p Patch,
 
 const deleteSQL = `
 WITH old AS (
-	SELECT r, CASE WHEN $3::bigint[] IS NOT NULL AND NOT (r.version = ANY ($3::bigint[])) THEN 'stale'
+	SELECT r, CASE WHEN $3::bigint[] IS NOT NULL AND NOT EXISTS (SELECT FROM unnest($3::bigint[], $6::timestamptz[]) m(version, created)
+			WHERE m.version = r.version AND m.created = r.created_date_time) THEN 'stale'
 		ELSE 'deleted' END AS verdict
 	FROM case_operations r WHERE tenant_id = $1 AND id = $2 FOR UPDATE
 ), del AS (
@@ -253,10 +256,11 @@ WITH old AS (
 SELECT verdict FROM old`
 
 // Delete removes tenant's operation id and records what it held in the history, in one statement.
-// A non-nil ifVersion lists the versions the caller expects.
-func (s *Store) Delete(ctx context.Context, tenant string, id uuid.UUID, ifVersion []int64, a Audit) error {
+// A non-nil ifMatch lists the revisions the caller expects; any other is ErrPreconditionFailed.
+func (s *Store) Delete(ctx context.Context, tenant string, id uuid.UUID, ifMatch []Revision, a Audit) error {
 	var verdict string
-	err := s.pool.QueryRow(ctx, deleteSQL, tenant, [16]byte(id), ifVersion, jsonOrNil(a.Actor), a.RequestID).Scan(&verdict)
+	versions, created := revisionArrays(ifMatch)
+	err := s.pool.QueryRow(ctx, deleteSQL, tenant, [16]byte(id), versions, jsonOrNil(a.Actor), a.RequestID, created).Scan(&verdict)
 	if err != nil {
 		return mapError(err)
 	}

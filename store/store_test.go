@@ -3,6 +3,7 @@ package store_test
 import (
 	"context"
 	"errors"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -88,7 +89,7 @@ func TestCreatePatchDeleteRecordsHistory(t *testing.T) {
 	if _, _, err := s.Patch(ctx, "t1", op.ID, store.Patch{Status: store.Some(store.StatusRunning)}, audit); !errors.Is(err, store.ErrInvalidTransition) {
 		t.Fatalf("terminal -> running: %v", err)
 	}
-	if _, _, err := s.Patch(ctx, "t1", op.ID, store.Patch{PercentProgress: store.Some(ptr[int32](1)), IfVersion: []int64{1}}, audit); !errors.Is(err, store.ErrPreconditionFailed) {
+	if _, _, err := s.Patch(ctx, "t1", op.ID, store.Patch{PercentProgress: store.Some(ptr[int32](1)), IfMatch: []store.Revision{op.Revision()}}, audit); !errors.Is(err, store.ErrPreconditionFailed) {
 		t.Fatalf("stale: %v", err)
 	}
 	if err := s.Delete(ctx, "t1", op.ID, nil, audit); err != nil {
@@ -129,7 +130,56 @@ func TestHistoryIsKeptAndDirectWritesMoveTheVersion(t *testing.T) {
 	if err != nil || got.Version != 2 || !got.LastModifiedDateTime.After(op.LastModifiedDateTime) {
 		t.Fatalf("after a direct update: version %d, modified %s (was %s), %v", got.Version, got.LastModifiedDateTime, op.LastModifiedDateTime, err)
 	}
-	if _, _, err := s.Patch(ctx, "t1", op.ID, store.Patch{PercentProgress: store.Some(ptr[int32](9)), IfVersion: []int64{1}}, audit); !errors.Is(err, store.ErrPreconditionFailed) {
+	if _, _, err := s.Patch(ctx, "t1", op.ID, store.Patch{PercentProgress: store.Some(ptr[int32](9)), IfMatch: []store.Revision{op.Revision()}}, audit); !errors.Is(err, store.ErrPreconditionFailed) {
 		t.Fatalf("a stale version after a direct update: %v", err)
+	}
+}
+
+// An operation deleted and created again with the same id counts its versions from 1 again, so a
+// revision of the old one must not match the new one, though the version numbers are equal.
+func TestRevisionsOfADeletedOperationNeverMatchItsSuccessor(t *testing.T) {
+	t.Parallel()
+	s, _ := newStore(t)
+	ctx := context.Background()
+	id := uuid.New()
+	progress := store.Patch{PercentProgress: store.Some(ptr[int32](5))}
+	first, err := s.Create(ctx, "t1", store.NewOperation{ID: id}, audit)
+	if err != nil {
+		t.Fatal(err)
+	}
+	old, _, err := s.Patch(ctx, "t1", id, progress, audit)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Delete(ctx, "t1", id, []store.Revision{first.Revision()}, audit); !errors.Is(err, store.ErrPreconditionFailed) {
+		t.Fatalf("delete with an older revision: %v", err)
+	}
+	if err := s.Delete(ctx, "t1", id, []store.Revision{old.Revision()}, audit); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Create(ctx, "t1", store.NewOperation{ID: id}, audit); err != nil {
+		t.Fatal(err)
+	}
+	current, _, err := s.Patch(ctx, "t1", id, progress, audit)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if current.Version != old.Version || !current.CreatedDateTime.After(old.CreatedDateTime) {
+		t.Fatalf("the successor is at version %d created %s; the deleted one was at %d created %s",
+			current.Version, current.CreatedDateTime, old.Version, old.CreatedDateTime)
+	}
+	stale := []store.Revision{old.Revision()}
+	if _, _, err := s.Patch(ctx, "t1", id, store.Patch{PercentProgress: store.Some(ptr[int32](6)), IfMatch: stale}, audit); !errors.Is(err, store.ErrPreconditionFailed) {
+		t.Fatalf("patch with the deleted operation's revision: %v", err)
+	}
+	if err := s.Delete(ctx, "t1", id, stale, audit); !errors.Is(err, store.ErrPreconditionFailed) {
+		t.Fatalf("delete with the deleted operation's revision: %v", err)
+	}
+	got, err := s.Get(ctx, "t1", id)
+	if err != nil || !reflect.DeepEqual(got, current) {
+		t.Fatalf("after the refused writes: %+v, %v; want %+v", got, err, current)
+	}
+	if err := s.Delete(ctx, "t1", id, []store.Revision{old.Revision(), current.Revision()}, audit); err != nil {
+		t.Fatalf("delete naming the current revision among others: %v", err)
 	}
 }
