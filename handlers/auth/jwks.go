@@ -61,7 +61,7 @@ func newJWKSKeyfunc(ctx context.Context, cfg Config) (func(context.Context) jwt.
 type jwksHealth struct{ failing atomic.Bool }
 
 // watchedTransport records the outcome of each JWKS fetch in health: a transport error or a status other
-// than 200 is a failure.
+// than 200 is a failure, unless the fetch was cancelled by whoever asked for it.
 type watchedTransport struct {
 	base   http.RoundTripper // nil: http.DefaultTransport
 	health *jwksHealth
@@ -73,6 +73,10 @@ func (t *watchedTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 		base = http.DefaultTransport
 	}
 	resp, err := base.RoundTrip(r)
+	if err != nil && r.Context().Err() != nil {
+		// The caller gave up (its request ended or timed out): that says nothing about the key server.
+		return resp, err
+	}
 	t.health.failing.Store(err != nil || resp.StatusCode != http.StatusOK)
 	return resp, err
 }

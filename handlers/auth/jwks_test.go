@@ -317,3 +317,40 @@ func TestJWKSServerGoesDownAndComesBack(t *testing.T) {
 	got, err = v.Verify(requestContext(t), header)
 	assertVerified(t, header, got, err, Principal{}, "The bearer token's signing key is not known.")
 }
+
+// A fetch abandoned by the request that started it (its client went away, or its deadline passed) is no
+// sign that the key server is down; only the server's own answer, or its silence, is.
+func TestJWKSFetchCancelledByItsCallerIsNoOutage(t *testing.T) {
+	t.Parallel()
+	s := newKeyServer(t, newRSAKey(t, "k1"))
+	health := &jwksHealth{}
+	transport := &watchedTransport{health: health}
+	fetch := func(ctx context.Context) error {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.URL, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp, err := transport.RoundTrip(req)
+		if err == nil {
+			resp.Body.Close()
+		}
+		return err
+	}
+
+	cancelled, cancel := context.WithCancel(t.Context())
+	cancel()
+	if err := fetch(cancelled); err == nil || health.failing.Load() {
+		t.Fatalf("a cancelled fetch: error %v, failing %v; want an error and not failing", err, health.failing.Load())
+	}
+	s.down.Store(true)
+	if err := fetch(t.Context()); err != nil || !health.failing.Load() {
+		t.Fatalf("a 503: error %v, failing %v; want failing", err, health.failing.Load())
+	}
+	if err := fetch(cancelled); err == nil || !health.failing.Load() {
+		t.Fatalf("a cancelled fetch after a failure: error %v, failing %v; want it still failing", err, health.failing.Load())
+	}
+	s.down.Store(false)
+	if err := fetch(t.Context()); err != nil || health.failing.Load() {
+		t.Fatalf("the server back: error %v, failing %v; want not failing", err, health.failing.Load())
+	}
+}
