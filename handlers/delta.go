@@ -88,7 +88,10 @@ type removedJSON struct {
 func handleDelta(s OperationStore) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		q := store.DeltaQuery{}
-		params := c.QueryParams()
+		params, err := queryOptions(c)
+		if err != nil {
+			return err
+		}
 		for key, values := range params {
 			name := optionName(key)
 			if name != "$skiptoken" && name != "$deltatoken" {
@@ -110,7 +113,11 @@ func handleDelta(s OperationStore) echo.HandlerFunc {
 		}
 		page, err := s.Delta(c.Request().Context(), callerOf(c).TenantID, q)
 		if errors.Is(err, store.ErrInvalidSnapshot) {
-			return badRequest("$skiptoken", "$skiptoken is not one this service issued for delta; follow @odata.nextLink as it is.")
+			option := "$skiptoken"
+			if q.Until == nil {
+				option = "$deltatoken"
+			}
+			return badRequest(option, option+" is not one this service issued for delta; follow @odata.nextLink or @odata.deltaLink as it is.")
 		}
 		if err != nil {
 			return err

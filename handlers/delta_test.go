@@ -257,6 +257,11 @@ func TestDeltaRefusesForeignTokensAndOptions(t *testing.T) {
 		{"/beta/tagOperations/delta?$deltatoken=" + base64Encode([]byte(`{"v":1,"k":"delta","s":"3:9:5,4"}`)), "$deltatoken"},
 		{"/beta/tagOperations/delta?$deltatoken=" + base64Encode([]byte(`{"v":1,"k":"delta","s":"3:9:1"}`)), "$deltatoken"},
 		{"/beta/tagOperations/delta?$deltatoken=" + base64Encode([]byte(`{"v":1,"k":"delta","s":"3:9:x'; drop table case_operations"}`)), "$deltatoken"},
+		// The first id of an epoch is no transaction: Postgres refuses such a snapshot.
+		{"/beta/tagOperations/delta?$deltatoken=" + base64Encode([]byte(`{"v":1,"k":"delta","s":"4294967296:4294967296:"}`)), "$deltatoken"},
+		// Snapshots newer than the database were never issued, and would skip every change until it caught up.
+		{"/beta/tagOperations/delta?$deltatoken=" + base64Encode([]byte(`{"v":1,"k":"delta","s":"100000000:100000000:"}`)), "$deltatoken"},
+		{"/beta/tagOperations/delta?$skiptoken=" + base64Encode([]byte(`{"v":1,"k":"skip","u":"100000000:100000000:","a":"`+opID(1)+`"}`)), "$skiptoken"},
 		{"/beta/tagOperations/delta?$deltatoken=" + deltaToken + "&$deltatoken=" + deltaToken, "$deltatoken"},
 		{"/beta/tagOperations/delta?$deltatoken=" + deltaToken + "&$skiptoken=" + skipToken, ""},
 		{"/beta/tagOperations/delta?$top=1", "$top"},

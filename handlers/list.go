@@ -255,7 +255,7 @@ func decodeListToken(s, digest string) (store.Cursor, error) {
 	var tok listToken
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
-	if err := dec.Decode(&tok); err != nil || dec.More() || tok.Version != listTokenVersion {
+	if err := dec.Decode(&tok); err != nil || dec.More() || tok.Version != listTokenVersion || tok.ID == uuid.Nil {
 		return store.Cursor{}, invalid
 	}
 	if tok.Digest != digest {
@@ -265,7 +265,7 @@ func decodeListToken(s, digest string) (store.Cursor, error) {
 	cur := store.Cursor{ID: tok.ID}
 	for _, tv := range tok.Keys {
 		switch {
-		case tv.S != nil && tv.N == nil && tv.T == nil:
+		case tv.S != nil && tv.N == nil && tv.T == nil && !strings.ContainsRune(*tv.S, 0):
 			cur.Values = append(cur.Values, *tv.S)
 		case tv.N != nil && tv.S == nil && tv.T == nil:
 			cur.Values = append(cur.Values, *tv.N)
@@ -290,7 +290,11 @@ type listJSON struct {
 
 func handleListOperations(s OperationStore) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		opts, err := parseListOptions(c.QueryParams())
+		params, err := queryOptions(c)
+		if err != nil {
+			return err
+		}
+		opts, err := parseListOptions(params)
 		if err != nil {
 			return err
 		}

@@ -3,7 +3,9 @@ package handlers
 import (
 	"context"
 	"net/http"
+	"net/url"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
@@ -169,8 +171,32 @@ func hasKey(obj *object, key string) bool {
 // optionName returns the OData system query option a parameter names ("$top" and, as on Graph beta, "top").
 func optionName(key string) string { return "$" + strings.TrimPrefix(key, "$") }
 
+// queryOptions reads the query string strictly. Echo's QueryParams, like url.Values, drops a pair it
+// cannot decode, which would turn a mistyped $filter into "everything"; here such a pair is a 400. So is
+// a value that is not text Postgres can hold: invalid UTF-8, or U+0000.
+func queryOptions(c echo.Context) (url.Values, error) {
+	raw := c.Request().URL.RawQuery
+	params, err := url.ParseQuery(raw)
+	if err != nil {
+		return nil, badRequest("", "The query string is malformed: each option is name=value, options are separated by "+
+			"&, and a % must start an escape such as %20 or %25.")
+	}
+	for key, values := range params {
+		for _, v := range append([]string{key}, values...) {
+			if !utf8.ValidString(v) || strings.ContainsRune(v, 0) {
+				return nil, badRequest(optionName(key), "The query option "+quote(key)+" must be UTF-8 text without U+0000.")
+			}
+		}
+	}
+	return params, nil
+}
+
 func noQueryOptions(c echo.Context) error {
-	for key := range c.QueryParams() {
+	params, err := queryOptions(c)
+	if err != nil {
+		return err
+	}
+	for key := range params {
 		return badRequest(key, "The query option "+quote(key)+" is not supported on this request.")
 	}
 	return nil

@@ -493,6 +493,24 @@ func TestSkiptokenBelongsToItsQuery(t *testing.T) {
 		r := s.do("GET", "/beta/tagOperations?"+encodeQuery("$filter=status ne 'running'&$orderby=percentProgress desc&$skiptoken="+bad), "")
 		assertError(t, r, 400, "badRequest", "$skiptoken")
 	}
+
+	// A string key Postgres cannot hold, and a token without the last operation's id.
+	_, body = s.list(t, "$orderby=createdBy/user/id&$top=2")
+	next = body["@odata.nextLink"].(string)
+	token = next[strings.LastIndex(next, "=")+1:]
+	var tok map[string]any
+	b, _ := base64Decode(token)
+	if err := json.Unmarshal(b, &tok); err != nil {
+		t.Fatal(err)
+	}
+	for _, bad := range []string{forgeToken(t, token, `"k":[{"s":"u-ada\u0000"},{"t":1767225600000000}]`),
+		base64Encode([]byte(fmt.Sprintf(`{"v":1,"h":%q,"k":[{"s":"u-ada"},{"t":1767225600000000}]}`, tok["h"])))} {
+		r := s.do("GET", "/beta/tagOperations?"+encodeQuery("$orderby=createdBy/user/id&$skiptoken="+bad), "")
+		e := assertError(t, r, 400, "badRequest", "$skiptoken")
+		if e["message"] != "$skiptoken is not one this service issued; follow @odata.nextLink as it is." {
+			t.Errorf("%s: %v", bad, e["message"])
+		}
+	}
 }
 
 // forgeToken rewrites the key values of a real list token, keeping its digest.
@@ -524,6 +542,8 @@ func TestHostileAndUnsupportedQueries(t *testing.T) {
 		{"$filter=status eq 'running'&$filter=status eq 'failed'", "$filter", ""},
 		{"$filter=status eq 'running'&filter=status eq 'failed'", "$filter", ""},
 		{"$filter=percentProgress eq 50.5", "$filter", ""},
+		{"$filter=createdDateTime ge 2026-01-01T00:00:00+24:00", "$filter", ""},
+		{"$filter=createdDateTime ge 2026-01-01T00:00+00:60", "$filter", ""},
 		{"$filter=contains(createdBy/user/id, 'ada')", "$filter", ""},
 		{"$filter=status eq 'running'; drop table case_operations", "$filter", ""},
 		{"$orderby=tenant_id", "$orderby", ""},
@@ -575,6 +595,38 @@ func TestHostileAndUnsupportedQueries(t *testing.T) {
 	} {
 		if r := s.do("GET", "/beta/tagOperations?"+encodeQuery(q), ""); r.status != 200 {
 			t.Errorf("%.60s: %d %s", q, r.status, r.body)
+		}
+	}
+}
+
+// A query string is read strictly: a pair that cannot be decoded is refused, never dropped (a dropped
+// $filter would answer every operation), and so is text Postgres cannot hold.
+func TestMalformedQueryStrings(t *testing.T) {
+	t.Parallel()
+	s := newFixtureServer(t)
+	const malformed = "The query string is malformed: each option is name=value, options are separated by &, " +
+		"and a % must start an escape such as %20 or %25."
+	for _, c := range []struct{ path, target, message string }{
+		{"/beta/tagOperations?$filter=createdBy/user/id%20eq%20'a%00b'", "$filter", "The query option '$filter' must be UTF-8 text without U+0000."},
+		{"/beta/tagOperations?$filter=createdBy/application/id%20in%20('a','%00')", "$filter", ""},
+		{"/beta/tagOperations?$filter=createdBy/user/id%20eq%20'%C3%28'", "$filter", "The query option '$filter' must be UTF-8 text without U+0000."},
+		{"/beta/tagOperations?$filter=createdBy/user/id%20eq%20'%ED%A0%80'", "$filter", ""},
+		{"/beta/tagOperations?$filter=status%20eq%20'running';&$top=1000", "", malformed},
+		{"/beta/tagOperations?$filter=%zz", "", malformed},
+		{"/beta/tagOperations?$top=%zz5", "", malformed},
+		{"/beta/tagOperations?$top=5;$count=true", "", malformed},
+		{"/beta/tagOperations/delta?$deltatoken=%zz", "", malformed},
+		{"/beta/tagOperations/" + opID(1) + "?x=%zz", "", malformed},
+		{"/beta/tagOperations/" + opID(1) + "?%00=1", "$\x00", ""},
+	} {
+		r := s.do("GET", c.path, "")
+		if r.status != 400 {
+			t.Errorf("%s: %d %s", c.path, r.status, r.body)
+			continue
+		}
+		e := assertError(t, r, 400, "badRequest", c.target)
+		if c.message != "" && e["message"] != c.message {
+			t.Errorf("%s:\n got %s\nwant %s", c.path, e["message"], c.message)
 		}
 	}
 }

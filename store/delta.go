@@ -51,8 +51,9 @@ func ParseSnapshot(text string) (Snapshot, error) {
 	var err1, err2 error
 	s.Xmin, err1 = strconv.ParseUint(parts[0], 10, 64)
 	s.Xmax, err2 = strconv.ParseUint(parts[1], 10, 64)
-	if err1 != nil || err2 != nil || s.Xmin == 0 || s.Xmin > s.Xmax || s.Xmax > 1<<62 {
-		return Snapshot{}, errors.New("a snapshot needs 0 < xmin <= xmax")
+	// A full transaction id whose low 32 bits are 0 is InvalidTransactionId of its epoch: Postgres refuses it.
+	if err1 != nil || err2 != nil || uint32(s.Xmin) == 0 || uint32(s.Xmax) == 0 || s.Xmin > s.Xmax || s.Xmax > 1<<62 {
+		return Snapshot{}, errors.New("a snapshot needs 0 < xmin <= xmax, neither the first id of an epoch")
 	}
 	if parts[2] != "" {
 		for _, p := range strings.Split(parts[2], ",") {
@@ -126,19 +127,26 @@ func (s *Store) Delta(ctx context.Context, tenant string, q DeltaQuery) (DeltaPa
 		return nil
 	}
 	err := pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
-		if q.Until != nil {
-			return read(tx, *q.Until)
-		}
 		// The round's snapshot is the one this transaction reads in: repeatable read keeps it for both statements.
 		var text string
 		if err := tx.QueryRow(ctx, `SELECT pg_current_snapshot()::text`).Scan(&text); err != nil {
 			return err
 		}
-		until, err := ParseSnapshot(text)
+		now, err := ParseSnapshot(text)
 		if err != nil {
 			return fmt.Errorf("postgres gave snapshot %q: %w", text, err)
 		}
-		return read(tx, until)
+		// A snapshot from a token cannot be newer than the database: such a token was made up, and
+		// would skip every change until the database caught up with it.
+		for _, given := range []*Snapshot{q.Since, q.Until} {
+			if given != nil && given.Xmax > now.Xmax {
+				return ErrInvalidSnapshot
+			}
+		}
+		if q.Until != nil {
+			return read(tx, *q.Until)
+		}
+		return read(tx, now)
 	})
 	if err != nil {
 		return DeltaPage{}, mapError(err)

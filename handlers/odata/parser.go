@@ -1,6 +1,7 @@
 package odata
 
 import (
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -301,8 +302,14 @@ func (p *parser) literal(name string, t token) (Value, error) {
 	return Value{}, errorAt(t.pos, "expected a value for "+name+", found "+t.describe())
 }
 
+// offsetForm is the end of a dateTimeOffsetValue, which time.Parse reads too loosely (+24:00, +00:60).
+var offsetForm = regexp.MustCompile(`([Zz]|[+-]([01]\d|2[0-3]):[0-5]\d)$`)
+
 // parseDateTimeOffset reads OData's dateTimeOffsetValue: date T hour:minute[:second[.fraction]] (Z or ±hh:mm).
 func parseDateTimeOffset(s string) (time.Time, bool) {
+	if !offsetForm.MatchString(s) {
+		return time.Time{}, false
+	}
 	for _, layout := range []string{"2006-01-02T15:04:05.999999999Z07:00", "2006-01-02T15:04Z07:00"} {
 		if t, err := time.Parse(layout, s); err == nil {
 			return t.UTC(), true
