@@ -48,12 +48,19 @@ func TestCreate(t *testing.T) {
 		{`{"completedDateTime": "2030-01-01T00:00:00Z"}`, "completedDateTime"},
 		{`{"status": "running", "completedDateTime": "2030-01-01T00:00:00Z"}`, "completedDateTime"},
 		{`{"status": "failed", "completedDateTime": "2000-01-01T00:00:00Z"}`, "completedDateTime"},
+		{`{"status": "failed", "completedDateTime": null}`, "completedDateTime"}, // as a PATCH of a running one is
+		{`{"id": "00000000-0000-0000-0000-000000000000"}`, "id"},
 	} {
 		r = s.do("POST", "/beta/tagOperations", c.body)
 		assertError(t, r, 400, "badRequest", c.target, c.target)
 	}
 	r = s.do("POST", "/beta/tagOperations", `{}`, "Content-Type", "text/plain")
 	assertError(t, r, 415, "unsupportedMediaType", "")
+	r = s.do("POST", "/beta/tagOperations", `{}`, "Content-Encoding", "gzip")
+	e := assertError(t, r, 415, "unsupportedMediaType", "")
+	if e["message"] != "The Content-Encoding 'gzip' is not supported; send the body uncompressed." {
+		t.Errorf("Content-Encoding: %v", e["message"])
+	}
 
 	var n int
 	if err := s.pool.QueryRow(context.Background(), `SELECT count(*) FROM case_operations`).Scan(&n); err != nil || n != 2 {

@@ -66,9 +66,14 @@ func handleCreateOperation(s OperationStore, maxBodyBytes int64) echo.HandlerFun
 		if len(errs) > 0 {
 			return invalidBody(errs)
 		}
-		if body.Patch.CompletedDateTime.Value != nil && !(body.Patch.Status.Set && body.Patch.Status.Value.Terminal()) {
+		terminal := body.Patch.Status.Set && body.Patch.Status.Value.Terminal()
+		if body.Patch.CompletedDateTime.Value != nil && !terminal {
 			return invalidBody([]Detail{{Code: "invalidValue", Target: "completedDateTime", Message: "completedDateTime " +
 				"can be given only with a terminal status (succeeded, partiallySucceeded, failed or submissionFailed)."}})
+		}
+		if body.Patch.CompletedDateTime.Set && body.Patch.CompletedDateTime.Value == nil && terminal {
+			return invalidBody([]Detail{{Code: "invalidValue", Target: "completedDateTime", Message: "completedDateTime " +
+				"cannot be null with a terminal status; leave it out and the service sets it to the time of the request."}})
 		}
 		caller := callerOf(c)
 		op, err := s.Create(c.Request().Context(), caller.TenantID, newOperation(body, caller), audit(c))

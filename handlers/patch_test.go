@@ -79,6 +79,10 @@ func TestPatchBodyMustBeOneJSONObject(t *testing.T) {
 		{"nested duplicate", `{"resultInfo": {"code": 1, "code": 2}}`, "application/json", 400, "badRequest", "code"},
 		{"invalid UTF-8", "{\"resultInfo\": {\"message\": \"\xff\xfe\"}}", "application/json", 400, "badRequest", ""},
 		{"too deep", `{"createdBy": ` + strings.Repeat(`{"a": `, 40) + `1` + strings.Repeat(`}`, 40) + `}`, "application/json", 400, "badRequest", ""},
+		{"lone high surrogate", `{"resultInfo": {"message": "a\ud800b"}}`, "application/json", 400, "badRequest", ""},
+		{"lone low surrogate", `{"resultInfo": {"message": "\udc00"}}`, "application/json", 400, "badRequest", ""},
+		{"reversed pair", `{"resultInfo": {"message": "\ude00\ud83d"}}`, "application/json", 400, "badRequest", ""},
+		{"high surrogate at the end", `{"resultInfo": {"message": "\ud83d"}}`, "application/json", 400, "badRequest", ""},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -152,6 +156,11 @@ func TestPatchProperties(t *testing.T) {
 			want: map[string]any{"@odata.etag": etagVersion(2), "resultInfo": map[string]any{"code": 2147483647, "message": nil, "subcode": -2147483648}}},
 		{name: "timestamp without offset", patch: `{"status": "failed", "completedDateTime": "2030-01-02T03:04:05"}`, targets: []string{"completedDateTime"}},
 		{name: "date only", patch: `{"status": "failed", "completedDateTime": "2030-01-02"}`, targets: []string{"completedDateTime"}},
+		{name: "offset of 24 hours", patch: `{"status": "failed", "completedDateTime": "2030-01-02T03:04:05+24:00"}`, targets: []string{"completedDateTime"}},
+		{name: "offset of 60 minutes", patch: `{"status": "failed", "completedDateTime": "2030-01-02T03:04:05+00:60"}`, targets: []string{"completedDateTime"}},
+		{name: "comma before the fraction", patch: `{"status": "failed", "completedDateTime": "2030-01-02T03:04:05,5Z"}`, targets: []string{"completedDateTime"}},
+		{name: "surrogate pair and escaped backslash", patch: `{"resultInfo": {"message": "\ud83d\ude00 \\ud800"}}`,
+			want: map[string]any{"@odata.etag": etagVersion(2), "resultInfo": map[string]any{"code": nil, "message": "😀 \\ud800", "subcode": nil}}},
 		{name: "timestamp with offset", patch: `{"status": "failed", "completedDateTime": "2030-01-02T05:04:05.5+02:00"}`,
 			want: map[string]any{"status": "failed", "completedDateTime": "2030-01-02T03:04:05.5Z", "@odata.etag": etagVersion(2)}},
 		{name: "U+0000", patch: `{"resultInfo": {"message": "a\u0000b"}, "createdBy": {"user": {"id": "\u0000"}}}`,

@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"encoding/json"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -51,12 +52,12 @@ func parseOperationBody(obj *object, mode bodyMode) (operationBody, problems) {
 			checkODataType(&errs, key, v, "microsoft.graph.tagOperation")
 		case "id":
 			if id, ok := v.(string); ok {
-				if u, err := uuid.Parse(id); err == nil && isCanonicalGUID(id) {
+				if u, err := uuid.Parse(id); err == nil && isCanonicalGUID(id) && u != uuid.Nil {
 					out.ID = &u
 					continue
 				}
 			}
-			errs.invalid(key, "id must be a GUID such as 05de44a5-44a5-05de-a544-de05a544de05.")
+			errs.invalid(key, "id must be a GUID such as 05de44a5-44a5-05de-a544-de05a544de05, other than the nil GUID.")
 		case "createdDateTime":
 			if mode == modeCreate {
 				errs.add(key, "readOnlyProperty", "createdDateTime is set by the service and cannot be given when creating an operation.")
@@ -131,12 +132,16 @@ func checkODataType(errs *problems, target string, v any, want string) {
 func isCanonicalGUID(s string) bool { return len(s) == 36 }
 
 // parseTime reads an RFC 3339 timestamp with an offset; ok is false when it is invalid.
+// rfc3339Form is RFC 3339's date-time, which time.Parse reads too loosely: it also takes a comma before
+// the fraction and offsets such as +24:00 or +00:60.
+var rfc3339Form = regexp.MustCompile(`^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]([01]\d|2[0-3]):[0-5]\d)$`)
+
 func parseTime(errs *problems, target string, v any, nullable bool) (*time.Time, bool) {
 	if v == nil && nullable {
 		return nil, true
 	}
 	if s, ok := v.(string); ok {
-		if t, err := time.Parse(time.RFC3339Nano, s); err == nil && t.Year() >= 1 {
+		if t, err := time.Parse(time.RFC3339Nano, s); err == nil && t.Year() >= 1 && rfc3339Form.MatchString(s) {
 			return &t, true
 		}
 	}
