@@ -72,6 +72,14 @@ func TestAuthentication(t *testing.T) {
 		{"no exp", "Bearer " + signHS256(t, claims(func(c jwt.MapClaims) { delete(c, "exp") }))},
 		{"no tid", "Bearer " + signHS256(t, claims(func(c jwt.MapClaims) { delete(c, "tid") }))},
 		{"huge token", "Bearer " + strings.Repeat("a", 20000)},
+		// Claims the database cannot store: they were a 500 once the request reached it.
+		{"tid longer than 256 characters", "Bearer " + signHS256(t, claims(func(c jwt.MapClaims) { c["tid"] = strings.Repeat("t", 257) }))},
+		{"tid with U+0000", "Bearer " + signHS256(t, claims(func(c jwt.MapClaims) { c["tid"] = "dev\x00" }))},
+		{"oid with U+0000", "Bearer " + signHS256(t, claims(func(c jwt.MapClaims) { c["oid"] = "dev\x00" }))},
+		{"name with U+0000", "Bearer " + signHS256(t, claims(func(c jwt.MapClaims) { c["name"] = "Development\x00user" }))},
+		{"azp with U+0000", "Bearer " + signHS256(t, claims(func(c jwt.MapClaims) { c["azp"] = "\x00" }))},
+		{"app_displayname with U+0000", "Bearer " + signHS256(t, claims(func(c jwt.MapClaims) { c["appid"], c["app_displayname"] = "a", "\x00" }))},
+		{"name longer than 1024 characters", "Bearer " + signHS256(t, claims(func(c jwt.MapClaims) { c["name"] = strings.Repeat("n", 1025) }))},
 	}
 	for _, c := range refused {
 		t.Run(c.name, func(t *testing.T) {
@@ -91,6 +99,10 @@ func TestAuthentication(t *testing.T) {
 	}
 	if s.row(id) != before || len(s.events(id)) != 1 {
 		t.Fatalf("a refused request changed the operation")
+	}
+	var operations, events int
+	if err := s.pool.QueryRow(context.Background(), `SELECT (SELECT count(*) FROM case_operations), (SELECT count(*) FROM case_operation_events)`).Scan(&operations, &events); err != nil || operations != 1 || events != 1 {
+		t.Fatalf("after the refused requests: %d operations, %d events (%v); want the one created first", operations, events, err)
 	}
 
 	accepted := []struct{ name, token string }{

@@ -38,6 +38,20 @@ func Mint(secret []byte, o MintOptions) (string, error) {
 	case o.AppName != "" && o.AppID == "":
 		return "", errors.New("auth: an application name needs an application id")
 	}
+	// The verifier would refuse what these rules refuse, so a token that breaks them is never handed out.
+	if err := CheckTenant(o.Tenant); err != nil {
+		return "", fmt.Errorf("auth: the tenant (tid) %w", err)
+	}
+	for _, identity := range []struct{ what, value string }{
+		{"user id (oid)", o.UserID},
+		{"user name (name)", o.UserName},
+		{"application id (azp, appid)", o.AppID},
+		{"application name (app_displayname)", o.AppName},
+	} {
+		if err := CheckIdentity(identity.value); err != nil {
+			return "", fmt.Errorf("auth: the %s %w", identity.what, err)
+		}
+	}
 	if o.TTL == 0 {
 		o.TTL = DefaultTokenTTL
 	}

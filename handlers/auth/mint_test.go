@@ -2,6 +2,7 @@ package auth
 
 import (
 	"bytes"
+	"strings"
 	"testing"
 	"time"
 )
@@ -114,6 +115,13 @@ func TestMintRefusesBadOptions(t *testing.T) {
 		{name: "negative TTL", secret: testSecret, o: MintOptions{Tenant: "dev", TTL: -time.Minute}, wantErr: "auth: negative token lifetime -1m0s"},
 		{name: "user name without id", secret: testSecret, o: MintOptions{Tenant: "dev", UserName: "Ada"}, wantErr: "auth: a user name needs a user id"},
 		{name: "app name without id", secret: testSecret, o: MintOptions{Tenant: "dev", AppName: "Tagger"}, wantErr: "auth: an application name needs an application id"},
+		{name: "tenant too long", secret: testSecret, o: MintOptions{Tenant: strings.Repeat("t", 257)}, wantErr: "auth: the tenant (tid) must be at most 256 characters long"},
+		{name: "tenant with U+0000", secret: testSecret, o: MintOptions{Tenant: "dev\x00"}, wantErr: "auth: the tenant (tid) must not contain the character U+0000"},
+		{name: "tenant not UTF-8", secret: testSecret, o: MintOptions{Tenant: "dev\xff"}, wantErr: "auth: the tenant (tid) must be valid UTF-8"},
+		{name: "user id with U+0000", secret: testSecret, o: MintOptions{Tenant: "dev", UserID: "\x00"}, wantErr: "auth: the user id (oid) must not contain the character U+0000"},
+		{name: "user name too long", secret: testSecret, o: MintOptions{Tenant: "dev", UserID: "u", UserName: strings.Repeat("n", 1025)}, wantErr: "auth: the user name (name) must be at most 1024 characters long"},
+		{name: "app id not UTF-8", secret: testSecret, o: MintOptions{Tenant: "dev", AppID: "\xc0"}, wantErr: "auth: the application id (azp, appid) must be valid UTF-8"},
+		{name: "app name with U+0000", secret: testSecret, o: MintOptions{Tenant: "dev", AppID: "a", AppName: "Tag\x00ger"}, wantErr: "auth: the application name (app_displayname) must not contain the character U+0000"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -152,8 +152,8 @@ func (v *Verifier) Verify(ctx context.Context, authorizationHeader string) (Prin
 		}
 		return Principal{}, refusal
 	}
-	if c.TenantID == "" {
-		return Principal{}, refuse("The token has no tid (tenant) claim.", nil)
+	if refusal := v.checkClaims(parsed, &c); refusal != nil {
+		return Principal{}, refusal
 	}
 	p := c.principal()
 	entry := cachedToken{principal: p, validUntil: now.Add(cacheTTL)}

@@ -1,0 +1,144 @@
+package auth
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"unicode/utf16"
+	"unicode/utf8"
+
+	"github.com/golang-jwt/jwt/v5"
+)
+
+const (
+	// MaxTenantChars is the longest tid: case_operations.tenant_id holds 1 to 256 characters.
+	MaxTenantChars = 256
+	// MaxIdentityChars is the longest oid, name, azp, appid or app_displayname: CONTRACT §2 caps identity strings.
+	MaxIdentityChars = 1024
+)
+
+// CheckTenant returns nil when tenant can be a token's tid, and otherwise the rule it breaks, worded to follow
+// the value's name ("must not be empty"). Verify and Mint hold every tid to it, so no token reaches the store
+// with a tenant the database would refuse.
+func CheckTenant(tenant string) error {
+	if tenant == "" {
+		return errors.New("must not be empty")
+	}
+	return checkText(tenant, MaxTenantChars)
+}
+
+// CheckIdentity is CheckTenant for the claims that name the caller (oid, name, azp, appid, app_displayname),
+// which are stored in createdBy and the history. Empty means absent, so it is allowed.
+func CheckIdentity(value string) error {
+	return checkText(value, MaxIdentityChars)
+}
+
+// checkText applies the rules Postgres imposes on text: valid UTF-8 without U+0000, with max counted in
+// characters (code points), as length() counts them.
+func checkText(s string, max int) error {
+	switch {
+	case !utf8.ValidString(s):
+		return errors.New("must be valid UTF-8")
+	case strings.ContainsRune(s, 0):
+		return errors.New("must not contain the character U+0000")
+	case utf8.RuneCountInString(s) > max:
+		return fmt.Errorf("must be at most %d characters long", max)
+	}
+	return nil
+}
+
+// checkClaims refuses a token the parser accepted but the service must not take. The claims are read again
+// from the raw payload because encoding/json hides what matters here: it quietly turns bytes that are not
+// UTF-8 into U+FFFD.
+func (v *Verifier) checkClaims(token *jwt.Token, c *claims) *Error {
+	raw, err := v.rawClaims(token.Raw)
+	if err != nil {
+		return refuse("The bearer token is malformed.", err)
+	}
+	if c.TenantID == "" {
+		return refuse("The token has no tid (tenant) claim.", nil)
+	}
+	for _, claim := range []struct {
+		name, value string
+		check       func(string) error
+	}{
+		{"tid", c.TenantID, CheckTenant},
+		{"oid", c.ObjectID, CheckIdentity},
+		{"name", c.Name, CheckIdentity},
+		{"azp", c.AuthorizedParty, CheckIdentity},
+		{"appid", c.AppID, CheckIdentity},
+		{"app_displayname", c.AppDisplayName, CheckIdentity},
+	} {
+		problem := claim.check(claim.value)
+		if value, ok := raw[claim.name]; ok && !isUTF8String(value) {
+			problem = errors.New("must be valid UTF-8")
+		}
+		if problem != nil {
+			return refuse(fmt.Sprintf("The bearer token's %s claim %s.", claim.name, problem), nil)
+		}
+	}
+	return nil
+}
+
+// rawClaims returns each claim of a token the parser has already decoded, as its JSON text.
+func (v *Verifier) rawClaims(token string) (map[string]json.RawMessage, error) {
+	parts := strings.Split(token, ".")
+	if len(parts) != 3 {
+		return nil, errors.New("auth: a JWS has three parts")
+	}
+	payload, err := v.parser.DecodeSegment(parts[1])
+	if err != nil {
+		return nil, fmt.Errorf("auth: decode claims: %w", err)
+	}
+	var raw map[string]json.RawMessage
+	if err := json.Unmarshal(payload, &raw); err != nil {
+		return nil, fmt.Errorf("auth: decode claims: %w", err)
+	}
+	return raw, nil
+}
+
+// isUTF8String reports whether a JSON value holds valid UTF-8: its bytes are UTF-8 and none of its \u escapes
+// is half a surrogate pair, which no UTF-8 text can hold. A value that is not a string passes: its type was
+// checked when the claims were decoded.
+func isUTF8String(value json.RawMessage) bool {
+	if !utf8.Valid(value) {
+		return false
+	}
+	for i := 0; i < len(value)-1; i++ {
+		if value[i] != '\\' {
+			continue
+		}
+		i++ // the escaped character, skipped whatever it is
+		if value[i] != 'u' {
+			continue
+		}
+		r, ok := hexRune(value[i+1:])
+		if !ok {
+			return false
+		}
+		i += 4
+		if !utf16.IsSurrogate(r) {
+			continue
+		}
+		if r >= 0xDC00 || i+2 >= len(value) || value[i+1] != '\\' || value[i+2] != 'u' {
+			return false // a low half first, or a high half without its partner
+		}
+		low, ok := hexRune(value[i+3:])
+		if !ok || utf16.DecodeRune(r, low) == utf8.RuneError {
+			return false
+		}
+		i += 6
+	}
+	return true
+}
+
+// hexRune reads the four hex digits of a \u escape.
+func hexRune(b []byte) (rune, bool) {
+	if len(b) < 4 {
+		return 0, false
+	}
+	n, err := strconv.ParseUint(string(b[:4]), 16, 16)
+	return rune(n), err == nil
+}
