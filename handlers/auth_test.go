@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -70,6 +71,7 @@ func TestAuthentication(t *testing.T) {
 		{"expired beyond leeway", "Bearer " + signHS256(t, claims(func(c jwt.MapClaims) { c["exp"] = now.Add(-2 * time.Minute).Unix() }))},
 		{"not valid yet beyond leeway", "Bearer " + signHS256(t, claims(func(c jwt.MapClaims) { c["nbf"] = now.Add(2 * time.Minute).Unix() }))},
 		{"no exp", "Bearer " + signHS256(t, claims(func(c jwt.MapClaims) { delete(c, "exp") }))},
+		{"exp as a string", "Bearer " + signHS256(t, claims(func(c jwt.MapClaims) { c["exp"] = strconv.FormatInt(now.Add(time.Hour).Unix(), 10) }))},
 		{"no tid", "Bearer " + signHS256(t, claims(func(c jwt.MapClaims) { delete(c, "tid") }))},
 		{"huge token", "Bearer " + strings.Repeat("a", 20000)},
 		// Claims the database cannot store: they were a 500 once the request reached it.

@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -51,11 +52,17 @@ func checkText(s string, max int) error {
 
 // checkClaims refuses a token the parser accepted but the service must not take. The claims are read again
 // from the raw payload because encoding/json hides what matters here: it quietly turns bytes that are not
-// UTF-8 into U+FFFD.
+// UTF-8 into U+FFFD, and the library's NumericDate takes a string holding a number as that number.
 func (v *Verifier) checkClaims(token *jwt.Token, c *claims) *Error {
 	raw, err := v.rawClaims(token.Raw)
 	if err != nil {
 		return refuse("The bearer token is malformed.", err)
+	}
+	// RFC 7519 §2: a NumericDate is a JSON number of seconds; "exp": "1700000000" is not one.
+	for _, name := range []string{"exp", "nbf", "iat"} {
+		if value, ok := raw[name]; ok && !isJSONNumber(value) {
+			return refuse(fmt.Sprintf("The bearer token's %s claim must be a number (seconds since 1970-01-01).", name), nil)
+		}
 	}
 	if c.TenantID == "" {
 		return refuse("The token has no tid (tenant) claim.", nil)
@@ -97,6 +104,11 @@ func (v *Verifier) rawClaims(token string) (map[string]json.RawMessage, error) {
 		return nil, fmt.Errorf("auth: decode claims: %w", err)
 	}
 	return raw, nil
+}
+
+func isJSONNumber(value json.RawMessage) bool {
+	value = bytes.TrimSpace(value)
+	return len(value) > 0 && (value[0] == '-' || '0' <= value[0] && value[0] <= '9')
 }
 
 // isUTF8String reports whether a JSON value holds valid UTF-8: its bytes are UTF-8 and none of its \u escapes

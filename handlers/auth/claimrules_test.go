@@ -2,6 +2,7 @@ package auth
 
 import (
 	"encoding/base64"
+	"encoding/json"
 	"strconv"
 	"strings"
 	"testing"
@@ -82,6 +83,24 @@ func TestVerifyRefusesClaimsTheStoreCannotHold(t *testing.T) {
 		)
 	}
 	runVerifyCases(t, v, cases)
+}
+
+func TestVerifyRefusesNumericDatesThatAreNotNumbers(t *testing.T) {
+	t.Parallel()
+	v := newTestVerifier(t, Config{Secret: testSecret})
+	bearer := func(c jwt.MapClaims) string {
+		return "Bearer " + signHS(t, jwt.SigningMethodHS256, testSecret, c)
+	}
+	exp, past := strconv.FormatInt(testNow.Add(time.Hour).Unix(), 10), strconv.FormatInt(testNow.Add(-time.Hour).Unix(), 10)
+	runVerifyCases(t, v, []verifyCase{
+		{name: "exp as a string", header: bearer(tokenClaims(jwt.MapClaims{"exp": exp})), wantErr: "The bearer token's exp claim must be a number (seconds since 1970-01-01)."},
+		{name: "exp as null", header: bearer(tokenClaims(jwt.MapClaims{"exp": json.RawMessage("null")})), wantErr: "The bearer token has no exp (expiration) claim."},
+		{name: "nbf as a string", header: bearer(tokenClaims(jwt.MapClaims{"nbf": past})), wantErr: "The bearer token's nbf claim must be a number (seconds since 1970-01-01)."},
+		{name: "nbf as null", header: bearer(tokenClaims(jwt.MapClaims{"nbf": json.RawMessage("null")})), wantErr: "The bearer token's nbf claim must be a number (seconds since 1970-01-01)."},
+		{name: "iat as a string", header: bearer(tokenClaims(jwt.MapClaims{"iat": past})), wantErr: "The bearer token's iat claim must be a number (seconds since 1970-01-01)."},
+		{name: "exp as a string that is no number", header: bearer(tokenClaims(jwt.MapClaims{"exp": "tomorrow"})), wantErr: "The bearer token is malformed."},
+		{name: "numbers with a fraction and an exponent", header: bearer(tokenClaims(jwt.MapClaims{"exp": json.Number(exp + ".5"), "nbf": json.Number("1.5e9")})), want: ada},
+	})
 }
 
 func TestCheckTenantAndIdentity(t *testing.T) {
