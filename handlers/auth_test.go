@@ -57,6 +57,12 @@ func TestAuthentication(t *testing.T) {
 	}
 	wrongKey, _ := jwt.NewWithClaims(jwt.SigningMethodHS256, claims(nil)).SignedString([]byte("another-secret-of-at-least-32-bytes!!"))
 	valid := signHS256(t, claims(nil))
+	withCrit := jwt.NewWithClaims(jwt.SigningMethodHS256, claims(nil))
+	withCrit.Header["crit"], withCrit.Header["exp-x"] = []string{"exp-x"}, 1
+	critical, err := withCrit.SignedString(testSecret)
+	if err != nil {
+		t.Fatal(err)
+	}
 
 	refused := []struct {
 		name, header string
@@ -74,6 +80,7 @@ func TestAuthentication(t *testing.T) {
 		{"exp as a string", "Bearer " + signHS256(t, claims(func(c jwt.MapClaims) { c["exp"] = strconv.FormatInt(now.Add(time.Hour).Unix(), 10) }))},
 		{"no tid", "Bearer " + signHS256(t, claims(func(c jwt.MapClaims) { delete(c, "tid") }))},
 		{"huge token", "Bearer " + strings.Repeat("a", 20000)},
+		{"critical header extension", "Bearer " + critical},
 		// Claims the database cannot store: they were a 500 once the request reached it.
 		{"tid longer than 256 characters", "Bearer " + signHS256(t, claims(func(c jwt.MapClaims) { c["tid"] = strings.Repeat("t", 257) }))},
 		{"tid with U+0000", "Bearer " + signHS256(t, claims(func(c jwt.MapClaims) { c["tid"] = "dev\x00" }))},

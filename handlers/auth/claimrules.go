@@ -50,10 +50,15 @@ func checkText(s string, max int) error {
 	return nil
 }
 
-// checkClaims refuses a token the parser accepted but the service must not take. The claims are read again
+// checkToken refuses a token the parser accepted but the service must not take. The claims are read again
 // from the raw payload because encoding/json hides what matters here: it quietly turns bytes that are not
 // UTF-8 into U+FFFD, and the library's NumericDate takes a string holding a number as that number.
-func (v *Verifier) checkClaims(token *jwt.Token, c *claims) *Error {
+func (v *Verifier) checkToken(token *jwt.Token, c *claims) *Error {
+	// RFC 7515 §4.1.11: a recipient must refuse a JWS whose crit names an extension it does not understand,
+	// and caseops understands none. The library does not look at crit.
+	if _, ok := token.Header["crit"]; ok {
+		return refuse("The bearer token's header has a crit (critical extensions) member; this service supports no JWS extensions.", nil)
+	}
 	raw, err := v.rawClaims(token.Raw)
 	if err != nil {
 		return refuse("The bearer token is malformed.", err)

@@ -103,6 +103,20 @@ func TestVerifyRefusesNumericDatesThatAreNotNumbers(t *testing.T) {
 	})
 }
 
+func TestVerifyRefusesCriticalExtensions(t *testing.T) {
+	t.Parallel()
+	v := newTestVerifier(t, Config{Secret: testSecret})
+	payload := rawPayload("tid", `"tenant-1"`)
+	const refused = "The bearer token's header has a crit (critical extensions) member; this service supports no JWS extensions."
+	runVerifyCases(t, v, []verifyCase{
+		{name: "crit names an unknown extension", header: "Bearer " + signRaw(t, `{"alg":"HS256","typ":"JWT","crit":["exp-x"],"exp-x":1}`, payload), wantErr: refused},
+		{name: "crit names a registered header", header: "Bearer " + signRaw(t, `{"alg":"HS256","crit":["b64"],"b64":true}`, payload), wantErr: refused},
+		{name: "crit is empty", header: "Bearer " + signRaw(t, `{"alg":"HS256","crit":[]}`, payload), wantErr: refused},
+		{name: "crit is null", header: "Bearer " + signRaw(t, `{"alg":"HS256","crit":null}`, payload), wantErr: refused},
+		{name: "an unknown header member that is not critical", header: "Bearer " + signRaw(t, `{"alg":"HS256","exp-x":1}`, payload), want: ada},
+	})
+}
+
 func TestCheckTenantAndIdentity(t *testing.T) {
 	t.Parallel()
 	long := strings.Repeat("界", 1025)

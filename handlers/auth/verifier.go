@@ -152,7 +152,7 @@ func (v *Verifier) Verify(ctx context.Context, authorizationHeader string) (Prin
 		}
 		return Principal{}, refusal
 	}
-	if refusal := v.checkClaims(parsed, &c); refusal != nil {
+	if refusal := v.checkToken(parsed, &c); refusal != nil {
 		return Principal{}, refusal
 	}
 	p := c.principal()
