@@ -12,18 +12,21 @@ import (
 	"github.com/caseops/caseops/handlers/auth"
 )
 
+// tokenSynopsis is also the README's Commands line for token, so the two cannot drift apart.
+const tokenSynopsis = `token --tenant T [--scopes S] [--roles R] [--user-id U [--user-name N] | --app-id A [--app-name N]] [--ttl 1h]`
+
 // runToken prints a bearer token signed with the configured secret, for scripts, workers and people.
 func runToken(_ context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	s := newSettings("token", `token --tenant T [--scopes "eDiscovery.ReadWrite.All"] [--roles R] [--user-id U --user-name N | --app-id A --app-name N] [--ttl 1h]`, getenv, stderr)
+	s := newSettings("token", tokenSynopsis, getenv, stderr)
 	secret := s.Secret("jwt-secret", "CASEOPS_JWT_SECRET", "HS256 key the server checks tokens with (at least 32 bytes)")
 	issuer := s.String("jwt-issuer", "CASEOPS_JWT_ISSUER", "", "iss of the token (set it when the server checks it)")
 	audience := s.String("jwt-audience", "CASEOPS_JWT_AUDIENCE", "", "aud of the token (set it when the server checks it)")
-	tenant := s.Flags().String("tenant", "", "tenant id (tid)")
+	tenant := s.Flags().String("tenant", "", "tenant id (tid), 1 to 256 characters")
 	scopes := s.Flags().String("scopes", auth.PermissionReadWrite, "space-separated delegated scopes (scp)")
 	roles := s.Flags().String("roles", "", "space-separated application permissions (roles)")
-	userID := s.Flags().String("user-id", "", "user object id (oid)")
+	userID := s.Flags().String("user-id", "", "user object id (oid); a token names a user or an application, not both")
 	userName := s.Flags().String("user-name", "", "user display name (name)")
-	appID := s.Flags().String("app-id", "", "application id (azp and appid)")
+	appID := s.Flags().String("app-id", "", "application id (azp and appid); a token names a user or an application, not both")
 	appName := s.Flags().String("app-name", "", "application display name (app_displayname)")
 	ttl := s.Flags().Duration("ttl", time.Hour, "how long the token is valid")
 	if err := s.Parse(args); err != nil {
@@ -34,6 +37,20 @@ func runToken(_ context.Context, args []string, getenv func(string) string, stdo
 	}
 	if *tenant == "" {
 		return errors.New("--tenant is required")
+	}
+	if err := auth.CheckTenant(*tenant); err != nil {
+		return fmt.Errorf("--tenant %w", err)
+	}
+	for _, f := range []struct{ flag, value string }{
+		{"--user-id", *userID}, {"--user-name", *userName}, {"--app-id", *appID}, {"--app-name", *appName},
+	} {
+		if err := auth.CheckIdentity(f.value); err != nil {
+			return fmt.Errorf("%s %w", f.flag, err)
+		}
+	}
+	// A delegated token from an identity provider may name both, but one minted here speaks for one caller.
+	if (*userID != "" || *userName != "") && (*appID != "" || *appName != "") {
+		return errors.New("--user-id/--user-name and --app-id/--app-name cannot be combined: a token names a user or an application")
 	}
 	if *roles != "" && !isFlagSet(s, "scopes") {
 		*scopes = "" // an application token carries roles, not scopes

@@ -1,0 +1,95 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/caseops/caseops/handlers/auth"
+)
+
+const tokenTestSecret = "a-token-test-secret-of-32-bytes!"
+
+// caseops token refuses what the server would refuse, and a combination its synopsis does not offer, before
+// printing anything; main turns the error into exit status 1.
+func TestTokenCommandRefusesBadFlags(t *testing.T) {
+	t.Parallel()
+	env := envOf(map[string]string{"CASEOPS_JWT_SECRET": tokenTestSecret})
+	long := strings.Repeat("é", 1025)
+	cases := []struct {
+		name    string
+		args    []string
+		wantErr string
+	}{
+		{"no tenant", []string{}, "--tenant is required"},
+		{"tenant of 257 characters", []string{"--tenant", long[:2*257]}, "--tenant must be at most 256 characters long"},
+		{"tenant with U+0000", []string{"--tenant", "contoso\x00"}, "--tenant must not contain the character U+0000"},
+		{"tenant not UTF-8", []string{"--tenant", "contoso\xff"}, "--tenant must be valid UTF-8"},
+		{"user id with U+0000", []string{"--tenant", "contoso", "--user-id", "\x00"}, "--user-id must not contain the character U+0000"},
+		{"user name of 1025 characters", []string{"--tenant", "contoso", "--user-id", "u", "--user-name", long}, "--user-name must be at most 1024 characters long"},
+		{"app id not UTF-8", []string{"--tenant", "contoso", "--app-id", "\xc3"}, "--app-id must be valid UTF-8"},
+		{"app name with U+0000", []string{"--tenant", "contoso", "--app-id", "a", "--app-name", "Tag\x00ger"}, "--app-name must not contain the character U+0000"},
+		{"user and app", []string{"--tenant", "contoso", "--user-id", "u", "--app-id", "a"},
+			"--user-id/--user-name and --app-id/--app-name cannot be combined: a token names a user or an application"},
+		{"user name and app name", []string{"--tenant", "contoso", "--user-id", "u", "--user-name", "Ada", "--app-id", "a", "--app-name", "Tagger"},
+			"--user-id/--user-name and --app-id/--app-name cannot be combined: a token names a user or an application"},
+		{"user name without id", []string{"--tenant", "contoso", "--user-name", "Ada"}, "auth: a user name needs a user id"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			var stdout bytes.Buffer
+			err := run(context.Background(), append([]string{"token"}, tc.args...), env, &stdout, io.Discard)
+			if err == nil || err.Error() != tc.wantErr {
+				t.Fatalf("caseops token %q: %v, want %q", tc.args, err, tc.wantErr)
+			}
+			if stdout.Len() != 0 {
+				t.Fatalf("caseops token %q printed %q", tc.args, stdout.String())
+			}
+		})
+	}
+}
+
+// The longest values the rules allow make a token the server accepts, counted in characters, not bytes.
+func TestTokenCommandMintsAtTheLimits(t *testing.T) {
+	t.Parallel()
+	env := envOf(map[string]string{"CASEOPS_JWT_SECRET": tokenTestSecret})
+	tenant, name := strings.Repeat("é", 256), strings.Repeat("名", 1024)
+	var stdout bytes.Buffer
+	if err := run(context.Background(), []string{"token", "--tenant", tenant, "--app-id", "worker", "--app-name", name, "--roles", auth.PermissionRead}, env, &stdout, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	v, err := auth.NewVerifier(t.Context(), auth.Config{Secret: []byte(tokenTestSecret)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := v.Verify(t.Context(), "Bearer "+strings.TrimSpace(stdout.String()))
+	if err != nil {
+		t.Fatalf("the server refuses the minted token: %v", err)
+	}
+	if p.TenantID != tenant || p.User != nil || p.Application == nil || *p.Application != (auth.Identity{ID: "worker", DisplayName: name}) {
+		t.Fatalf("the token speaks for %+v", p)
+	}
+}
+
+// The README's Commands section and token --help show the same synopsis.
+func TestTokenSynopsisMatchesREADME(t *testing.T) {
+	t.Parallel()
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr bytes.Buffer
+	_ = run(context.Background(), []string{"token", "--help"}, envOf(nil), io.Discard, &stderr)
+	help, _, _ := strings.Cut(stderr.String(), "\n")
+	want := "Usage: caseops " + tokenSynopsis
+	if help != want {
+		t.Errorf("token --help says\n%s\nwant\n%s", help, want)
+	}
+	if !strings.Contains(string(readme), "\n./caseops "+tokenSynopsis+"\n") {
+		t.Errorf("the README's Commands section has no line\n./caseops %s", tokenSynopsis)
+	}
+}
