@@ -268,20 +268,23 @@ const (
 )
 
 // retryUntil calls f until it succeeds, ctx ends or the timeout passes; only an unavailable database is retried.
+// The waits between tries grow, but the last one is cut short so that a last try comes at the deadline.
 func retryUntil(ctx context.Context, timeout time.Duration, logger *slog.Logger, f func() error) error {
 	deadline := time.Now().Add(timeout)
-	wait := 250 * time.Millisecond
+	backoff := 250 * time.Millisecond
 	for {
 		err := f()
-		if err == nil || !errors.Is(err, store.ErrUnavailable) || time.Now().Add(wait).After(deadline) {
+		left := time.Until(deadline)
+		if err == nil || !errors.Is(err, store.ErrUnavailable) || left <= 0 {
 			return err
 		}
+		wait := min(backoff, left)
 		logger.Warn("database not reachable yet; retrying", "error", err.Error(), "retry-in", wait.String())
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-time.After(wait):
 		}
-		wait = min(2*wait, 5*time.Second)
+		backoff = min(2*backoff, 5*time.Second)
 	}
 }
