@@ -20,14 +20,19 @@ import (
 
 // dbProxy forwards TCP connections to Postgres until it is cut: then it drops every connection it carries
 // and turns new ones away, as a network partition or a database restart does, until it is restored.
+// It can also hang: then it keeps every connection open but forwards nothing, as a stalled network path or a
+// frozen server does, until it resumes.
 type dbProxy struct {
 	ln     net.Listener
 	target string
 
-	mu    sync.Mutex
-	down  bool
-	conns map[net.Conn]bool
-	wg    sync.WaitGroup
+	mu      sync.Mutex
+	down    bool
+	hung    bool
+	held    int        // chunks of data waiting for the proxy to resume
+	flowing *sync.Cond // signalled when hung or down changes
+	conns   map[net.Conn]bool
+	wg      sync.WaitGroup
 }
 
 func startDBProxy(t *testing.T, target string) *dbProxy {
@@ -37,6 +42,7 @@ func startDBProxy(t *testing.T, target string) *dbProxy {
 		t.Fatal(err)
 	}
 	p := &dbProxy{ln: ln, target: target, conns: map[net.Conn]bool{}}
+	p.flowing = sync.NewCond(&p.mu)
 	p.wg.Add(1)
 	go p.accept()
 	t.Cleanup(func() {
@@ -89,8 +95,8 @@ func (p *dbProxy) pipe(client net.Conn) {
 	p.mu.Unlock()
 
 	done := make(chan struct{}, 2)
-	go func() { _, _ = io.Copy(server, client); done <- struct{}{} }()
-	go func() { _, _ = io.Copy(client, server); done <- struct{}{} }()
+	go func() { p.forward(server, client); done <- struct{}{} }()
+	go func() { p.forward(client, server); done <- struct{}{} }()
 	<-done
 	client.Close()
 	server.Close()
@@ -101,6 +107,39 @@ func (p *dbProxy) pipe(client net.Conn) {
 	p.mu.Unlock()
 }
 
+// forward copies src to dst until either fails or the proxy is cut, holding each chunk while it is hung.
+func (p *dbProxy) forward(dst, src net.Conn) {
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := src.Read(buf)
+		if n > 0 {
+			if !p.waitFlowing() {
+				return
+			}
+			if _, err := dst.Write(buf[:n]); err != nil {
+				return
+			}
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+// waitFlowing waits while the proxy is hung and reports whether it may forward (it is not cut).
+func (p *dbProxy) waitFlowing() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.hung && !p.down {
+		p.held++
+		for p.hung && !p.down {
+			p.flowing.Wait()
+		}
+		p.held--
+	}
+	return !p.down
+}
+
 // cut drops every connection and refuses new ones until restore.
 func (p *dbProxy) cut() {
 	p.mu.Lock()
@@ -109,6 +148,28 @@ func (p *dbProxy) cut() {
 	for c := range p.conns {
 		c.Close()
 	}
+	p.flowing.Broadcast()
+}
+
+// hang stops forwarding without closing anything, until resume.
+func (p *dbProxy) hang() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.hung = true
+}
+
+func (p *dbProxy) resume() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.hung = false
+	p.flowing.Broadcast()
+}
+
+// heldChunks is how many chunks of data wait for the proxy to resume.
+func (p *dbProxy) heldChunks() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.held
 }
 
 func (p *dbProxy) restore() {

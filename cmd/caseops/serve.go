@@ -114,7 +114,12 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	if err != nil {
 		return err
 	}
-	defer pool.Close()
+	serving := false
+	defer func() {
+		if !serving { // from then on serveUntilDone closes it, within the shutdown deadline
+			pool.Close()
+		}
+	}()
 	if cfg.migrate {
 		err := retryUntil(ctx, cfg.startupTimeout, logger, func() error {
 			if created, err := ensureDatabase(ctx, cfg.databaseURL); err != nil {
@@ -166,8 +171,9 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		servers = append(servers, newHTTPServer(mux, logger))
 		addrs = append(addrs, cfg.metricsAddr)
 	}
-	err = serveUntilDone(ctx, logger, cfg.shutdownTimeout, servers, addrs)
-	pool.Close()     // after the servers: in-flight requests have released their connections
+	serving = true
+	// The pool closes after the servers, when in-flight requests have released their connections.
+	err = serveUntilDone(ctx, logger, cfg.shutdownTimeout, servers, addrs, pool.Close)
 	stopRequestLog() // its last lines before "stopped"
 	if err != nil {
 		return err
@@ -190,7 +196,9 @@ func newHTTPServer(h http.Handler, logger *slog.Logger) *http.Server {
 
 // serveUntilDone serves servers[i] on addrs[i] until ctx ends or one of them fails, then shuts all of them
 // down together: each stops accepting at once, and in-flight requests get until the timeout to finish.
-func serveUntilDone(ctx context.Context, logger *slog.Logger, timeout time.Duration, servers []*http.Server, addrs []string) error {
+// Then release runs (it closes the database pool) within the same deadline: a database that stopped
+// answering, which would keep a connection busy and the pool open, cannot hold the process past it.
+func serveUntilDone(ctx context.Context, logger *slog.Logger, timeout time.Duration, servers []*http.Server, addrs []string, release func()) error {
 	listeners := make([]net.Listener, 0, len(addrs))
 	for _, addr := range addrs {
 		ln, err := net.Listen("tcp", addr)
@@ -198,6 +206,7 @@ func serveUntilDone(ctx context.Context, logger *slog.Logger, timeout time.Durat
 			for _, l := range listeners {
 				l.Close()
 			}
+			release()
 			return err
 		}
 		listeners = append(listeners, ln)
@@ -234,6 +243,19 @@ func serveUntilDone(ctx context.Context, logger *slog.Logger, timeout time.Durat
 	for ; running > 0; running-- {
 		if err := <-serveErr; !errors.Is(err, http.ErrServerClosed) {
 			failed = errors.Join(failed, err)
+		}
+	}
+
+	released := make(chan struct{})
+	go func() {
+		release()
+		close(released)
+	}()
+	select {
+	case <-released:
+	case <-shutdownCtx.Done():
+		if !errors.Is(failed, context.DeadlineExceeded) { // else the requests that hold the pool open are reported
+			failed = errors.Join(failed, fmt.Errorf("shutdown: closing the database pool: %w", shutdownCtx.Err()))
 		}
 	}
 	return failed

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"os/exec"
 	"path/filepath"
 	"strconv"
@@ -17,6 +18,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/caseops/caseops/handlers/auth"
+	"github.com/caseops/caseops/store/storetest"
 )
 
 const opsTestSecret = "caseops-ops-test-secret-of-32-bytes-at-least"
@@ -313,5 +315,38 @@ func TestServeSettings(t *testing.T) {
 				t.Errorf("max body %d, metrics addr %q, %v; want %d, %q", c.maxBodyBytes, c.metricsAddr, err, tc.maxBody, tc.metricsAddr)
 			}
 		})
+	}
+}
+
+// A database that stops answering (a stalled network path, not a refused connection) cannot hold serve past
+// --shutdown-timeout: with a request stuck on it, SIGTERM ends serve at about the deadline with its error,
+// which main turns into exit 1, instead of waiting for the database to come back.
+func TestShutdownTimeoutWithAHungDatabase(t *testing.T) {
+	t.Parallel()
+	direct := storetest.NewDatabase(t)
+	u, err := url.Parse(direct)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := startDBProxy(t, u.Host)
+	u.Host = proxy.addr()
+	const shutdownTimeout = time.Second
+	s := serve(t, map[string]string{"DATABASE_URL": u.String(), "CASEOPS_JWT_SECRET": opsTestSecret,
+		"CASEOPS_SHUTDOWN_TIMEOUT": shutdownTimeout.String(), "CASEOPS_REQUEST_TIMEOUT": "60s", "CASEOPS_DB_MAX_CONNS": "2"})
+	token := opsToken(t)
+
+	proxy.hang()
+	defer proxy.resume() // lets the stuck request, and the pool close that serve stopped waiting for, finish
+	go func() { _, _, _ = send("GET", s.base+"/beta/tagOperations", token, "") }()
+	waitFor(t, 10*time.Second, func() bool { return proxy.heldChunks() > 0 }, "the request's query to be held by the hung database")
+
+	start := time.Now()
+	err = s.stop()
+	took := time.Since(start)
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("serve returned %v, want the shutdown deadline's error (exit 1)", err)
+	}
+	if took < shutdownTimeout || took > shutdownTimeout+3*time.Second {
+		t.Errorf("serve stopped %s after it was told to, want about the %s shutdown timeout:\n%s", took, shutdownTimeout, s.stderr)
 	}
 }
