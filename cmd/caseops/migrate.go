@@ -45,6 +45,14 @@ func runMigrate(ctx context.Context, args []string, getenv func(string) string, 
 		return err
 	}
 	rest := s.Flags().Args()
+	if len(rest) > 0 {
+		// Flags may follow the command too: "migrate up --help" is help, as "migrate --help" is.
+		verb := rest[0]
+		if err := s.Parse(rest[1:]); err != nil {
+			return err
+		}
+		rest = append([]string{verb}, s.Flags().Args()...)
+	}
 	if len(rest) != 1 {
 		s.Flags().Usage()
 		return errors.New("migrate needs exactly one of up, down, status, version")

@@ -5,6 +5,8 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"io/fs"
@@ -272,6 +274,18 @@ func TestHelpListsFlagsAndVariables(t *testing.T) {
 		if strings.Contains(stderr.String(), "s3cret") {
 			t.Errorf("%s --help prints the secret", cmd)
 		}
+	}
+	// Help after a migrate command is help too, and touches no database (none listens at this one).
+	closed := envOf(map[string]string{"DATABASE_URL": "postgres://postgres@" + freeAddr(t) + "/caseops?sslmode=disable"})
+	for _, verb := range []string{"up", "down", "status", "version"} {
+		var stderr bytes.Buffer
+		err := run(context.Background(), []string{"migrate", verb, "--help"}, closed, io.Discard, &stderr)
+		if !errors.Is(err, flag.ErrHelp) || !strings.Contains(stderr.String(), "--database-url") {
+			t.Errorf("migrate %s --help: %v, want flag.ErrHelp (exit 0) after the usage:\n%s", verb, err, stderr.String())
+		}
+	}
+	if err := run(context.Background(), []string{"migrate", "up", "down"}, closed, io.Discard, io.Discard); err == nil || !strings.Contains(err.Error(), "exactly one") {
+		t.Errorf("migrate up down: %v", err)
 	}
 	if err := run(context.Background(), []string{"serve", "--log-format", "xml"}, envOf(nil), io.Discard, io.Discard); err == nil {
 		t.Errorf("a bad --log-format was accepted")
