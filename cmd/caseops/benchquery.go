@@ -34,8 +34,8 @@ var benchQueries = []string{
 var reportingViews = []string{"case_operations_per_day", "case_operation_durations", "case_operations_running",
 	"case_operation_failures", "case_operation_status_changes_per_hour"}
 
-// runBenchQuery measures a seeded database: list requests through the real HTTP API (started in-process on
-// loopback, with a bearer token like any client's) and the reporting views through SQL.
+// runBenchQuery measures a seeded database: list and delta requests through the real HTTP API (started
+// in-process on loopback, with a bearer token like any client's) and the reporting views through SQL.
 func runBenchQuery(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	s := newSettings("bench-query", "bench-query [--tenant T] [--requests N] [flags]", getenv, stderr)
 	dbURL := databaseURLFlag(s)

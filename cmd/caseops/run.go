@@ -19,7 +19,7 @@ Usage:
   caseops healthcheck [--url URL]           exit 0 when the service answers its readiness check (for containers)
   caseops bench patch|pgbench|pairs         load-test PATCH and compare it with pgbench on the same schema
   caseops seed --count N [--tenants T]      load N generated operations and their history (COPY)
-  caseops bench-query [--tenant T]          time list requests through HTTP and the reporting views
+  caseops bench-query [--tenant T]          time list and delta requests through HTTP, and the reporting views
   caseops help                              show this text
 
 Run "caseops COMMAND --help" for the flags of a command and the environment variables they read.

@@ -275,6 +275,10 @@ func TestHelpListsFlagsAndVariables(t *testing.T) {
 			t.Errorf("%s --help prints the secret", cmd)
 		}
 	}
+	var usage bytes.Buffer
+	if err := run(context.Background(), []string{"help"}, envOf(nil), &usage, io.Discard); err != nil || !strings.Contains(usage.String(), "bench-query [--tenant T]          time list and delta requests") {
+		t.Errorf("caseops help: %v\n%s", err, usage.String())
+	}
 	// Help after a migrate command is help too, and touches no database (none listens at this one).
 	closed := envOf(map[string]string{"DATABASE_URL": "postgres://postgres@" + freeAddr(t) + "/caseops?sslmode=disable"})
 	for _, verb := range []string{"up", "down", "status", "version"} {

@@ -3,6 +3,9 @@ package bench
 import (
 	"bytes"
 	"context"
+	"errors"
+	"flag"
+	"io"
 	"log/slog"
 	"math"
 	"net/http/httptest"
@@ -245,6 +248,18 @@ func TestTokenFor(t *testing.T) {
 	p, err := v.Verify(context.Background(), "Bearer "+tok)
 	if err != nil || p.TenantID != "bench" || !p.CanWrite() {
 		t.Errorf("minted token: %+v, %v", p, err)
+	}
+	// --help says so.
+	for _, cmd := range []string{"patch", "pairs"} {
+		var help strings.Builder
+		if err := Run(context.Background(), []string{cmd, "--help"}, func(string) string { return "" }, io.Discard, &help); !errors.Is(err, flag.ErrHelp) {
+			t.Fatalf("bench %s --help: %v", cmd, err)
+		}
+		_, token, _ := strings.Cut(help.String(), "--token")
+		token, _, _ = strings.Cut(token, "\n  --")
+		if !strings.Contains(token, "when empty, one is minted") || !strings.Contains(token, "CASEOPS_JWT_SECRET") {
+			t.Errorf("bench %s --help on --token:%s", cmd, token)
+		}
 	}
 }
 
