@@ -14,10 +14,13 @@ import (
 // EnsureDatabase creates the database that databaseURL names when the server does not have it yet.
 // It reports whether it created it. Several processes may race to do this; all of them succeed.
 func EnsureDatabase(ctx context.Context, databaseURL string) (bool, error) {
-	cfg, err := pgx.ParseConfig(databaseURL)
+	// Parsed as the pool parses it, so that its pool_* settings are read as such and not sent to
+	// Postgres as runtime parameters, which it would refuse.
+	poolCfg, err := pgxpool.ParseConfig(databaseURL)
 	if err != nil {
 		return false, fmt.Errorf("DATABASE_URL: %w", err)
 	}
+	cfg := poolCfg.ConnConfig
 	name := cfg.Database
 	if name == "" {
 		return false, errors.New("DATABASE_URL names no database")

@@ -66,7 +66,7 @@ func runMigrate(ctx context.Context, args []string, getenv func(string) string, 
 		return fmt.Errorf("unknown migrate command %q: use up, down, status or version", verb)
 	}
 	if verb == "up" {
-		if _, err := ensureDatabase(ctx, *dbURL); err != nil {
+		if _, err := store.EnsureDatabase(ctx, *dbURL); err != nil {
 			return err
 		}
 	}

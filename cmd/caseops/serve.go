@@ -122,7 +122,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	}()
 	if cfg.migrate {
 		err := retryUntil(ctx, cfg.startupTimeout, logger, func() error {
-			if created, err := ensureDatabase(ctx, cfg.databaseURL); err != nil {
+			if created, err := store.EnsureDatabase(ctx, cfg.databaseURL); err != nil {
 				return err
 			} else if created {
 				logger.Info("created database", "database", pool.Config().ConnConfig.Database)
