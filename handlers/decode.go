@@ -12,6 +12,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/labstack/echo/v4"
+
+	"github.com/caseops/caseops/handlers/jsontext"
 )
 
 // DefaultMaxBodyBytes bounds a POST or PATCH body unless Config.MaxBodyBytes says otherwise.
@@ -64,7 +66,7 @@ func decodeObject(body []byte) (*object, error) {
 	if !utf8.Valid(body) {
 		return nil, badRequest("", "The request body is not valid UTF-8.")
 	}
-	if loneSurrogateEscape(body) {
+	if jsontext.LoneSurrogate(body) {
 		// encoding/json would quietly store U+FFFD in its place.
 		return nil, badRequest("", `The request body escapes a lone UTF-16 surrogate (such as \ud800), which is no character.`)
 	}
@@ -85,38 +87,6 @@ func decodeObject(body []byte) (*object, error) {
 		return nil, badRequest("", "The request body must hold one JSON object and nothing after it.")
 	}
 	return obj, nil
-}
-
-// loneSurrogateEscape reports a \uD800-\uDFFF escape that is not a high surrogate followed at once by
-// a low one. Backslashes occur only in strings in JSON, and the decoder refuses the body anyway if not.
-func loneSurrogateEscape(body []byte) bool {
-	hex := func(at int) (uint64, bool) {
-		if at+6 > len(body) || body[at] != '\\' || body[at+1] != 'u' {
-			return 0, false
-		}
-		n, err := strconv.ParseUint(string(body[at+2:at+6]), 16, 16)
-		return n, err == nil
-	}
-	for i := 0; i < len(body); i++ {
-		if body[i] != '\\' {
-			continue
-		}
-		u, ok := hex(i)
-		switch {
-		case !ok:
-			i++ // an escaped character other than \u: skip it, so \\ is not read as a new escape
-		case u >= 0xD800 && u <= 0xDBFF:
-			if low, ok := hex(i + 6); !ok || low < 0xDC00 || low > 0xDFFF {
-				return true
-			}
-			i += 11
-		case u >= 0xDC00 && u <= 0xDFFF:
-			return true
-		default:
-			i += 5
-		}
-	}
-	return false
 }
 
 func decodeMembers(dec *json.Decoder, depth int) (*object, error) {

@@ -5,12 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strconv"
 	"strings"
-	"unicode/utf16"
 	"unicode/utf8"
 
 	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/caseops/caseops/handlers/jsontext"
 )
 
 const (
@@ -120,42 +120,5 @@ func isJSONNumber(value json.RawMessage) bool {
 // is half a surrogate pair, which no UTF-8 text can hold. A value that is not a string passes: its type was
 // checked when the claims were decoded.
 func isUTF8String(value json.RawMessage) bool {
-	if !utf8.Valid(value) {
-		return false
-	}
-	for i := 0; i < len(value)-1; i++ {
-		if value[i] != '\\' {
-			continue
-		}
-		i++ // the escaped character, skipped whatever it is
-		if value[i] != 'u' {
-			continue
-		}
-		r, ok := hexRune(value[i+1:])
-		if !ok {
-			return false
-		}
-		i += 4
-		if !utf16.IsSurrogate(r) {
-			continue
-		}
-		if r >= 0xDC00 || i+2 >= len(value) || value[i+1] != '\\' || value[i+2] != 'u' {
-			return false // a low half first, or a high half without its partner
-		}
-		low, ok := hexRune(value[i+3:])
-		if !ok || utf16.DecodeRune(r, low) == utf8.RuneError {
-			return false
-		}
-		i += 6
-	}
-	return true
-}
-
-// hexRune reads the four hex digits of a \u escape.
-func hexRune(b []byte) (rune, bool) {
-	if len(b) < 4 {
-		return 0, false
-	}
-	n, err := strconv.ParseUint(string(b[:4]), 16, 16)
-	return rune(n), err == nil
+	return utf8.Valid(value) && !jsontext.LoneSurrogate(value)
 }
