@@ -1,8 +1,11 @@
 package handlers_test
 
 import (
+	"bufio"
 	"context"
 	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -220,5 +223,35 @@ func TestHeaderLimit(t *testing.T) {
 	r = s.do("GET", "/beta/tagOperations", "", "X-Padding", strings.Repeat("p", 20<<10))
 	if r.status != 200 {
 		t.Errorf("a 20 KiB header: %d", r.status)
+	}
+}
+
+// An HTTP/1.0 request may come without a Host header; Location then names the address it reached,
+// not "http:///...".
+func TestCreateWithoutHost(t *testing.T) {
+	t.Parallel()
+	s := newTestServer(t)
+	addr := strings.TrimPrefix(s.url, "http://")
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	body := `{"percentProgress": 5}`
+	fmt.Fprintf(conn, "POST /beta/tagOperations HTTP/1.0\r\nAuthorization: Bearer %s\r\nContent-Type: application/json\r\n"+
+		"Content-Length: %d\r\n\r\n%s", s.token, len(body), body)
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	r := response{status: resp.StatusCode, header: resp.Header, body: b}
+	op := assertEntity(t, r, 201, map[string]any{"percentProgress": 5, "@odata.etag": etagVersion(1)})
+	if loc := resp.Header.Get("Location"); loc != s.url+"/beta/tagOperations/"+op["id"].(string) {
+		t.Errorf("Location %q, want it under %s", loc, s.url)
+	}
+	if ctx := op["@odata.context"]; ctx != s.url+"/beta/$metadata#tagOperations/$entity" {
+		t.Errorf("@odata.context %q", ctx)
 	}
 }

@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"encoding/json"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -131,7 +132,14 @@ func parseETag(tag string) (store.Revision, bool) {
 }
 
 // baseURL is the absolute root this request reached, for Location, @odata.context and nextLink.
-func baseURL(c echo.Context) string { return c.Scheme() + "://" + c.Request().Host }
+// An HTTP/1.0 request may name no host; then the address it reached stands in.
+func baseURL(c echo.Context) string {
+	host := c.Request().Host
+	if addr, ok := c.Request().Context().Value(http.LocalAddrContextKey).(net.Addr); ok && host == "" {
+		host = addr.String()
+	}
+	return c.Scheme() + "://" + host
+}
 
 func writeJSON(c echo.Context, status int, v any) error {
 	b, err := json.Marshal(v)
