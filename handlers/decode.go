@@ -66,6 +66,9 @@ func decodeObject(body []byte) (*object, error) {
 	if !utf8.Valid(body) {
 		return nil, badRequest("", "The request body is not valid UTF-8.")
 	}
+	// RFC 8259 §8.1: a sender must not start JSON with a byte order mark, but a parser may ignore one;
+	// some clients send it.
+	body = bytes.TrimPrefix(body, []byte("\xef\xbb\xbf"))
 	if jsontext.LoneSurrogate(body) {
 		// encoding/json would quietly store U+FFFD in its place.
 		return nil, badRequest("", `The request body escapes a lone UTF-16 surrogate (such as \ud800), which is no character.`)
