@@ -571,16 +571,8 @@ func TestHostileAndUnsupportedQueries(t *testing.T) {
 		{"$frobnicate=1", "$frobnicate", ""},
 		{"pretty", "pretty", ""},
 	} {
-		r := s.do("GET", "/beta/tagOperations?"+encodeQuery(c.query), "")
-		if r.status != 400 {
-			t.Errorf("%.80s: %d %s", c.query, r.status, r.body)
-			continue
-		}
-		e := assertError(t, r, 400, "badRequest", c.target)
-		if c.message != "" && e["message"] != c.message {
-			t.Errorf("%.80s:\n got %s\nwant %s", c.query, e["message"], c.message)
-		}
-		if !strings.Contains(e["message"].(string), strings.TrimPrefix(c.target, "$")) {
+		e := assertBadQuery(t, s, "/beta/tagOperations?"+encodeQuery(c.query), c.target, c.message)
+		if e != nil && !strings.Contains(e["message"].(string), strings.TrimPrefix(c.target, "$")) {
 			t.Errorf("%.80s: the message does not name %s: %s", c.query, c.target, e["message"])
 		}
 	}
@@ -619,16 +611,24 @@ func TestMalformedQueryStrings(t *testing.T) {
 		{"/beta/tagOperations/" + opID(1) + "?x=%zz", "", malformed},
 		{"/beta/tagOperations/" + opID(1) + "?%00=1", "$\x00", ""},
 	} {
-		r := s.do("GET", c.path, "")
-		if r.status != 400 {
-			t.Errorf("%s: %d %s", c.path, r.status, r.body)
-			continue
-		}
-		e := assertError(t, r, 400, "badRequest", c.target)
-		if c.message != "" && e["message"] != c.message {
-			t.Errorf("%s:\n got %s\nwant %s", c.path, e["message"], c.message)
-		}
+		assertBadQuery(t, s, c.path, c.target, c.message)
 	}
+}
+
+// assertBadQuery checks that GET path is a 400 naming target, with message when one is given; it returns
+// the error member, or nil when the status was not 400.
+func assertBadQuery(t *testing.T, s *testServer, path, target, message string) map[string]any {
+	t.Helper()
+	r := s.do("GET", path, "")
+	if r.status != 400 {
+		t.Errorf("%.100s: %d %s", path, r.status, r.body)
+		return nil
+	}
+	e := assertError(t, r, 400, "badRequest", target)
+	if message != "" && e["message"] != message {
+		t.Errorf("%.100s:\n got %s\nwant %s", path, e["message"], message)
+	}
+	return e
 }
 
 func base64Decode(s string) ([]byte, error) { return base64.RawURLEncoding.DecodeString(s) }

@@ -35,6 +35,19 @@ type dbProxy struct {
 	wg      sync.WaitGroup
 }
 
+// proxiedDatabase makes a test database: its direct URL, and a URL that reaches it through a dbProxy.
+func proxiedDatabase(t *testing.T) (direct string, viaProxy *url.URL, proxy *dbProxy) {
+	t.Helper()
+	direct = storetest.NewDatabase(t)
+	viaProxy, err := url.Parse(direct)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy = startDBProxy(t, viaProxy.Host)
+	viaProxy.Host = proxy.addr()
+	return direct, viaProxy, proxy
+}
+
 func startDBProxy(t *testing.T, target string) *dbProxy {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -234,13 +247,7 @@ func writer(base, token string, stop <-chan struct{}, record func(outageWrite)) 
 // without the pool handing out dead connections, and every write that was acknowledged is in the database.
 func TestDatabaseOutage(t *testing.T) {
 	t.Parallel()
-	direct := storetest.NewDatabase(t)
-	u, err := url.Parse(direct)
-	if err != nil {
-		t.Fatal(err)
-	}
-	proxy := startDBProxy(t, u.Host)
-	u.Host = proxy.addr()
+	direct, u, proxy := proxiedDatabase(t)
 	q := u.Query()
 	q.Set("connect_timeout", "2")
 	u.RawQuery = q.Encode()

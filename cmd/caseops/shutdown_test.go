@@ -6,7 +6,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/url"
 	"os/exec"
 	"path/filepath"
 	"strconv"
@@ -18,7 +17,6 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/caseops/caseops/handlers/auth"
-	"github.com/caseops/caseops/store/storetest"
 )
 
 const opsTestSecret = "caseops-ops-test-secret-of-32-bytes-at-least"
@@ -323,13 +321,7 @@ func TestServeSettings(t *testing.T) {
 // which main turns into exit 1, instead of waiting for the database to come back.
 func TestShutdownTimeoutWithAHungDatabase(t *testing.T) {
 	t.Parallel()
-	direct := storetest.NewDatabase(t)
-	u, err := url.Parse(direct)
-	if err != nil {
-		t.Fatal(err)
-	}
-	proxy := startDBProxy(t, u.Host)
-	u.Host = proxy.addr()
+	_, u, proxy := proxiedDatabase(t)
 	const shutdownTimeout = time.Second
 	s := serve(t, map[string]string{"DATABASE_URL": u.String(), "CASEOPS_JWT_SECRET": opsTestSecret,
 		"CASEOPS_SHUTDOWN_TIMEOUT": shutdownTimeout.String(), "CASEOPS_REQUEST_TIMEOUT": "60s", "CASEOPS_DB_MAX_CONNS": "2"})
@@ -341,7 +333,7 @@ func TestShutdownTimeoutWithAHungDatabase(t *testing.T) {
 	waitFor(t, 10*time.Second, func() bool { return proxy.heldChunks() > 0 }, "the request's query to be held by the hung database")
 
 	start := time.Now()
-	err = s.stop()
+	err := s.stop()
 	took := time.Since(start)
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("serve returned %v, want the shutdown deadline's error (exit 1)", err)
