@@ -59,10 +59,15 @@ func TestCreate(t *testing.T) {
 	}
 	r = s.do("POST", "/beta/tagOperations", `{}`, "Content-Type", "text/plain")
 	assertError(t, r, 415, "unsupportedMediaType", "")
-	r = s.do("POST", "/beta/tagOperations", `{}`, "Content-Encoding", "gzip")
-	e := assertError(t, r, 415, "unsupportedMediaType", "")
-	if e["message"] != "The Content-Encoding 'gzip' is not supported; send the body uncompressed." {
-		t.Errorf("Content-Encoding: %v", e["message"])
+	for _, encodings := range [][]string{{"gzip"}, {"identity", "gzip"}, {"identity, gzip"}} {
+		var headers []string
+		for _, e := range encodings {
+			headers = append(headers, "Content-Encoding", e)
+		}
+		e := assertError(t, s.do("POST", "/beta/tagOperations", `{}`, headers...), 415, "unsupportedMediaType", "")
+		if e["message"] != "The Content-Encoding 'gzip' is not supported; send the body uncompressed." {
+			t.Errorf("Content-Encoding %q: %v", encodings, e["message"])
+		}
 	}
 
 	var n int

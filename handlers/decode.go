@@ -40,9 +40,13 @@ func readBody(c echo.Context, limit int64) (*object, error) {
 			"The Content-Type must be application/json or application/merge-patch+json.")
 	}
 	// A compressed body would otherwise be read as JSON and refused for its bytes; say what is wrong.
-	if ce := req.Header.Get("Content-Encoding"); ce != "" && !strings.EqualFold(ce, "identity") {
-		return nil, newError(http.StatusUnsupportedMediaType, "The Content-Encoding "+quote(ce)+
-			" is not supported; send the body uncompressed.")
+	for _, header := range req.Header.Values("Content-Encoding") {
+		for _, coding := range strings.Split(header, ",") {
+			if coding = strings.TrimSpace(coding); coding != "" && !strings.EqualFold(coding, "identity") {
+				return nil, newError(http.StatusUnsupportedMediaType, "The Content-Encoding "+quote(coding)+
+					" is not supported; send the body uncompressed.")
+			}
+		}
 	}
 	if req.ContentLength > limit {
 		return nil, bodyTooLarge(limit)

@@ -110,7 +110,8 @@ func ifMatch(h http.Header) []store.Revision {
 	return revisions
 }
 
-// parseETag reads a tag etag wrote; anything else is no revision of ours.
+// parseETag reads a tag etag wrote, exactly as it wrote it: If-Match compares tags character by
+// character (RFC 9110 §8.8.3.2), so "W/\"02.ABC\"" is not "W/\"2.abc\"" even though the numbers agree.
 func parseETag(tag string) (store.Revision, bool) {
 	inner, ok := strings.CutPrefix(tag, `W/"`)
 	if !ok || !strings.HasSuffix(inner, `"`) {
@@ -125,10 +126,11 @@ func parseETag(tag string) (store.Revision, bool) {
 		return store.Revision{}, false
 	}
 	micros, err := strconv.ParseInt(created, 36, 64)
-	if err != nil {
+	if err != nil || !store.TimeInRange(micros) {
 		return store.Revision{}, false
 	}
-	return store.Revision{Version: v, Created: time.UnixMicro(micros)}, true
+	r := store.Revision{Version: v, Created: time.UnixMicro(micros)}
+	return r, etag(r) == tag
 }
 
 // baseURL is the absolute root this request reached, for Location, @odata.context and nextLink.

@@ -104,12 +104,17 @@ func (s *testServer) do(method, path, body string, headers ...string) response {
 		req.Header.Set("Content-Type", "application/json")
 	}
 	req.Header.Set("Authorization", "Bearer "+s.token)
+	given := map[string]bool{} // a name given twice is sent twice
 	for i := 0; i+1 < len(headers); i += 2 {
-		if headers[i+1] == "" {
-			req.Header.Del(headers[i])
-		} else {
-			req.Header.Set(headers[i], headers[i+1])
+		switch name := http.CanonicalHeaderKey(headers[i]); {
+		case headers[i+1] == "":
+			req.Header.Del(name)
+		case given[name]:
+			req.Header.Add(name, headers[i+1])
+		default:
+			req.Header.Set(name, headers[i+1])
 		}
+		given[http.CanonicalHeaderKey(headers[i])] = true
 	}
 	res, err := http.DefaultClient.Do(req)
 	if err != nil {

@@ -269,7 +269,7 @@ func decodeListToken(s, digest string) (store.Cursor, error) {
 			cur.Values = append(cur.Values, *tv.S)
 		case tv.N != nil && tv.S == nil && tv.T == nil:
 			cur.Values = append(cur.Values, *tv.N)
-		case tv.T != nil && tv.S == nil && tv.N == nil:
+		case tv.T != nil && tv.S == nil && tv.N == nil && store.TimeInRange(*tv.T):
 			cur.Values = append(cur.Values, time.UnixMicro(*tv.T).UTC())
 		case tv.S == nil && tv.N == nil && tv.T == nil:
 			cur.Values = append(cur.Values, nil)

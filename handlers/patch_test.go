@@ -98,6 +98,9 @@ func TestPatchBodyMustBeOneJSONObject(t *testing.T) {
 	r := s.do("PATCH", path, "\xef\xbb\xbf"+`{"percentProgress": 1}`)
 	assertEntity(t, r, 200, map[string]any{"percentProgress": 1, "@odata.etag": etagVersion(1)})
 	assertError(t, s.do("PATCH", path, "\xef\xbb\xbf\xef\xbb\xbf"+`{"percentProgress": 1}`), 400, "badRequest", "")
+	// An identity Content-Encoding is no encoding.
+	r = s.do("PATCH", path, `{"percentProgress": 1}`, "Content-Encoding", "identity", "Content-Encoding", "IDENTITY, identity")
+	assertEntity(t, r, 200, map[string]any{"percentProgress": 1, "@odata.etag": etagVersion(1)})
 	if s.row(id) != before {
 		t.Errorf("refused PATCHes changed the row:\n%s\n%s", before, s.row(id))
 	}
@@ -263,7 +266,11 @@ func TestPatchIfMatch(t *testing.T) {
 	before := s.row(id)
 	other := etagOf(t, time.Now().UTC().Format(time.RFC3339Nano), 2) // the right version of another incarnation
 	for _, stale := range []string{tag(1), tag(3), `"` + strings.TrimPrefix(tag(2), `W/"`), `W/"2"`, other,
-		`garbage`, tag(1) + ", " + tag(3)} {
+		`garbage`, tag(1) + ", " + tag(3),
+		// Tags compare as strings: the same numbers written otherwise are other tags.
+		strings.ToUpper(tag(2)), strings.Replace(tag(2), `W/"2.`, `W/"02.`, 1), strings.Replace(tag(2), `W/"2.`, `W/"+2.`, 1),
+		// A creation time before any timestamptz.
+		`W/"2.-zzzzzzzzzzzz"`} {
 		r = s.do("PATCH", path, `{"percentProgress": 2}`, "If-Match", stale)
 		assertError(t, r, 412, "preconditionFailed", "")
 	}

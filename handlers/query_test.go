@@ -489,6 +489,7 @@ func TestSkiptokenBelongsToItsQuery(t *testing.T) {
 		forgeToken(t, token, `"k":[{"s":"running"},{"t":1}]`), forgeToken(t, token, `"k":[{"n":5}]`),
 		forgeToken(t, token, `"k":[{"n":5},{"s":"x"}]`), forgeToken(t, token, `"k":[{"n":99999999999},{"t":1}]`),
 		forgeToken(t, token, `"k":[{"n":5,"s":"x"},{"t":1}]`), forgeToken(t, token, `"k":[{"n":5},null]`),
+		forgeToken(t, token, `"k":[{"n":5},{"t":-300000000000000000}]`), // before any timestamptz
 	} {
 		r := s.do("GET", "/beta/tagOperations?"+encodeQuery("$filter=status ne 'running'&$orderby=percentProgress desc&$skiptoken="+bad), "")
 		assertError(t, r, 400, "badRequest", "$skiptoken")

@@ -175,6 +175,14 @@ type Revision struct {
 	Created time.Time
 }
 
+// minTimeMicros is the earliest timestamptz, 4714-11-24 00:00 BC, in microseconds since 1970. Every later
+// int64 count of microseconds fits one: Postgres's upper bound, in the year 294276, is beyond them.
+const minTimeMicros = -210866803200000000
+
+// TimeInRange reports whether a time in microseconds since 1970 fits a timestamptz; one that does not,
+// sent as a parameter, makes Postgres refuse the statement.
+func TimeInRange(micros int64) bool { return micros >= minTimeMicros }
+
 // Revision is the operation's current revision.
 func (o Operation) Revision() Revision {
 	return Revision{Version: o.Version, Created: o.CreatedDateTime}
