@@ -184,9 +184,15 @@ func TestErrorsAndRequestIDs(t *testing.T) {
 		t.Errorf("405 without Allow")
 	}
 	assertError(t, s.do("POST", "/beta/tagOperations/"+"05de44a5-44a5-05de-a544-de05a544de05", `{}`), 405, "methodNotAllowed", "")
-	r = s.do("GET", "/beta/tagOperations", "", "client-request-id", strings.Repeat("x", 300))
-	if r.header.Get("client-request-id") != r.header.Get("request-id") {
-		t.Errorf("an unusable client-request-id is replaced by the request-id")
+	r = s.do("GET", "/beta/tagOperations", "", "client-request-id", "trace 42 / worker 7")
+	if got := r.header.Get("client-request-id"); got != "trace 42 / worker 7" {
+		t.Errorf("client-request-id with spaces: %q, want it echoed", got)
+	}
+	for _, unusable := range []string{strings.Repeat("x", 201), "naïve", "tab\there"} {
+		r = s.do("GET", "/beta/tagOperations", "", "client-request-id", unusable)
+		if r.header.Get("client-request-id") != r.header.Get("request-id") {
+			t.Errorf("client-request-id %q: %q, want the request-id %q", unusable, r.header.Get("client-request-id"), r.header.Get("request-id"))
+		}
 	}
 }
 

@@ -34,13 +34,14 @@ func requestIDs(c echo.Context) ids {
 	return v
 }
 
-// printableToken accepts a client-request-id we can safely echo: 1 to 200 visible ASCII characters.
+// printableToken accepts a client-request-id we can safely echo into a header and the logs: 1 to 200
+// printable ASCII characters (spaces included; net/http has already trimmed them from the ends).
 func printableToken(s string) bool {
 	if s == "" || len(s) > 200 {
 		return false
 	}
 	for i := 0; i < len(s); i++ {
-		if s[i] < 0x21 || s[i] > 0x7e {
+		if s[i] < 0x20 || s[i] > 0x7e {
 			return false
 		}
 	}
