@@ -93,17 +93,19 @@ func runSeed(ctx context.Context, args []string, getenv func(string) string, std
 	wg.Wait()
 	loaded := time.Since(begin)
 	stopProgress()
-	if err := context.Cause(ctx); err != nil {
-		return err
+	ops, events := opsDone.Load(), eventsDone.Load()
+	stopped := context.Cause(ctx)
+	if stopped != nil {
+		// Each batch is one transaction: what was committed stays, whole, and nothing else was written.
+		fmt.Fprintf(stderr, "seed: stopped (%v); %d operations and %d history events were loaded, in whole batches\n", stopped, ops, events)
 	}
 	if n := loader.DeferredIndexes(); n > 0 {
 		fmt.Fprintf(stderr, "seed: building %d indexes and analyzing...\n", n)
 	}
-	if err := loader.Finish(ctx); err != nil {
-		return err
+	if err := loader.Finish(ctx); err != nil || stopped != nil {
+		return errors.Join(stopped, err)
 	}
 	elapsed := time.Since(begin)
-	ops, events := opsDone.Load(), eventsDone.Load()
 	fmt.Fprintf(stdout, "seeded %d operations with %d history events in %d tenants in %s (COPY %s, indexes and ANALYZE %s): "+
 		"%.0f operations/s, %.0f rows/s\n",
 		ops, events, *tenants, elapsed.Round(time.Millisecond), loaded.Round(time.Millisecond),
