@@ -21,6 +21,11 @@ type TokenVerifier interface {
 func authenticate(v TokenVerifier) echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
+			headers := c.Request().Header.Values("Authorization")
+			if len(headers) > 1 {
+				// Which one a proxy or a cache would honour is anyone's guess; take neither.
+				return unauthorized(headers[0], &auth.Error{Message: "The request has more than one Authorization header; send one."})
+			}
 			header := c.Request().Header.Get("Authorization")
 			p, err := v.Verify(c.Request().Context(), header)
 			if errors.Is(err, auth.ErrKeysUnavailable) {

@@ -106,6 +106,11 @@ func TestAuthentication(t *testing.T) {
 			}
 		})
 	}
+	// Two Authorization headers, even two good ones: which one a proxy honoured is unknown, so neither is.
+	r := s.do("PATCH", "/beta/tagOperations/"+id, `{"percentProgress": 50}`, "Authorization", "Bearer "+valid, "Authorization", "Bearer "+valid)
+	if e := assertError(t, r, 401, "unauthorized", ""); e["message"] != "The request has more than one Authorization header; send one." {
+		t.Errorf("two Authorization headers: %v", e["message"])
+	}
 	if s.row(id) != before || len(s.events(id)) != 1 {
 		t.Fatalf("a refused request changed the operation")
 	}
