@@ -43,7 +43,7 @@ func fixtureETag(t *testing.T, n int) string {
 	return ""
 }
 
-// insert writes ops for tenant as an analyst's INSERT would, with their creation events.
+// insert writes ops for tenant as an analyst's INSERT would; the database records their creation events.
 func (s *testServer) insert(tenant string, ops ...fixtureOp) {
 	s.t.Helper()
 	batch := &pgx.Batch{}
@@ -60,15 +60,11 @@ func (s *testServer) insert(tenant string, ops ...fixtureOp) {
 			}
 			return s
 		}
-		batch.Queue(`WITH op AS (
-			INSERT INTO case_operations (tenant_id, id, status, action, percent_progress, created_date_time,
+		batch.Queue(`INSERT INTO case_operations (tenant_id, id, status, action, percent_progress, created_date_time,
 				completed_date_time, last_modified_date_time, created_by, result_code)
 			VALUES ($1, $2, $3, $4, $5, $6::timestamptz, $7::timestamptz, coalesce($7::timestamptz, $6::timestamptz), CASE WHEN $8::text IS NULL AND $9::text IS NULL THEN NULL
 				ELSE jsonb_strip_nulls(jsonb_build_object('user', CASE WHEN $8 IS NOT NULL THEN jsonb_build_object('id', $8) END,
-					'application', CASE WHEN $9 IS NOT NULL THEN jsonb_build_object('id', $9) END)) END, $10)
-			RETURNING *)
-			INSERT INTO case_operation_events (tenant_id, operation_id, kind, changes)
-			SELECT tenant_id, id, 'created', case_operation_changes(NULL, op) FROM op`,
+					'application', CASE WHEN $9 IS NOT NULL THEN jsonb_build_object('id', $9) END)) END, $10)`,
 			tenant, opID(o.n), o.status, o.action, nullInt(o.progress), o.created, nullStr(o.completed),
 			nullStr(o.userID), nullStr(o.appID), nullInt(o.resultCode))
 	}

@@ -151,8 +151,9 @@ func (l *BulkLoader) Load(ctx context.Context, ops []BulkOperation, events []Bul
 	return mapError(pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
 		// A lost batch on a crash is acceptable to a loader; waiting for each commit's flush is not needed.
 		// The rollups count the batch once per COPY (caseops.bulk_load, migration 00005), from transition
-		// tables that the larger work_mem keeps in memory rather than in temp files.
-		if _, err := tx.Exec(ctx, `SET LOCAL synchronous_commit = off; SET LOCAL work_mem = '128MB'; SET LOCAL caseops.bulk_load = 'on'`); err != nil {
+		// tables that the larger work_mem keeps in memory rather than in temp files. The load writes its own
+		// history, so the trigger that records direct SQL writes (migration 00006) stays out of it.
+		if _, err := tx.Exec(ctx, `SET LOCAL synchronous_commit = off; SET LOCAL work_mem = '128MB'; SET LOCAL caseops.bulk_load = 'on'; SET LOCAL caseops.history = 'written'`); err != nil {
 			return err
 		}
 		row := make([]any, len(bulkOperationColumns))

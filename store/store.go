@@ -88,13 +88,21 @@ func utc(t *time.Time) *time.Time {
 	return &u
 }
 
+// historyWritten marks a statement's transaction as one that writes its own history events, with their
+// actor and request id, so the trigger that records direct SQL writes (migration 00006) leaves it alone.
+// Each write statement below evaluates it before it writes its row.
+const historyWritten = `set_config('caseops.history', 'written', true)`
+
 const createSQL = `
-WITH ins AS (
+WITH mark AS (
+	SELECT ` + historyWritten + `
+), ins AS (
 	INSERT INTO case_operations AS r (tenant_id, id, status, action, percent_progress, completed_date_time,
 		created_by, result_code, result_message, result_subcode)
-	VALUES ($1, $2, $3, $4, $5,
+	SELECT $1::text, $2::uuid, $3::case_operation_status, $4::case_action, $5::integer,
 		CASE WHEN $6::timestamptz IS NULL AND case_operation_status_is_terminal($3) THEN now() ELSE $6 END,
-		$7, $8, $9, $10)
+		$7::jsonb, $8::integer, $9::text, $10::integer
+	FROM mark
 	RETURNING r
 ), ev AS (
 	INSERT INTO case_operation_events (tenant_id, operation_id, kind, actor, request_id, changes)
@@ -140,7 +148,7 @@ func (s *Store) Get(ctx context.Context, tenant string, id uuid.UUID) (Operation
 // The verdict column says what happened, old_status what the status was; the row columns are the operation as it now stands.
 const patchSQL = `
 WITH old AS (
-	SELECT r FROM case_operations r WHERE tenant_id = $1 AND id = $2 FOR UPDATE
+	SELECT r, ` + historyWritten + ` FROM case_operations r WHERE tenant_id = $1 AND id = $2 FOR UPDATE
 ), next AS (
 	SELECT CASE WHEN $3 THEN $4::case_operation_status ELSE (old.r).status END AS status,
 		CASE WHEN $5 THEN $6::case_action ELSE (old.r).action END AS action,
@@ -241,7 +249,7 @@ func (s *Store) Patch(ctx context.Context, tenant string, id uuid.UUID, p Patch,
 
 const deleteSQL = `
 WITH old AS (
-	SELECT r, CASE WHEN $3::bigint[] IS NOT NULL AND NOT EXISTS (SELECT FROM unnest($3::bigint[], $6::timestamptz[]) m(version, created)
+	SELECT r, ` + historyWritten + `, CASE WHEN $3::bigint[] IS NOT NULL AND NOT EXISTS (SELECT FROM unnest($3::bigint[], $6::timestamptz[]) m(version, created)
 			WHERE m.version = r.version AND m.created = r.created_date_time) THEN 'stale'
 		ELSE 'deleted' END AS verdict
 	FROM case_operations r WHERE tenant_id = $1 AND id = $2 FOR UPDATE

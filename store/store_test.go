@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -181,5 +183,46 @@ func TestRevisionsOfADeletedOperationNeverMatchItsSuccessor(t *testing.T) {
 	}
 	if err := s.Delete(ctx, "t1", id, []store.Revision{old.Revision(), current.Revision()}, audit); err != nil {
 		t.Fatalf("delete naming the current revision among others: %v", err)
+	}
+}
+
+// Writes made straight in SQL get their history too (migration 00006), without an actor or a request id;
+// the service's own writes get exactly one event each, with theirs.
+func TestDirectSQLWritesAreRecorded(t *testing.T) {
+	t.Parallel()
+	s, pool := newStore(t)
+	ctx := context.Background()
+	id := uuid.New()
+	history := func() []string {
+		t.Helper()
+		rows, _ := pool.Query(ctx, `SELECT kind::text || ' ' || coalesce(actor_user_id, '-') || ' ' || coalesce(request_id, '-') || ' ' || changes::text
+			FROM case_operation_events WHERE tenant_id = 't1' AND operation_id = $1 ORDER BY seq`, id)
+		got, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+	exec := func(sql string) {
+		t.Helper()
+		if _, err := pool.Exec(ctx, sql, id); err != nil {
+			t.Fatalf("%s: %v", sql, err)
+		}
+	}
+	exec(`INSERT INTO case_operations (tenant_id, id, status, percent_progress, created_date_time) VALUES ('t1', $1, 'running', 5, '2026-01-01T00:00:00Z')`)
+	exec(`UPDATE case_operations SET percent_progress = 6 WHERE tenant_id = 't1' AND id = $1`)
+	exec(`UPDATE case_operations SET last_modified_date_time = last_modified_date_time + interval '1 second' WHERE tenant_id = 't1' AND id = $1`) // no property moves
+	if _, _, err := s.Patch(ctx, "t1", id, store.Patch{PercentProgress: store.Some(ptr[int32](7))}, audit); err != nil {
+		t.Fatal(err)
+	}
+	exec(`DELETE FROM case_operations WHERE tenant_id = 't1' AND id = $1`)
+	want := []string{
+		`created - - {"action": {"new": "applyTags", "old": null}, "status": {"new": "running", "old": null}, "createdDateTime": {"new": "2026-01-01T00:00:00.000000Z", "old": null}, "percentProgress": {"new": 5, "old": null}}`,
+		`updated - - {"percentProgress": {"new": 6, "old": 5}}`,
+		`updated u1 req-1 {"percentProgress": {"new": 7, "old": 6}}`,
+		`deleted - - {"action": {"new": null, "old": "applyTags"}, "status": {"new": null, "old": "running"}, "createdDateTime": {"new": null, "old": "2026-01-01T00:00:00.000000Z"}, "percentProgress": {"new": null, "old": 7}}`,
+	}
+	if got := history(); !slices.Equal(got, want) {
+		t.Errorf("history\n got %q\nwant %q", got, want)
 	}
 }
