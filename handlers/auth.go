@@ -21,12 +21,15 @@ type TokenVerifier interface {
 func authenticate(v TokenVerifier) echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
-			headers := c.Request().Header.Values("Authorization")
-			if len(headers) > 1 {
+			var header string
+			switch headers := c.Request().Header.Values("Authorization"); len(headers) {
+			case 0:
+			case 1:
+				header = headers[0]
+			default:
 				// Which one a proxy or a cache would honour is anyone's guess; take neither.
 				return unauthorized(headers[0], &auth.Error{Message: "The request has more than one Authorization header; send one."})
 			}
-			header := c.Request().Header.Get("Authorization")
 			p, err := v.Verify(c.Request().Context(), header)
 			if errors.Is(err, auth.ErrKeysUnavailable) {
 				return err // a 503, with its cause in the log (toError)

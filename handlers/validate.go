@@ -131,11 +131,11 @@ func checkODataType(errs *problems, target string, v any, want string) {
 
 func isCanonicalGUID(s string) bool { return len(s) == 36 }
 
-// parseTime reads an RFC 3339 timestamp with an offset; ok is false when it is invalid.
 // rfc3339Form is RFC 3339's date-time, which time.Parse reads too loosely: it also takes a comma before
 // the fraction and offsets such as +24:00 or +00:60.
 var rfc3339Form = regexp.MustCompile(`^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]([01]\d|2[0-3]):[0-5]\d)$`)
 
+// parseTime reads an RFC 3339 timestamp with an offset; ok is false when it is invalid.
 func parseTime(errs *problems, target string, v any, nullable bool) (*time.Time, bool) {
 	if v == nil && nullable {
 		return nil, true
