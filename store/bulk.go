@@ -134,6 +134,8 @@ func (l *BulkLoader) DeferredIndexes() int { return len(l.rebuild) }
 
 // Load writes operations and their events with COPY, in one transaction: all of them or none.
 // COPY checks every CHECK constraint as an INSERT would; seq and transaction_id take their defaults.
+// Once the rows are sent it commits even if ctx ends meanwhile, so that when ctx is what stops a load, a
+// nil error means the batch is in the tables and an error means it is not.
 func (l *BulkLoader) Load(ctx context.Context, ops []BulkOperation, events []BulkEvent) error {
 	conn, err := l.s.pool.Acquire(ctx)
 	if err != nil {
@@ -148,39 +150,52 @@ func (l *BulkLoader) Load(ctx context.Context, ops []BulkOperation, events []Bul
 		}
 		conn.Conn().TypeMap().RegisterTypes(types)
 	}
-	return mapError(pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
-		// A lost batch on a crash is acceptable to a loader; waiting for each commit's flush is not needed.
-		// The rollups count the batch once per COPY (caseops.bulk_load, migration 00005), from transition
-		// tables that the larger work_mem keeps in memory rather than in temp files. The load writes its own
-		// history, so the trigger that records direct SQL writes (migration 00006) stays out of it.
-		if _, err := tx.Exec(ctx, `SET LOCAL synchronous_commit = off; SET LOCAL work_mem = '128MB'; SET LOCAL caseops.bulk_load = 'on'; SET LOCAL caseops.history = 'written'`); err != nil {
-			return err
-		}
-		row := make([]any, len(bulkOperationColumns))
-		_, err := tx.CopyFrom(ctx, pgx.Identifier{"case_operations"}, bulkOperationColumns,
-			pgx.CopyFromSlice(len(ops), func(i int) ([]any, error) {
-				o := &ops[i]
-				row[0], row[1], row[2], row[3] = o.TenantID, [16]byte(o.ID), string(o.Status), string(o.Action)
-				row[4], row[5], row[6], row[7] = o.PercentProgress, o.CreatedDateTime, o.CompletedDateTime, jsonb(o.CreatedBy)
-				row[8], row[9], row[10], row[11], row[12] = o.ResultCode, o.ResultMessage, o.ResultSubcode, o.Version, o.LastModifiedDateTime
-				return row, nil
-			}))
-		if err != nil {
-			return fmt.Errorf("copy operations: %w", err)
-		}
-		erow := make([]any, len(bulkEventColumns))
-		_, err = tx.CopyFrom(ctx, pgx.Identifier{"case_operation_events"}, bulkEventColumns,
-			pgx.CopyFromSlice(len(events), func(i int) ([]any, error) {
-				e := &events[i]
-				erow[0], erow[1], erow[2], erow[3] = e.TenantID, [16]byte(e.OperationID), e.OccurredAt, string(e.Kind)
-				erow[4], erow[5], erow[6] = jsonb(e.Actor), e.RequestID, e.Changes
-				return erow, nil
-			}))
-		if err != nil {
-			return fmt.Errorf("copy events: %w", err)
-		}
-		return nil
-	}))
+	tx, err := conn.Begin(ctx)
+	if err != nil {
+		return mapError(err)
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx)) // a no-op once committed
+	if err := copyBatch(ctx, tx, ops, events); err != nil {
+		return mapError(err)
+	}
+	// Once both COPYs are in, the commit is not abandoned when ctx ends: an interrupted load must know
+	// whether its last batch is in the tables, to say truly what it kept.
+	return mapError(tx.Commit(context.WithoutCancel(ctx)))
+}
+
+// copyBatch writes one batch of operations and their events in tx.
+func copyBatch(ctx context.Context, tx pgx.Tx, ops []BulkOperation, events []BulkEvent) error {
+	// A lost batch on a crash is acceptable to a loader; waiting for each commit's flush is not needed.
+	// The rollups count the batch once per COPY (caseops.bulk_load, migration 00005), from transition
+	// tables that the larger work_mem keeps in memory rather than in temp files. The load writes its own
+	// history, so the trigger that records direct SQL writes (migration 00006) stays out of it.
+	if _, err := tx.Exec(ctx, `SET LOCAL synchronous_commit = off; SET LOCAL work_mem = '128MB'; SET LOCAL caseops.bulk_load = 'on'; SET LOCAL caseops.history = 'written'`); err != nil {
+		return err
+	}
+	row := make([]any, len(bulkOperationColumns))
+	_, err := tx.CopyFrom(ctx, pgx.Identifier{"case_operations"}, bulkOperationColumns,
+		pgx.CopyFromSlice(len(ops), func(i int) ([]any, error) {
+			o := &ops[i]
+			row[0], row[1], row[2], row[3] = o.TenantID, [16]byte(o.ID), string(o.Status), string(o.Action)
+			row[4], row[5], row[6], row[7] = o.PercentProgress, o.CreatedDateTime, o.CompletedDateTime, jsonb(o.CreatedBy)
+			row[8], row[9], row[10], row[11], row[12] = o.ResultCode, o.ResultMessage, o.ResultSubcode, o.Version, o.LastModifiedDateTime
+			return row, nil
+		}))
+	if err != nil {
+		return fmt.Errorf("copy operations: %w", err)
+	}
+	erow := make([]any, len(bulkEventColumns))
+	_, err = tx.CopyFrom(ctx, pgx.Identifier{"case_operation_events"}, bulkEventColumns,
+		pgx.CopyFromSlice(len(events), func(i int) ([]any, error) {
+			e := &events[i]
+			erow[0], erow[1], erow[2], erow[3] = e.TenantID, [16]byte(e.OperationID), e.OccurredAt, string(e.Kind)
+			erow[4], erow[5], erow[6] = jsonb(e.Actor), e.RequestID, e.Changes
+			return erow, nil
+		}))
+	if err != nil {
+		return fmt.Errorf("copy events: %w", err)
+	}
+	return nil
 }
 
 // Finish rebuilds the indexes the load dropped, two at a time, then refreshes the planner's statistics.
