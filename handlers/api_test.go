@@ -266,3 +266,21 @@ func TestCreateWithoutHost(t *testing.T) {
 		t.Errorf("@odata.context %q", ctx)
 	}
 }
+
+// Location names https when a proxy says the request came over it, and never a scheme a client made up.
+func TestLocationScheme(t *testing.T) {
+	t.Parallel()
+	s := newTestServer(t)
+	host := strings.TrimPrefix(s.url, "http://")
+	for proto, want := range map[string]string{"": "http", "https": "https", "HTTPS, http": "https", "http": "http",
+		"javascript": "http", "https://evil.example/x?": "http"} {
+		r := s.do("POST", "/beta/tagOperations", `{}`, "X-Forwarded-Proto", proto)
+		op := assertEntity(t, r, 201, map[string]any{"@odata.etag": etagVersion(1)})
+		if loc, wantLoc := r.header.Get("Location"), want+"://"+host+"/beta/tagOperations/"+op["id"].(string); loc != wantLoc {
+			t.Errorf("X-Forwarded-Proto %q: Location %q, want %q", proto, loc, wantLoc)
+		}
+		if ctx := op["@odata.context"]; ctx != want+"://"+host+"/beta/$metadata#tagOperations/$entity" {
+			t.Errorf("X-Forwarded-Proto %q: @odata.context %q", proto, ctx)
+		}
+	}
+}

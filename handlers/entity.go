@@ -140,7 +140,17 @@ func baseURL(c echo.Context) string {
 	if addr, ok := c.Request().Context().Value(http.LocalAddrContextKey).(net.Addr); ok && host == "" {
 		host = addr.String()
 	}
-	return c.Scheme() + "://" + host
+	return scheme(c) + "://" + host
+}
+
+// scheme is https when the request came over TLS or a proxy says it did (the first X-Forwarded-Proto
+// value), else http. Any other value a client sends is not copied into the URLs the service writes.
+func scheme(c echo.Context) string {
+	proto, _, _ := strings.Cut(c.Request().Header.Get(echo.HeaderXForwardedProto), ",")
+	if c.IsTLS() || strings.EqualFold(strings.TrimSpace(proto), "https") {
+		return "https"
+	}
+	return "http"
 }
 
 func writeJSON(c echo.Context, status int, v any) error {

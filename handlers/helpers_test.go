@@ -205,7 +205,7 @@ func assertEntity(t *testing.T, r response, status int, want map[string]any) map
 	}
 	if ctx, ok := got["@odata.context"]; ok {
 		full["@odata.context"] = ctx
-		if !strings.HasSuffix(ctx.(string), "/beta/$metadata#tagOperations/$entity") || !strings.HasPrefix(ctx.(string), "http://") {
+		if !strings.HasSuffix(ctx.(string), "/beta/$metadata#tagOperations/$entity") || !(strings.HasPrefix(ctx.(string), "http://") || strings.HasPrefix(ctx.(string), "https://")) {
 			t.Errorf("@odata.context %q", ctx)
 		}
 	}
