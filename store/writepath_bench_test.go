@@ -28,9 +28,7 @@ import (
 //	go test -run '^$' -bench WritePath -benchtime 20000x ./store/
 func BenchmarkWritePath(b *testing.B) {
 	versions, stores := storesPerVersion(b)
-	var mu sync.Mutex
-	spent := make([]time.Duration, len(versions))
-	runs := make([]int, len(versions))
+	times := newVersionTimes(len(versions))
 	audit := store.Audit{RequestID: "bench"}
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
@@ -55,14 +53,10 @@ func BenchmarkWritePath(b *testing.B) {
 				b.Error(err)
 				return
 			}
-			d := time.Since(start)
-			mu.Lock()
-			spent[v] += d
-			runs[v]++
-			mu.Unlock()
+			times.add(v, time.Since(start))
 		}
 	})
-	report(b, versions, spent, runs, "lifecycle")
+	times.report(b, versions, "lifecycle")
 }
 
 // BenchmarkProgressReport measures the hot path alone: a worker's PATCH of percentProgress onto one of 1,000
@@ -84,9 +78,7 @@ func BenchmarkProgressReport(b *testing.B) {
 			ids[v] = append(ids[v], op.ID)
 		}
 	}
-	var mu sync.Mutex
-	spent := make([]time.Duration, len(versions))
-	runs := make([]int, len(versions))
+	times := newVersionTimes(len(versions))
 	var next atomic.Int64
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
@@ -99,19 +91,18 @@ func BenchmarkProgressReport(b *testing.B) {
 				b.Error(err)
 				return
 			}
-			d := time.Since(start)
-			mu.Lock()
-			spent[v] += d
-			runs[v]++
-			mu.Unlock()
+			times.add(v, time.Since(start))
 		}
 	})
-	report(b, versions, spent, runs, "patch")
+	times.report(b, versions, "patch")
 }
 
 // storesPerVersion makes one empty database per schema version, migrated up to it.
 func storesPerVersion(b *testing.B) ([]int64, []*store.Store) {
-	versions := []int64{1, 2, 3, 4, 5}
+	var versions []int64 // every schema version this binary embeds
+	for v := int64(1); v <= migrations.LatestVersion(); v++ {
+		versions = append(versions, v)
+	}
 	stores := make([]*store.Store, len(versions))
 	for i, version := range versions {
 		cfg, err := pgxpool.ParseConfig(storetest.NewEmptyDatabase(b))
@@ -138,10 +129,29 @@ func storesPerVersion(b *testing.B) ([]int64, []*store.Store) {
 	return versions, stores
 }
 
-func report(b *testing.B, versions []int64, spent []time.Duration, runs []int, unit string) {
+// versionTimes adds up, from several goroutines, the time spent on each schema version and how often.
+type versionTimes struct {
+	mu    sync.Mutex
+	spent []time.Duration
+	runs  []int
+}
+
+func newVersionTimes(versions int) *versionTimes {
+	return &versionTimes{spent: make([]time.Duration, versions), runs: make([]int, versions)}
+}
+
+func (t *versionTimes) add(version int, d time.Duration) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.spent[version] += d
+	t.runs[version]++
+}
+
+// report prints the mean µs per unit for each version.
+func (t *versionTimes) report(b *testing.B, versions []int64, unit string) {
 	for i, version := range versions {
-		if runs[i] > 0 {
-			b.ReportMetric(float64(spent[i].Microseconds())/float64(runs[i]), fmt.Sprintf("µs/%s-to-%d", unit, version))
+		if t.runs[i] > 0 {
+			b.ReportMetric(float64(t.spent[i].Microseconds())/float64(t.runs[i]), fmt.Sprintf("µs/%s-to-%d", unit, version))
 		}
 	}
 }
