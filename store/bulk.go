@@ -68,9 +68,14 @@ var (
 // as COPY writes it; the primary key, rebuilt at the end, checks uniqueness then.
 type BulkLoader struct {
 	s        *Store
-	rebuild  []string // CREATE INDEX statements for the dropped indexes, which may run at once
-	after    []string // then: constraints on the rebuilt unique indexes, and index comments
+	rebuild  []deferredIndex // the dropped indexes, which may be built at once
+	after    []string        // then: constraints on the rebuilt unique indexes, and index comments
 	finished bool
+}
+
+// deferredIndex is an index a load dropped, to be built again when it ends.
+type deferredIndex struct {
+	name, definition string // definition: its CREATE INDEX statement
 }
 
 // NewBulkLoader prepares a bulk load. Finish must be called, even after a failed load, to rebuild any
@@ -119,7 +124,7 @@ func (s *Store) NewBulkLoader(ctx context.Context) (*BulkLoader, error) {
 			if _, err := tx.Exec(ctx, drop); err != nil {
 				return err
 			}
-			l.rebuild = append(l.rebuild, ix.definition)
+			l.rebuild = append(l.rebuild, deferredIndex{ix.name, ix.definition})
 			if ix.comment != nil {
 				l.after = append(l.after, "COMMENT ON INDEX "+ix.name+" IS "+quoteLiteral(*ix.comment))
 			}
@@ -200,8 +205,9 @@ func copyBatch(ctx context.Context, tx pgx.Tx, ops []BulkOperation, events []Bul
 
 // Finish rebuilds the indexes the load dropped, two at a time, then refreshes the planner's statistics.
 // It runs even when ctx is already cancelled, so that an interrupted load does not leave tables without
-// their indexes.
-func (l *BulkLoader) Finish(ctx context.Context) error {
+// their indexes. built, when not nil, is called as each index is done (one call at a time), since
+// building them can take minutes.
+func (l *BulkLoader) Finish(ctx context.Context, built func(index string, took time.Duration)) error {
 	if l.finished {
 		return nil
 	}
@@ -210,29 +216,32 @@ func (l *BulkLoader) Finish(ctx context.Context) error {
 	var errs []error
 	var mu sync.Mutex
 	var wg sync.WaitGroup
-	next := make(chan string)
+	next := make(chan deferredIndex)
 	for range 2 {
 		wg.Go(func() {
-			for stmt := range next {
+			for ix := range next {
+				begin := time.Now()
 				conn, err := l.s.pool.Acquire(ctx)
 				if err == nil {
 					_, err = conn.Exec(ctx, `SET maintenance_work_mem = '1GB'`)
 					if err == nil {
-						_, err = conn.Exec(ctx, stmt)
+						_, err = conn.Exec(ctx, ix.definition)
 					}
 					_, _ = conn.Exec(ctx, `RESET maintenance_work_mem`)
 					conn.Release()
 				}
+				mu.Lock()
 				if err != nil {
-					mu.Lock()
-					errs = append(errs, fmt.Errorf("%s: %w", stmt, err))
-					mu.Unlock()
+					errs = append(errs, fmt.Errorf("%s: %w", ix.definition, err))
+				} else if built != nil {
+					built(ix.name, time.Since(begin))
 				}
+				mu.Unlock()
 			}
 		})
 	}
-	for _, stmt := range l.rebuild {
-		next <- stmt
+	for _, ix := range l.rebuild {
+		next <- ix
 	}
 	close(next)
 	wg.Wait()

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"runtime/debug"
 	"sync"
 	"sync/atomic"
@@ -56,7 +57,7 @@ func runSeed(ctx context.Context, args []string, getenv func(string) string, std
 	if err != nil {
 		return err
 	}
-	defer loader.Finish(ctx) // rebuilds dropped indexes even when the load fails
+	defer loader.Finish(ctx, nil) // rebuilds dropped indexes even when the load fails
 
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
@@ -89,7 +90,7 @@ func runSeed(ctx context.Context, args []string, getenv func(string) string, std
 			}
 		})
 	}
-	stopProgress := showProgress(stderr, *count, &opsDone, &eventsDone, begin)
+	stopProgress := showProgress(stderr, isTerminal(stderr), *count, &opsDone, &eventsDone, begin)
 	wg.Wait()
 	loaded := time.Since(begin)
 	stopProgress()
@@ -99,10 +100,15 @@ func runSeed(ctx context.Context, args []string, getenv func(string) string, std
 		// Each batch is one transaction: what was committed stays, whole, and nothing else was written.
 		fmt.Fprintf(stderr, "seed: stopped (%v); %d operations and %d history events were loaded, in whole batches\n", stopped, ops, events)
 	}
-	if n := loader.DeferredIndexes(); n > 0 {
-		fmt.Fprintf(stderr, "seed: building %d indexes and analyzing...\n", n)
+	indexes, built := loader.DeferredIndexes(), 0
+	if indexes > 0 {
+		fmt.Fprintf(stderr, "seed: building %d indexes and analyzing...\n", indexes)
 	}
-	if err := loader.Finish(ctx); err != nil || stopped != nil {
+	err = loader.Finish(ctx, func(index string, took time.Duration) {
+		built++
+		fmt.Fprintf(stderr, "seed: index %s built in %s (%d of %d)\n", index, took.Round(100*time.Millisecond), built, indexes)
+	})
+	if err != nil || stopped != nil {
 		return errors.Join(stopped, err)
 	}
 	elapsed := time.Since(begin)
@@ -113,31 +119,55 @@ func runSeed(ctx context.Context, args []string, getenv func(string) string, std
 	return nil
 }
 
-// showProgress redraws one line on w twice a second: rows done, rows per second and the time left.
-// The returned function draws the final line and stops.
-func showProgress(w io.Writer, total int, ops, events *atomic.Int64, begin time.Time) func() {
-	draw := func(end string) {
+// isTerminal reports whether w is a terminal, where a line can be redrawn in place.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	info, err := f.Stat()
+	return err == nil && info.Mode()&os.ModeCharDevice != 0
+}
+
+// showProgress reports rows done, rows per second and the time left: on a terminal it redraws one line twice
+// a second; elsewhere (a log file, a CI job) it writes a line every ten seconds, so the log stays readable.
+// The returned function writes the final figures and stops.
+func showProgress(w io.Writer, interactive bool, total int, ops, events *atomic.Int64, begin time.Time) func() {
+	every := 10 * time.Second
+	if interactive {
+		every = 500 * time.Millisecond
+	}
+	draw := func(last bool) {
 		done, elapsed := ops.Load(), time.Since(begin).Seconds()
 		rate := float64(done) / max(elapsed, 1e-9)
 		eta := "-"
 		if rate > 0 {
 			eta = (time.Duration(float64(int64(total)-done)/rate) * time.Second).Round(time.Second).String()
 		}
-		fmt.Fprintf(w, "\rseed: %d/%d operations (%3.0f%%) + %d events  %.0f operations/s  %.0f rows/s  ETA %s   %s",
+		line := fmt.Sprintf("seed: %d/%d operations (%3.0f%%) + %d events  %.0f operations/s  %.0f rows/s  ETA %s",
 			done, total, 100*float64(done)/float64(total), events.Load(), rate,
-			float64(done+events.Load())/max(elapsed, 1e-9), eta, end)
+			float64(done+events.Load())/max(elapsed, 1e-9), eta)
+		switch {
+		case !interactive:
+			line += "\n"
+		case last:
+			line = "\r" + line + "   \n" // the spaces cover what is left of a longer line before it
+		default:
+			line = "\r" + line + "   "
+		}
+		io.WriteString(w, line)
 	}
 	stop, stopped := make(chan struct{}), make(chan struct{})
 	go func() {
 		defer close(stopped)
-		tick := time.NewTicker(500 * time.Millisecond)
+		tick := time.NewTicker(every)
 		defer tick.Stop()
 		for {
 			select {
 			case <-tick.C:
-				draw("")
+				draw(false)
 			case <-stop:
-				draw("\n")
+				draw(true)
 				return
 			}
 		}

@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -28,10 +29,15 @@ func TestSeedCommand(t *testing.T) {
 	if !regexp.MustCompile(`^seeded 3000 operations with \d+ history events in 3 tenants in \S+ \(COPY \S+, indexes and ANALYZE \S+\): \d+ operations/s, \d+ rows/s\n$`).MatchString(stdout.String()) {
 		t.Errorf("stdout %q", stdout.String())
 	}
-	if progress := stderr.String(); !strings.Contains(progress, "\rseed: 3000/3000 operations (100%) + ") || !strings.Contains(progress, "operations/s") ||
-		!strings.Contains(progress, "ETA") || !regexp.MustCompile(`building \d+ indexes`).MatchString(progress) {
-		t.Errorf("stderr %q", progress)
+	// Not a terminal, so whole lines: the final figures, then each index as it is built.
+	progress := regexp.MustCompile(`^(?:seed: \d+/3000 operations \( *\d+%\) \+ \d+ events  \d+ operations/s  \d+ rows/s  ETA \S+\n)*` +
+		`seed: 3000/3000 operations \(100%\) \+ \d+ events  \d+ operations/s  \d+ rows/s  ETA 0s\n` +
+		`seed: building (\d+) indexes and analyzing\.\.\.\n` +
+		`((?:seed: index \w+ built in \S+ \(\d+ of \d+\)\n)*)$`).FindStringSubmatch(stderr.String())
+	if progress == nil {
+		t.Fatalf("stderr %q", stderr.String())
 	}
+	requireIndexLines(t, progress[2], mustAtoi(t, progress[1]))
 	stdout.Reset()
 	if err := run(context.Background(), []string{"seed", "--count", "500", "--random-seed", "2"}, env, &stdout, &stderr); err != nil {
 		t.Fatal(err)
@@ -91,24 +97,31 @@ func TestSeedStoppedKeepsWholeBatches(t *testing.T) {
 	go func() {
 		done <- run(ctx, []string{"seed", "--count", "1000000", "--batch", "500", "--workers", "2"}, env, io.Discard, &stderr)
 	}()
-	loading := regexp.MustCompile(`\rseed: [1-9]\d*/1000000 operations`)
-	waitFor(t, 30*time.Second, func() bool { return loading.MatchString(stderr.String()) }, "a first batch to be loaded")
+	var conn *pgx.Conn
+	loaded := func() bool {
+		if conn == nil {
+			if conn, _ = pgx.Connect(context.Background(), url); conn == nil {
+				return false // seed has not created the database yet
+			}
+			t.Cleanup(func() { conn.Close(context.Background()) })
+		}
+		var some bool
+		err := conn.QueryRow(context.Background(), `SELECT EXISTS (SELECT FROM case_operations)`).Scan(&some)
+		return err == nil && some // an error: not migrated yet
+	}
+	waitFor(t, 30*time.Second, loaded, "a first batch to be loaded")
 	cancel(stopped)
 	err := <-done
 	if !errors.Is(err, stopped) {
 		t.Fatalf("seed returned %v, want the reason it was stopped", err)
 	}
 	m := regexp.MustCompile(`seed: stopped \(stopped by the test\); (\d+) operations and (\d+) history events were loaded, in whole batches\n` +
-		`seed: building (\d+) indexes and analyzing\.\.\.\n$`).FindStringSubmatch(stderr.String())
+		`seed: building (\d+) indexes and analyzing\.\.\.\n((?:seed: index \w+ built in \S+ \(\d+ of \d+\)\n)*)$`).FindStringSubmatch(stderr.String())
 	if m == nil {
-		t.Fatalf("stderr ends %q", tail(stderr.String(), 300))
+		t.Fatalf("stderr ends %q", tail(stderr.String(), 600))
 	}
+	requireIndexLines(t, m[4], mustAtoi(t, m[3]))
 
-	conn, err := pgx.Connect(context.Background(), url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(context.Background())
 	var ops, events, orphans, indexes, batches int
 	err = conn.QueryRow(context.Background(), `SELECT
 		(SELECT count(*) FROM case_operations),
@@ -139,3 +152,41 @@ func mustAtoi(t *testing.T, s string) int {
 }
 
 func tail(s string, n int) string { return s[max(0, len(s)-n):] }
+
+// requireIndexLines checks that seed reported each of the n indexes it built once, counting 1 to n.
+func requireIndexLines(t *testing.T, lines string, n int) {
+	t.Helper()
+	built := regexp.MustCompile(`seed: index (\w+) built in \S+ \((\d+) of (\d+)\)\n`).FindAllStringSubmatch(lines, -1)
+	seen := map[string]bool{}
+	for i, b := range built {
+		if b[2] != strconv.Itoa(i+1) || b[3] != strconv.Itoa(n) || seen[b[1]] {
+			t.Errorf("index line %d is %q; want each of %d indexes once, counted in order", i+1, b[0], n)
+		}
+		seen[b[1]] = true
+	}
+	if n == 0 || len(built) != n {
+		t.Errorf("%d index lines for %d indexes built:\n%s", len(built), n, lines)
+	}
+}
+
+// On a terminal the progress line is redrawn in place; elsewhere each report is a line of its own.
+func TestSeedProgressLine(t *testing.T) {
+	t.Parallel()
+	var ops, events atomic.Int64
+	ops.Store(250)
+	events.Store(600)
+	begin := time.Now().Add(-10 * time.Second)
+	for _, tc := range []struct {
+		interactive bool
+		want        string
+	}{
+		{true, `^\rseed: 250/1000 operations \( 25%\) \+ 600 events  2\d operations/s  8\d rows/s  ETA (29|30)s   \n$`},
+		{false, `^seed: 250/1000 operations \( 25%\) \+ 600 events  2\d operations/s  8\d rows/s  ETA (29|30)s\n$`},
+	} {
+		var out bytes.Buffer
+		showProgress(&out, tc.interactive, 1000, &ops, &events, begin)()
+		if !regexp.MustCompile(tc.want).MatchString(out.String()) {
+			t.Errorf("interactive %v: %q, want %s", tc.interactive, out.String(), tc.want)
+		}
+	}
+}

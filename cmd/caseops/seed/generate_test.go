@@ -48,7 +48,7 @@ func load(t *testing.T, ops []store.BulkOperation, events []store.BulkEvent) *pg
 	if err := l.Load(ctx, ops[half:], events[cut:]); err != nil {
 		t.Fatal(err)
 	}
-	if err := l.Finish(ctx); err != nil {
+	if err := l.Finish(ctx, nil); err != nil {
 		t.Fatal(err)
 	}
 	return pool
@@ -190,7 +190,7 @@ func TestBulkLoadRebuildsTheIndexesItDeferred(t *testing.T) {
 	if err := l.Load(ctx, more, moreEvents); err != nil {
 		t.Fatal(err)
 	}
-	if err := l.Finish(ctx); err != nil {
+	if err := l.Finish(ctx, nil); err != nil {
 		t.Fatal(err)
 	}
 	if got, want := indexes(t, pool), indexes(t, fresh); got != want {
@@ -233,7 +233,7 @@ func TestBulkLoadRespectsConstraints(t *testing.T) {
 			t.Fatal(err)
 		}
 		loadErr := l.Load(ctx, ops, events)
-		if err := l.Finish(ctx); err != nil {
+		if err := l.Finish(ctx, nil); err != nil {
 			t.Fatal(err)
 		}
 		var invalid *store.InvalidError
