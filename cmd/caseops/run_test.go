@@ -298,3 +298,37 @@ func TestHelpListsFlagsAndVariables(t *testing.T) {
 		t.Errorf("a bad CASEOPS_REQUEST_TIMEOUT: %v", err)
 	}
 }
+
+// A word left over after the flags is refused before anything is done: the flag package stops at the
+// first one, so everything after it would otherwise be dropped without a word ("--migrate false" left
+// migrations on, and "--user-name Ada Lovelace" minted a token for "Ada" with the default lifetime).
+func TestCommandsRefuseStrayWords(t *testing.T) {
+	t.Parallel()
+	// No database is reachable here: a command that went ahead would fail differently, or hang.
+	env := envOf(map[string]string{"DATABASE_URL": "postgres://postgres@127.0.0.1:1/none?sslmode=disable&connect_timeout=1",
+		"CASEOPS_JWT_SECRET": strings.Repeat("s", 32)})
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"serve", "--migrate", "false", "--addr", "127.0.0.1:0"},
+			`unexpected argument "false": a true/false flag takes its value after =, as in --flag=false`},
+		{[]string{"serve", "help"}, `unexpected argument "help" (quote a value that has spaces)`},
+		{[]string{"token", "--tenant", "t", "--user-id", "u", "--user-name", "Ada", "Lovelace", "--ttl", "8h"},
+			`unexpected argument "Lovelace" (quote a value that has spaces)`},
+		{[]string{"seed", "--count", "100", "extra"}, `unexpected argument "extra" (quote a value that has spaces)`},
+		{[]string{"bench-query", "extra", "--requests", "5"}, `unexpected argument "extra" (quote a value that has spaces)`},
+	} {
+		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
+			t.Parallel()
+			var stdout, stderr bytes.Buffer
+			err := run(context.Background(), tc.args, env, &stdout, &stderr)
+			if err == nil || err.Error() != tc.want {
+				t.Errorf("error %v, want %q", err, tc.want)
+			}
+			if stdout.Len() != 0 || !strings.Contains(stderr.String(), "Usage: caseops "+tc.args[0]) {
+				t.Errorf("stdout %q, stderr %q; want nothing done and the usage shown", stdout.String(), stderr.String())
+			}
+		})
+	}
+}

@@ -53,7 +53,7 @@ func jwtFlags(s *settings.Set) func() jwtConfig {
 }
 
 func parseServe(args []string, getenv func(string) string, stderr io.Writer) (serveConfig, *settings.Set, error) {
-	s := newSettings("serve", "serve [flags]", getenv, stderr)
+	s := newSettings("serve", "serve [flags]", getenv, stderr).NoArguments()
 	var c serveConfig
 	dbURL := databaseURLFlag(s)
 	addr := s.String("addr", "CASEOPS_ADDR", ":8080", "address the HTTP API listens on")

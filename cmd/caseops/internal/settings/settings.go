@@ -136,7 +136,12 @@ func (s *Set) Parse(args []string) error {
 	}
 	if s.noArgs && s.fs.NArg() > 0 {
 		s.fs.Usage()
-		return fmt.Errorf("unexpected argument %q", s.fs.Arg(0))
+		arg := s.fs.Arg(0)
+		if _, err := strconv.ParseBool(arg); err == nil {
+			// "--migrate false" sets --migrate to true and leaves "false" over, which must not pass unnoticed.
+			return fmt.Errorf("unexpected argument %q: a true/false flag takes its value after =, as in --flag=%s", arg, arg)
+		}
+		return fmt.Errorf("unexpected argument %q (quote a value that has spaces)", arg)
 	}
 	return nil
 }
