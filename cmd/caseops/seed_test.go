@@ -78,8 +78,20 @@ func TestBenchQueryCommand(t *testing.T) {
 	if !regexp.MustCompile(`\$filter=status eq 'running'&\$orderby=createdDateTime desc\|\s+[\d.]+ ms\|\s+[\d.]+ ms\|`).MatchString(out) {
 		t.Errorf("no timings in:\n%s", out)
 	}
-	if err := run(context.Background(), []string{"bench-query", "--requests", "0"}, env, io.Discard, io.Discard); err == nil {
-		t.Error("bench-query with no requests succeeded")
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--requests", "0"}, "--requests must be from 1 to 1000000 and --view-runs from 1 to 1000"},
+		{[]string{"--requests", "1000000000000"}, "--requests must be from 1 to 1000000 and --view-runs from 1 to 1000"},
+		{[]string{"--view-runs", "100000"}, "--requests must be from 1 to 1000000 and --view-runs from 1 to 1000"},
+		{[]string{"--tenant", "nosuch"}, `tenant "nosuch" has no operations to list; name one that has (tenant-01 to tenant-NN after a seed), or leave --tenant out`},
+	} {
+		var stdout bytes.Buffer
+		err := run(context.Background(), append([]string{"bench-query"}, tc.args...), env, &stdout, io.Discard)
+		if err == nil || err.Error() != tc.want || stdout.Len() != 0 {
+			t.Errorf("bench-query %v: error %v, stdout %q; want %q and nothing timed", tc.args, err, stdout.String(), tc.want)
+		}
 	}
 }
 
