@@ -222,6 +222,21 @@ func TestTokenCommand(t *testing.T) {
 	if err := run(context.Background(), []string{"token", "--tenant", "x"}, envOf(map[string]string{}), io.Discard, io.Discard); err == nil {
 		t.Errorf("token without a secret succeeded")
 	}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--ttl", "0s"}, "--ttl must be more than 0, such as 1h, not 0s"},
+		{[]string{"--ttl", "-5m"}, "--ttl must be more than 0, such as 1h, not -5m0s"},
+		{[]string{"--scopes", ""}, "--scopes and --roles are both empty: such a token could read and write nothing"},
+		{[]string{"--scopes", " ", "--roles", " "}, "--scopes and --roles are both empty: such a token could read and write nothing"},
+	} {
+		out.Reset()
+		err := run(context.Background(), append([]string{"token", "--tenant", "contoso"}, tc.args...), envOf(env), &out, io.Discard)
+		if err == nil || err.Error() != tc.want || out.Len() != 0 {
+			t.Errorf("token %v: error %v, printed %q; want %q and no token", tc.args, err, out.String(), tc.want)
+		}
+	}
 }
 
 func TestMigrateCommands(t *testing.T) {

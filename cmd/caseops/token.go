@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/caseops/caseops/cmd/caseops/internal/settings"
@@ -54,6 +55,13 @@ func runToken(_ context.Context, args []string, getenv func(string) string, stdo
 	}
 	if *roles != "" && !isFlagSet(s, "scopes") {
 		*scopes = "" // an application token carries roles, not scopes
+	}
+	if strings.TrimSpace(*scopes) == "" && strings.TrimSpace(*roles) == "" {
+		return errors.New("--scopes and --roles are both empty: such a token could read and write nothing")
+	}
+	if *ttl <= 0 {
+		// Zero would otherwise mean the library's default lifetime, which is not what was asked.
+		return fmt.Errorf("--ttl must be more than 0, such as 1h, not %s", *ttl)
 	}
 	tok, err := auth.Mint([]byte(*secret), auth.MintOptions{Tenant: *tenant, Scopes: *scopes, Roles: *roles,
 		UserID: *userID, UserName: *userName, AppID: *appID, AppName: *appName, TTL: *ttl,
