@@ -347,3 +347,29 @@ func TestCommandsRefuseStrayWords(t *testing.T) {
 		})
 	}
 }
+
+// serve refuses settings no one means, before it touches the database: every message names the flag.
+func TestServeRefusesNonsensicalSettings(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--request-timeout", "0s"}, "--request-timeout must be at least 10ms, not 0s"},
+		{[]string{"--request-timeout", "1ns"}, "--request-timeout must be at least 10ms, not 1ns"},
+		{[]string{"--shutdown-timeout", "0s"}, "--shutdown-timeout must be at least 1ms, not 0s"},
+		{[]string{"--startup-timeout", "-5s"}, "--startup-timeout must be at least 1ms, not -5s"},
+		{[]string{"--db-max-conns", "0"}, "--db-max-conns must be from 1 to 10000"},
+		{[]string{"--max-body-bytes", "0"}, "--max-body-bytes must be from 1 to 67108864"},
+		{[]string{"--log-format", "xml"}, `--log-format must be json or text, not "xml"`},
+		{[]string{"--pprof"}, "--pprof needs --metrics-addr: the profiler is never served on the API's address"},
+	} {
+		_, _, err := parseServe(tc.args, envOf(nil), io.Discard)
+		if err == nil || err.Error() != tc.want {
+			t.Errorf("serve %v: %v, want %q", tc.args, err, tc.want)
+		}
+	}
+	if _, _, err := parseServe([]string{"--request-timeout", "10ms", "--shutdown-timeout", "1ms", "--startup-timeout", "1ms"}, envOf(nil), io.Discard); err != nil {
+		t.Errorf("the least settings allowed: %v", err)
+	}
+}

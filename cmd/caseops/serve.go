@@ -85,6 +85,20 @@ func parseServe(args []string, getenv func(string) string, stderr io.Writer) (se
 	if c.maxBodyBytes < 1 || c.maxBodyBytes > maxMaxBodyBytes {
 		return c, s, fmt.Errorf("--max-body-bytes must be from 1 to %d", maxMaxBodyBytes)
 	}
+	// Zero or less would remove the limit, make every shutdown fail, or allow no try at all: none is a
+	// setting anyone means. A request timeout under 10ms would answer every request 503.
+	for _, d := range []struct {
+		flag         string
+		value, least time.Duration
+	}{
+		{"--request-timeout", c.requestTimeout, 10 * time.Millisecond},
+		{"--shutdown-timeout", c.shutdownTimeout, time.Millisecond},
+		{"--startup-timeout", c.startupTimeout, time.Millisecond},
+	} {
+		if d.value < d.least {
+			return c, s, fmt.Errorf("%s must be at least %s, not %s", d.flag, d.least, d.value)
+		}
+	}
 	return c, s, nil
 }
 
