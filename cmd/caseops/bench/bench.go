@@ -84,7 +84,7 @@ func (f loadFlags) validate() error {
 	if *f.duration <= 0 {
 		errs = append(errs, errors.New("--duration must be positive"))
 	}
-	if *f.mix < 0 || *f.mix > 1 {
+	if !(*f.mix >= 0 && *f.mix <= 1) { // NaN too
 		errs = append(errs, errors.New("--mix must be from 0 to 1"))
 	}
 	if *f.maxRequests < 1 {

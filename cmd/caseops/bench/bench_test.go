@@ -321,3 +321,25 @@ func TestPatchAgainstServer(t *testing.T) {
 		t.Errorf("no progress line on stderr:\n%s", &stderr)
 	}
 }
+
+// Load settings out of range are refused before anything is sent; NaN is out of every range.
+func TestLoadFlagsRefuseNonsense(t *testing.T) {
+	t.Parallel()
+	for _, mix := range []string{"NaN", "-0.1", "1.5"} {
+		err := Run(context.Background(), []string{"patch", "--mix", mix, "--url", "http://127.0.0.1:1"},
+			func(string) string { return "" }, io.Discard, io.Discard)
+		if err == nil || err.Error() != "--mix must be from 0 to 1" {
+			t.Errorf("--mix %s: %v", mix, err)
+		}
+	}
+}
+
+// The server pairs starts runs with the defaults, whatever the operator set for their own server.
+func TestServiceEnvironDropsCaseopsSettings(t *testing.T) {
+	t.Parallel()
+	got := serviceEnviron([]string{"PATH=/bin", "CASEOPS_JWT_ISSUER=https://login.example/", "DATABASE_URL=postgres://x/y",
+		"CASEOPS_REQUEST_TIMEOUT=1ns", "HOME=/root", "MY_CASEOPS_NOTE=kept"})
+	if want := []string{"PATH=/bin", "HOME=/root", "MY_CASEOPS_NOTE=kept"}; !slices.Equal(got, want) {
+		t.Errorf("serviceEnviron = %q, want %q", got, want)
+	}
+}

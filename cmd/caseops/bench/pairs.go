@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -49,6 +50,14 @@ type service struct {
 	waitErr error
 }
 
+// serviceEnviron is the benchmark's environment without the caseops settings an operator may have set for
+// their own server (an issuer, a request timeout, a pool size): the server measured runs with the defaults.
+func serviceEnviron(environ []string) []string {
+	return slices.DeleteFunc(slices.Clone(environ), func(kv string) bool {
+		return strings.HasPrefix(kv, "CASEOPS_") || strings.HasPrefix(kv, "DATABASE_URL=")
+	})
+}
+
 // startService starts exe serve on a free loopback port over dbURL, logging JSON to logPath as in production.
 func startService(ctx context.Context, exe, dbURL, jwtSecret, logPath string) (*service, error) {
 	addr, err := freeLoopbackAddr()
@@ -61,7 +70,7 @@ func startService(ctx context.Context, exe, dbURL, jwtSecret, logPath string) (*
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	cmd := exec.CommandContext(ctx, exe, "serve")
-	cmd.Env = append(os.Environ(),
+	cmd.Env = append(serviceEnviron(os.Environ()),
 		"DATABASE_URL="+dbURL,
 		"CASEOPS_ADDR="+addr,
 		"CASEOPS_LOG_FORMAT=json",
