@@ -363,6 +363,10 @@ func TestServeRefusesNonsensicalSettings(t *testing.T) {
 		{[]string{"--max-body-bytes", "0"}, "--max-body-bytes must be from 1 to 67108864"},
 		{[]string{"--log-format", "xml"}, `--log-format must be json or text, not "xml"`},
 		{[]string{"--pprof"}, "--pprof needs --metrics-addr: the profiler is never served on the API's address"},
+		{[]string{"--addr", "notanaddr"}, `--addr "notanaddr": must be host:port or :port, such as :8080`},
+		{[]string{"--addr", ":99999"}, `--addr ":99999": has no valid port: "99999"`},
+		{[]string{"--metrics-addr", "127.0.0.1"}, `--metrics-addr "127.0.0.1": must be host:port or :port, such as :8080`},
+		{[]string{"--addr", ":9090", "--metrics-addr", ":9090"}, "--metrics-addr must differ from --addr: /metrics has its own listener when it is set"},
 	} {
 		_, _, err := parseServe(tc.args, envOf(nil), io.Discard)
 		if err == nil || err.Error() != tc.want {

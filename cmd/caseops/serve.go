@@ -85,6 +85,18 @@ func parseServe(args []string, getenv func(string) string, stderr io.Writer) (se
 	if c.maxBodyBytes < 1 || c.maxBodyBytes > maxMaxBodyBytes {
 		return c, s, fmt.Errorf("--max-body-bytes must be from 1 to %d", maxMaxBodyBytes)
 	}
+	// A listen address is checked now, not after the database has been created and migrated.
+	for _, a := range []struct{ flag, value string }{{"--addr", c.addr}, {"--metrics-addr", c.metricsAddr}} {
+		if a.value == "" && a.flag == "--metrics-addr" {
+			continue
+		}
+		if err := checkListenAddr(a.value); err != nil {
+			return c, s, fmt.Errorf("%s %q: %w", a.flag, a.value, err)
+		}
+	}
+	if c.metricsAddr != "" && c.metricsAddr == c.addr {
+		return c, s, errors.New("--metrics-addr must differ from --addr: /metrics has its own listener when it is set")
+	}
 	// Zero or less would remove the limit, make every shutdown fail, or allow no try at all: none is a
 	// setting anyone means. A request timeout under 10ms would answer every request 503.
 	for _, d := range []struct {
@@ -100,6 +112,18 @@ func parseServe(args []string, getenv func(string) string, stderr io.Writer) (se
 		}
 	}
 	return c, s, nil
+}
+
+// checkListenAddr reports what is wrong with a host:port to listen on, without resolving the host.
+func checkListenAddr(addr string) error {
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return errors.New("must be host:port or :port, such as :8080")
+	}
+	if _, err := net.LookupPort("tcp", port); err != nil {
+		return fmt.Errorf("has no valid port: %q", port)
+	}
+	return nil
 }
 
 func newLogger(format string, w io.Writer) *slog.Logger {
