@@ -74,7 +74,7 @@ func mapError(err error) error {
 			return mapped
 		}
 		if unavailableCode(pgErr.Code) {
-			return fmt.Errorf("%w: %s", ErrUnavailable, pgErr.Code)
+			return fmt.Errorf("%w: %s (SQLSTATE %s)", ErrUnavailable, pgErr.Message, pgErr.Code) // for the log
 		}
 		return fmt.Errorf("postgres %s: %w", pgErr.Code, err)
 	}

@@ -226,3 +226,41 @@ func TestDirectSQLWritesAreRecorded(t *testing.T) {
 		t.Errorf("history\n got %q\nwant %q", got, want)
 	}
 }
+
+// A write that waits too long for a row lock is "unavailable, retry later", and the error the log gets
+// says why in Postgres's words, not only its SQLSTATE.
+func TestUnavailableErrorsSayWhy(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	url := storetest.NewDatabase(t)
+	pool, err := store.Connect(ctx, url, store.PoolConfig{MaxConns: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	if _, err := pool.Exec(ctx, `SET lock_timeout = '100ms'`); err != nil { // the pool's one connection
+		t.Fatal(err)
+	}
+	s := store.New(pool)
+	op, err := s.Create(ctx, "t1", store.NewOperation{}, audit)
+	if err != nil {
+		t.Fatal(err)
+	}
+	locker, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer locker.Close(ctx)
+	tx, err := locker.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(ctx)
+	if _, err := tx.Exec(ctx, `SELECT FROM case_operations WHERE id = $1 FOR UPDATE`, op.ID); err != nil {
+		t.Fatal(err)
+	}
+	_, _, err = s.Patch(ctx, "t1", op.ID, store.Patch{PercentProgress: store.Some(ptr[int32](50))}, audit)
+	if want := "database unavailable: canceling statement due to lock timeout (SQLSTATE 55P03)"; !errors.Is(err, store.ErrUnavailable) || err.Error() != want {
+		t.Errorf("Patch on a locked row: %v, want %q", err, want)
+	}
+}
