@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -81,6 +82,9 @@ func parseServe(args []string, getenv func(string) string, stderr io.Writer) (se
 	}
 	if c.maxConns < 1 || c.maxConns > 10000 {
 		return c, s, fmt.Errorf("--db-max-conns must be from 1 to 10000")
+	}
+	if strings.Contains(c.databaseURL, "pool_max_conns") && !isFlagSet(s, "db-max-conns") && getenv("CASEOPS_DB_MAX_CONNS") == "" {
+		c.maxConns = 0 // the URL's pool_max_conns stands unless --db-max-conns is given
 	}
 	if c.maxBodyBytes < 1 || c.maxBodyBytes > maxMaxBodyBytes {
 		return c, s, fmt.Errorf("--max-body-bytes must be from 1 to %d", maxMaxBodyBytes)
