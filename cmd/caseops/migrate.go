@@ -77,6 +77,17 @@ func runMigrate(ctx context.Context, args []string, getenv func(string) string, 
 	defer pool.Close()
 
 	return withProvider(pool, logger, func(p *goose.Provider) error {
+		if verb != "up" {
+			// goose would create its version table to answer; a command that only looks must not write.
+			var versioned bool
+			if err := pool.QueryRow(ctx, `SELECT to_regclass('goose_db_version') IS NOT NULL`).Scan(&versioned); err != nil {
+				return err
+			}
+			if !versioned {
+				return describeUnmigrated(verb, p.ListSources(), stdout)
+			}
+			warnNewerSchema(ctx, p, stderr)
+		}
 		switch verb {
 		case "up":
 			results, err := p.Up(ctx)
@@ -85,6 +96,7 @@ func runMigrate(ctx context.Context, args []string, getenv func(string) string, 
 			}
 			if err == nil && len(results) == 0 {
 				fmt.Fprintln(stdout, "no pending migrations")
+				warnNewerSchema(ctx, p, stderr)
 			}
 			return err
 		case "down":
@@ -121,4 +133,31 @@ func runMigrate(ctx context.Context, args []string, getenv func(string) string, 
 			return nil
 		}
 	})
+}
+
+// warnNewerSchema says so when a later caseops has migrated the database: this binary knows none of
+// those migrations, so it can neither apply nor roll them back, and its status does not list them.
+func warnNewerSchema(ctx context.Context, p *goose.Provider, stderr io.Writer) {
+	if v, err := p.GetDBVersion(ctx); err == nil && v > migrations.LatestVersion() {
+		fmt.Fprintf(stderr, "caseops: the database's schema is at version %d, newer than this binary's %d: use the caseops that migrated it\n",
+			v, migrations.LatestVersion())
+	}
+}
+
+// describeUnmigrated answers status, version or down for a database where no migration was ever applied.
+func describeUnmigrated(verb string, sources []*goose.Source, stdout io.Writer) error {
+	switch verb {
+	case "version":
+		fmt.Fprintln(stdout, 0)
+	case "down":
+		fmt.Fprintln(stdout, "no migrations to roll back")
+	default: // status
+		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "VERSION\tSTATE\tAPPLIED AT\tFILE")
+		for _, src := range sources {
+			fmt.Fprintf(tw, "%d\t%s\t-\t%s\n", src.Version, goose.StatePending, src.Path)
+		}
+		return tw.Flush()
+	}
+	return nil
 }

@@ -13,6 +13,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -21,6 +22,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/caseops/caseops/migrations"
+	"github.com/caseops/caseops/store"
 	"github.com/caseops/caseops/store/storetest"
 )
 
@@ -375,5 +377,57 @@ func TestServeRefusesNonsensicalSettings(t *testing.T) {
 	}
 	if _, _, err := parseServe([]string{"--request-timeout", "10ms", "--shutdown-timeout", "1ms", "--startup-timeout", "1ms"}, envOf(nil), io.Discard); err != nil {
 		t.Errorf("the least settings allowed: %v", err)
+	}
+}
+
+// status, version and down only look: on a database no migration ever touched they answer without
+// creating goose's table. And a schema newer than the binary is pointed out, not passed over.
+func TestMigrateCommandsThatOnlyLook(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	url := newDatabaseURL(t)
+	if _, err := store.EnsureDatabase(ctx, url); err != nil {
+		t.Fatal(err)
+	}
+	env := envOf(map[string]string{"DATABASE_URL": url})
+	migrate := func(verb string) (string, string) {
+		t.Helper()
+		var stdout, stderr bytes.Buffer
+		if err := run(ctx, []string{"migrate", verb}, env, &stdout, &stderr); err != nil {
+			t.Fatalf("migrate %s: %v", verb, err)
+		}
+		return stdout.String(), stderr.String()
+	}
+	if out, _ := migrate("version"); out != "0\n" {
+		t.Errorf("version: %q", out)
+	}
+	if out, _ := migrate("down"); out != "no migrations to roll back\n" {
+		t.Errorf("down: %q", out)
+	}
+	out, _ := migrate("status")
+	if lines := strings.Split(strings.TrimSpace(out), "\n"); len(lines) != int(migrations.LatestVersion())+1 ||
+		!regexp.MustCompile(`^1\s+pending\s+-\s+00001_case_operations\.sql$`).MatchString(lines[1]) {
+		t.Errorf("status:\n%s", out)
+	}
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	var tables int
+	if err := conn.QueryRow(ctx, `SELECT count(*) FROM pg_tables WHERE schemaname = 'public'`).Scan(&tables); err != nil || tables != 0 {
+		t.Errorf("%d tables after looking (%v), want none", tables, err)
+	}
+
+	migrate("up")
+	if _, err := conn.Exec(ctx, `INSERT INTO goose_db_version (version_id, is_applied) VALUES (99, true)`); err != nil {
+		t.Fatal(err)
+	}
+	newer := fmt.Sprintf("caseops: the database's schema is at version 99, newer than this binary's %d: use the caseops that migrated it\n",
+		migrations.LatestVersion())
+	for verb, want := range map[string]string{"up": "no pending migrations\n", "version": "99\n"} {
+		if out, errOut := migrate(verb); out != want || errOut != newer {
+			t.Errorf("%s: %q and %q, want %q and %q", verb, out, errOut, want, newer)
+		}
 	}
 }
