@@ -73,6 +73,8 @@ func runSeed(ctx context.Context, args []string, getenv func(string) string, std
 		}
 	}()
 	var opsDone, eventsDone atomic.Int64
+	var tenantsMu sync.Mutex
+	tenantsUsed := map[string]bool{} // a small count may not reach every tenant
 	var wg sync.WaitGroup
 	begin := time.Now()
 	for range *workers {
@@ -82,9 +84,18 @@ func runSeed(ctx context.Context, args []string, getenv func(string) string, std
 			for from := range starts {
 				ops, events = gen.Batch(from, min(from+*batch, *count), ops[:0], events[:0])
 				if err := loader.Load(ctx, ops, events); err != nil {
+					if errors.Is(err, store.ErrAlreadyExists) {
+						// The same seed makes the same ids: this database holds an earlier seed's operations.
+						err = fmt.Errorf("%w (the database already holds operations made with --random-seed %d: use another, or an empty database)", err, *randomSeed)
+					}
 					cancel(fmt.Errorf("load operations %d to %d: %w", from, from+len(ops), err))
 					return
 				}
+				tenantsMu.Lock()
+				for i := range ops {
+					tenantsUsed[ops[i].TenantID] = true
+				}
+				tenantsMu.Unlock()
 				opsDone.Add(int64(len(ops)))
 				eventsDone.Add(int64(len(events)))
 			}
@@ -114,7 +125,7 @@ func runSeed(ctx context.Context, args []string, getenv func(string) string, std
 	elapsed := time.Since(begin)
 	fmt.Fprintf(stdout, "seeded %d operations with %d history events in %d tenants in %s (COPY %s, indexes and ANALYZE %s): "+
 		"%.0f operations/s, %.0f rows/s\n",
-		ops, events, *tenants, elapsed.Round(time.Millisecond), loaded.Round(time.Millisecond),
+		ops, events, len(tenantsUsed), elapsed.Round(time.Millisecond), loaded.Round(time.Millisecond),
 		(elapsed - loaded).Round(time.Millisecond), float64(ops)/elapsed.Seconds(), float64(ops+events)/elapsed.Seconds())
 	return nil
 }

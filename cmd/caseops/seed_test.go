@@ -56,6 +56,24 @@ func TestSeedCommand(t *testing.T) {
 			t.Errorf("%v succeeded", bad)
 		}
 	}
+
+	// The same random seed again makes the same ids: refused whole, with what to do about it.
+	stdout.Reset()
+	err = run(context.Background(), []string{"seed", "--count", "500", "--random-seed", "2"}, env, &stdout, io.Discard)
+	if want := "load operations 0 to 500: operation already exists (the database already holds operations made with " +
+		"--random-seed 2: use another, or an empty database)"; err == nil || err.Error() != want || stdout.Len() != 0 {
+		t.Errorf("seed again with the same --random-seed: %v, printed %q; want %q", err, stdout.String(), want)
+	}
+	// A few operations do not reach every tenant, and the summary counts those they reached.
+	if err := run(context.Background(), []string{"seed", "--count", "3", "--tenants", "1000", "--random-seed", "3"}, env, &stdout, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	if !regexp.MustCompile(`^seeded 3 operations with \d+ history events in [123] tenants in `).MatchString(stdout.String()) {
+		t.Errorf("stdout %q", stdout.String())
+	}
+	if err := conn.QueryRow(context.Background(), `SELECT count(*) FROM case_operations`).Scan(&ops); err != nil || ops != 3503 {
+		t.Errorf("%d operations after a refused and a small seed (%v), want 3503", ops, err)
+	}
 }
 
 // caseops bench-query times the list queries through the HTTP API and every reporting view, on a seeded database.
