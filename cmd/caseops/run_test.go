@@ -232,6 +232,7 @@ func TestTokenCommand(t *testing.T) {
 		{[]string{"--ttl", "-5m"}, "--ttl must be more than 0, such as 1h, not -5m0s"},
 		{[]string{"--scopes", ""}, "--scopes and --roles are both empty: such a token could read and write nothing"},
 		{[]string{"--scopes", " ", "--roles", " "}, "--scopes and --roles are both empty: such a token could read and write nothing"},
+		{[]string{"--jwt-secret", "short"}, "CASEOPS_JWT_SECRET (or --jwt-secret) has 5 bytes; HS256 needs at least 32"},
 	} {
 		out.Reset()
 		err := run(context.Background(), append([]string{"token", "--tenant", "contoso"}, tc.args...), envOf(env), &out, io.Discard)
@@ -374,6 +375,10 @@ func TestServeRefusesNonsensicalSettings(t *testing.T) {
 		if err == nil || err.Error() != tc.want {
 			t.Errorf("serve %v: %v, want %q", tc.args, err, tc.want)
 		}
+	}
+	err := run(context.Background(), []string{"serve"}, envOf(map[string]string{"CASEOPS_JWT_SECRET": "short"}), io.Discard, io.Discard)
+	if want := "--jwt-secret/--jwks-url (CASEOPS_JWT_SECRET/CASEOPS_JWKS_URL): auth: the JWT secret has 5 bytes; HS256 needs at least 32"; err == nil || err.Error() != want {
+		t.Errorf("serve with a short secret: %v, want %q", err, want)
 	}
 	if _, _, err := parseServe([]string{"--request-timeout", "10ms", "--shutdown-timeout", "1ms", "--startup-timeout", "1ms"}, envOf(nil), io.Discard); err != nil {
 		t.Errorf("the least settings allowed: %v", err)

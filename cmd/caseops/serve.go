@@ -308,7 +308,11 @@ func serveUntilDone(ctx context.Context, logger *slog.Logger, timeout time.Durat
 func newVerifier(ctx context.Context, j jwtConfig, logger *slog.Logger, stderr io.Writer) (*auth.Verifier, error) {
 	cfg := auth.Config{Secret: []byte(j.secret), JWKSURL: j.jwksURL, Issuer: j.issuer, Audience: j.audience, Logger: logger}
 	if j.secret != "" || j.jwksURL != "" {
-		return auth.NewVerifier(ctx, cfg)
+		v, err := auth.NewVerifier(ctx, cfg)
+		if err != nil {
+			return nil, fmt.Errorf("--jwt-secret/--jwks-url (CASEOPS_JWT_SECRET/CASEOPS_JWKS_URL): %w", err)
+		}
+		return v, nil
 	}
 	secret, err := auth.NewDevSecret()
 	if err != nil {

@@ -36,6 +36,9 @@ func runToken(_ context.Context, args []string, getenv func(string) string, stdo
 	if *secret == "" {
 		return errors.New("CASEOPS_JWT_SECRET (or --jwt-secret) must be set to the secret the server uses")
 	}
+	if len(*secret) < auth.MinSecretBytes {
+		return fmt.Errorf("CASEOPS_JWT_SECRET (or --jwt-secret) has %d bytes; HS256 needs at least %d", len(*secret), auth.MinSecretBytes)
+	}
 	if *tenant == "" {
 		return errors.New("--tenant is required")
 	}
