@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/jackc/pgerrcode"
 	"github.com/jackc/pgx/v5"
@@ -11,14 +12,31 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
+// DefaultConnectTimeout bounds each new connection, its TLS and authentication included, when the database
+// URL sets no connect_timeout (or sets 0): without it a server that accepts the connection but never
+// answers would hold a command, or serve's startup, forever.
+const DefaultConnectTimeout = 10 * time.Second
+
+// ParseConfig parses databaseURL as the pool does, so that its pool_* settings are read as such and not
+// sent to Postgres as runtime parameters, which it would refuse; and it bounds connecting by
+// DefaultConnectTimeout unless the URL says otherwise.
+func ParseConfig(databaseURL string) (*pgxpool.Config, error) {
+	cfg, err := pgxpool.ParseConfig(databaseURL)
+	if err != nil {
+		return nil, fmt.Errorf("DATABASE_URL: %w", err)
+	}
+	if cfg.ConnConfig.ConnectTimeout == 0 {
+		cfg.ConnConfig.ConnectTimeout = DefaultConnectTimeout
+	}
+	return cfg, nil
+}
+
 // EnsureDatabase creates the database that databaseURL names when the server does not have it yet.
 // It reports whether it created it. Several processes may race to do this; all of them succeed.
 func EnsureDatabase(ctx context.Context, databaseURL string) (bool, error) {
-	// Parsed as the pool parses it, so that its pool_* settings are read as such and not sent to
-	// Postgres as runtime parameters, which it would refuse.
-	poolCfg, err := pgxpool.ParseConfig(databaseURL)
+	poolCfg, err := ParseConfig(databaseURL)
 	if err != nil {
-		return false, fmt.Errorf("DATABASE_URL: %w", err)
+		return false, err
 	}
 	cfg := poolCfg.ConnConfig
 	name := cfg.Database
@@ -33,6 +51,12 @@ func EnsureDatabase(ctx context.Context, databaseURL string) (bool, error) {
 		conn, err = pgx.ConnectConfig(ctx, c)
 		if err == nil {
 			break
+		}
+		var pgErr *pgconn.PgError
+		if !errors.As(err, &pgErr) {
+			// The server itself did not answer (refused, unreachable, timed out): asking it for another
+			// database would only wait as long again.
+			return false, mapError(fmt.Errorf("connect to %s: %w", cfg.Host, err))
 		}
 	}
 	if err != nil {
@@ -77,9 +101,9 @@ var hotStatements = []string{createSQL, getSQL, patchSQL, deleteSQL}
 // Connect opens a pool to databaseURL. It does not wait for the database: the pool connects on demand,
 // so a service can start, and recover, while Postgres is away.
 func Connect(ctx context.Context, databaseURL string, pc PoolConfig) (*pgxpool.Pool, error) {
-	cfg, err := pgxpool.ParseConfig(databaseURL)
+	cfg, err := ParseConfig(databaseURL)
 	if err != nil {
-		return nil, fmt.Errorf("DATABASE_URL: %w", err)
+		return nil, err
 	}
 	if pc.MaxConns > 0 {
 		cfg.MaxConns = pc.MaxConns

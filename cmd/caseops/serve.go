@@ -162,8 +162,10 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 			pool.Close()
 		}
 	}()
+	// Every database step before listening ends at the startup deadline, even one whose connection hangs.
+	startupDeadline := time.Now().Add(cfg.startupTimeout)
 	if cfg.migrate {
-		err := retryUntil(ctx, cfg.startupTimeout, logger, func() error {
+		err := retryUntil(ctx, startupDeadline, logger, func(ctx context.Context) error {
 			if created, err := store.EnsureDatabase(ctx, cfg.databaseURL); err != nil {
 				return err
 			} else if created {
@@ -179,7 +181,10 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	// Connections opened before the schema existed could not prepare the hot statements: start afresh,
 	// and open the whole pool now so the first burst of requests does not stall on connection setup.
 	pool.Reset()
-	if err := store.Warm(ctx, pool, int(pool.Config().MaxConns)); err != nil {
+	warmCtx, cancelWarm := context.WithDeadline(ctx, later(startupDeadline, time.Now().Add(minTry)))
+	err = store.Warm(warmCtx, pool, int(pool.Config().MaxConns))
+	cancelWarm()
+	if err != nil {
 		logger.Warn("could not open the connection pool yet; connections will open on demand", "error", err.Error())
 	}
 
@@ -335,13 +340,19 @@ const (
 	devTokenTTL = 12 * time.Hour
 )
 
-// retryUntil calls f until it succeeds, ctx ends or the timeout passes; only an unavailable database is retried.
+// minTry is the least time a try gets to connect: the last one, made at the deadline, gets this much past it.
+const minTry = 500 * time.Millisecond
+
+// retryUntil calls f until it succeeds, ctx ends or the deadline passes; only an unavailable database is retried.
 // The waits between tries grow, but the last one is cut short so that a last try comes at the deadline.
-func retryUntil(ctx context.Context, timeout time.Duration, logger *slog.Logger, f func() error) error {
-	deadline := time.Now().Add(timeout)
+// Each try gets a context that ends at the deadline (or minTry after it starts, when that is later), so a try
+// that hangs, on a server that accepts connections but never answers, cannot hold startup past it.
+func retryUntil(ctx context.Context, deadline time.Time, logger *slog.Logger, f func(context.Context) error) error {
 	backoff := 250 * time.Millisecond
 	for {
-		err := f()
+		tryCtx, cancel := context.WithDeadline(ctx, later(deadline, time.Now().Add(minTry)))
+		err := f(tryCtx)
+		cancel()
 		left := time.Until(deadline)
 		if err == nil || !errors.Is(err, store.ErrUnavailable) || left <= 0 {
 			return err
@@ -355,4 +366,11 @@ func retryUntil(ctx context.Context, timeout time.Duration, logger *slog.Logger,
 		}
 		backoff = min(2*backoff, 5*time.Second)
 	}
+}
+
+func later(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/caseops/caseops/cmd/caseops/internal/settings"
+	"github.com/caseops/caseops/store"
 )
 
 //go:embed patch.pgbench
@@ -77,10 +78,19 @@ func withDatabase(base, name string) (string, error) {
 	return u.String(), nil
 }
 
+// connect opens one connection to dbURL, bounded as the service's are when the URL sets no connect_timeout.
+func connect(ctx context.Context, dbURL string) (*pgx.Conn, error) {
+	cfg, err := store.ParseConfig(dbURL)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.ConnectConfig(ctx, cfg.ConnConfig)
+}
+
 // recreateDatabase drops name, when it exists, on the server of base, so the run starts from nothing.
 // The database is created again by whoever migrates it (caseops serve or caseops migrate up).
 func recreateDatabase(ctx context.Context, base, name string) error {
-	conn, err := pgx.Connect(ctx, base)
+	conn, err := connect(ctx, base)
 	if err != nil {
 		return fmt.Errorf("connect to %s: %w", base, err)
 	}
@@ -107,7 +117,7 @@ func migrateWithChild(ctx context.Context, exe, dbURL string) error {
 
 // seedPgbenchDatabase creates the operations patch.pgbench updates and settles the tables' statistics.
 func seedPgbenchDatabase(ctx context.Context, dbURL string, n int) error {
-	conn, err := pgx.Connect(ctx, dbURL)
+	conn, err := connect(ctx, dbURL)
 	if err != nil {
 		return err
 	}
