@@ -4,13 +4,42 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgerrcode"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/caseops/caseops/internal/redact"
 )
+
+// parseError says why databaseURL could not be parsed without quoting its password. pgx's own message
+// quotes the URL with the password masked, but only as far as it could make the URL out: a password
+// holding an '@' showed through.
+func parseError(databaseURL string, err error) error {
+	reason := err.Error()
+	var pce *pgconn.ParseConfigError
+	if errors.As(err, &pce) {
+		// "cannot parse `URL`: reason" or "cannot parse `URL`: reason (cause)": keep the reason and the cause.
+		if cause := errors.Unwrap(pce); cause != nil {
+			reason = strings.TrimSuffix(reason, " ("+cause.Error()+")")
+			_, reason, _ = cutLast(reason, "`: ")
+			reason += ": " + cause.Error()
+		} else {
+			_, reason, _ = cutLast(reason, "`: ")
+		}
+	}
+	return fmt.Errorf("DATABASE_URL %s could not be parsed: %s", redact.URL(databaseURL), redact.Text(reason, databaseURL))
+}
+
+func cutLast(s, sep string) (before, after string, found bool) {
+	if i := strings.LastIndex(s, sep); i >= 0 {
+		return s[:i], s[i+len(sep):], true
+	}
+	return "", s, false
+}
 
 // DefaultConnectTimeout bounds each new connection, its TLS and authentication included, when the database
 // URL sets no connect_timeout (or sets 0): without it a server that accepts the connection but never
@@ -23,7 +52,7 @@ const DefaultConnectTimeout = 10 * time.Second
 func ParseConfig(databaseURL string) (*pgxpool.Config, error) {
 	cfg, err := pgxpool.ParseConfig(databaseURL)
 	if err != nil {
-		return nil, fmt.Errorf("DATABASE_URL: %w", err)
+		return nil, parseError(databaseURL, err)
 	}
 	if cfg.ConnConfig.ConnectTimeout == 0 {
 		cfg.ConnConfig.ConnectTimeout = DefaultConnectTimeout

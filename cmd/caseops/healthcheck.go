@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/caseops/caseops/cmd/caseops/internal/settings"
+	"github.com/caseops/caseops/internal/redact"
 )
 
 const (
@@ -32,7 +33,7 @@ func parseHealthcheck(args []string, getenv func(string) string, stderr io.Write
 	}
 	u, err := url.Parse(*target)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return "", s, fmt.Errorf("--url must be an absolute http or https URL, not %q", *target)
+		return "", s, fmt.Errorf("--url must be an absolute http or https URL, not %q", redact.URL(*target))
 	}
 	return u.String(), s, nil
 }
@@ -50,6 +51,8 @@ func runHealthcheck(ctx context.Context, args []string, getenv func(string) stri
 	if err != nil {
 		return err
 	}
+	// Messages name the URL without the password it may carry: they end up in `docker inspect`.
+	shown := req.URL.Redacted()
 	client := &http.Client{
 		// A redirect is not a healthy answer from an API that never redirects.
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
@@ -57,16 +60,16 @@ func runHealthcheck(ctx context.Context, args []string, getenv func(string) stri
 	resp, err := client.Do(req)
 	if err != nil {
 		if errors.Is(err, context.DeadlineExceeded) {
-			return fmt.Errorf("%s did not answer within %s", target, healthcheckTimeout)
+			return fmt.Errorf("%s did not answer within %s", shown, healthcheckTimeout)
 		}
-		return fmt.Errorf("%s: %w", target, err)
+		return fmt.Errorf("%s: %w", shown, err)
 	}
 	defer resp.Body.Close()
 	// The start of the body says why a server is not ready (a Graph error message); more is noise in `docker inspect`.
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
 	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("%s answered %s: %s", target, resp.Status, strings.TrimSpace(string(body)))
+		return fmt.Errorf("%s answered %s: %s", shown, resp.Status, strings.TrimSpace(string(body)))
 	}
-	fmt.Fprintf(stdout, "%s answered %s\n", target, resp.Status)
+	fmt.Fprintf(stdout, "%s answered %s\n", shown, resp.Status)
 	return nil
 }

@@ -61,5 +61,5 @@ func newSettings(name, synopsis string, getenv func(string) string, stderr io.Wr
 const defaultDatabaseURL = "postgres://postgres@127.0.0.1:5432/caseops?sslmode=disable"
 
 func databaseURLFlag(s *settings.Set) *string {
-	return s.String("database-url", "DATABASE_URL", defaultDatabaseURL, "Postgres connection URL")
+	return s.URL("database-url", "DATABASE_URL", defaultDatabaseURL, "Postgres connection URL")
 }

@@ -10,6 +10,8 @@ import (
 	"github.com/MicahParks/keyfunc/v3"
 	"github.com/golang-jwt/jwt/v5"
 	"golang.org/x/time/rate"
+
+	"github.com/caseops/caseops/internal/redact"
 )
 
 // newJWKSKeyfunc caches the keys at cfg.JWKSURL, refreshes them hourly until ctx ends, and refetches them when a
@@ -47,12 +49,13 @@ func newJWKSKeyfunc(ctx context.Context, cfg Config) (func(context.Context) jwt.
 		RateLimitWaitMax: interval + jwksFetchTimeout,
 		RefreshErrorHandlerFunc: func(u string) func(context.Context, error) {
 			return func(ctx context.Context, err error) {
-				logger.WarnContext(ctx, "auth: cannot fetch the JWKS; keeping the keys already cached", "url", u, "error", err)
+				logger.WarnContext(ctx, "auth: cannot fetch the JWKS; keeping the keys already cached",
+					"url", redact.URL(u), "error", redact.Text(err.Error(), u))
 			}
 		},
 	})
 	if err != nil {
-		return nil, nil, fmt.Errorf("auth: JWKS: %w", err)
+		return nil, nil, fmt.Errorf("auth: JWKS %s: %s", redact.URL(cfg.JWKSURL), redact.Text(err.Error(), cfg.JWKSURL))
 	}
 	return k.KeyfuncCtx, health, nil
 }

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/caseops/caseops/internal/redact"
 )
 
 const (
@@ -123,10 +125,10 @@ func NewVerifier(ctx context.Context, cfg Config) (*Verifier, error) {
 func checkJWKSURL(raw string) error {
 	u, err := url.Parse(raw)
 	if err != nil {
-		return fmt.Errorf("auth: JWKS URL: %w", err)
+		return fmt.Errorf("auth: JWKS URL %s: %s", redact.URL(raw), redact.Text(err.Error(), raw))
 	}
 	if (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-		return fmt.Errorf("auth: JWKS URL %q is not an absolute http(s) URL", raw)
+		return fmt.Errorf("auth: JWKS URL %q is not an absolute http(s) URL", redact.URL(raw))
 	}
 	return nil
 }

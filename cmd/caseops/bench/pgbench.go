@@ -21,6 +21,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/caseops/caseops/cmd/caseops/internal/settings"
+	"github.com/caseops/caseops/internal/redact"
 	"github.com/caseops/caseops/store"
 )
 
@@ -49,7 +50,7 @@ type pgbenchFlags struct {
 
 func addPgbenchFlags(s *settings.Set) pgbenchFlags {
 	return pgbenchFlags{
-		databaseURL: s.String("database-url", "CASEOPS_BENCH_DATABASE_URL", defaultBaseURL,
+		databaseURL: s.URL("database-url", "CASEOPS_BENCH_DATABASE_URL", defaultBaseURL,
 			"Postgres server to benchmark on, as a URL; its database is only used to drop and create "+serviceDatabase+" and "+pgbenchDatabase),
 		binary:  s.String("pgbench", "CASEOPS_BENCH_PGBENCH", "pgbench", "the pgbench program"),
 		threads: s.Int("pgbench-threads", "CASEOPS_BENCH_PGBENCH_THREADS", 2, "pgbench worker threads (-j)"),
@@ -71,7 +72,7 @@ func (f pgbenchFlags) validate() error {
 func withDatabase(base, name string) (string, error) {
 	u, err := url.Parse(base)
 	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
-		return "", fmt.Errorf("--database-url must be a postgres:// URL, not %q", base)
+		return "", fmt.Errorf("--database-url must be a postgres:// URL, not %q", redact.URL(base))
 	}
 	u.Path = "/" + name
 	u.RawPath = ""
@@ -92,7 +93,7 @@ func connect(ctx context.Context, dbURL string) (*pgx.Conn, error) {
 func recreateDatabase(ctx context.Context, base, name string) error {
 	conn, err := connect(ctx, base)
 	if err != nil {
-		return fmt.Errorf("connect to %s: %w", base, err)
+		return fmt.Errorf("connect to %s: %s", redact.URL(base), redact.Text(err.Error(), base))
 	}
 	defer conn.Close(ctx)
 	if conn.Config().Database == name {

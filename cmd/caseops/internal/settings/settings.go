@@ -10,6 +10,8 @@ import (
 	"sort"
 	"strconv"
 	"time"
+
+	"github.com/caseops/caseops/internal/redact"
 )
 
 // Set is the flags of one command.
@@ -18,6 +20,7 @@ type Set struct {
 	getenv  func(string) string
 	envOf   map[string]string // flag name -> variable
 	secret  map[string]bool   // flags whose value --help must not print
+	url     map[string]bool   // flags whose value --help prints with its password masked
 	noArgs  bool
 	problem error
 }
@@ -25,7 +28,7 @@ type Set struct {
 // New starts the flags of a command; usage is its synopsis as --help prints it ("caseops serve [flags]").
 func New(name, usage string, getenv func(string) string, stderr io.Writer) *Set {
 	s := &Set{fs: flag.NewFlagSet(name, flag.ContinueOnError), getenv: getenv,
-		envOf: map[string]string{}, secret: map[string]bool{}}
+		envOf: map[string]string{}, secret: map[string]bool{}, url: map[string]bool{}}
 	s.fs.SetOutput(stderr)
 	s.fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: %s\n\nFlags (each overrides its environment variable):\n", usage)
@@ -41,6 +44,8 @@ func New(name, usage string, getenv func(string) string, stderr io.Writer) *Set 
 			def := fmt.Sprintf("%q", f.DefValue)
 			if s.secret[n] && f.DefValue != "" {
 				def = "set, not shown"
+			} else if s.url[n] {
+				def = fmt.Sprintf("%q", redact.URL(f.DefValue))
 			}
 			fmt.Fprintf(stderr, "  --%s (default %s)%s\n      %s\n", n, def, env, f.Usage)
 		}
@@ -75,6 +80,12 @@ func (s *Set) String(name, env, def, help string) *string {
 func (s *Set) Secret(name, env, help string) *string {
 	s.secret[name] = true
 	return s.String(name, env, "", help)
+}
+
+// URL is a String holding a connection URL: --help shows its value with the password masked.
+func (s *Set) URL(name, env, def, help string) *string {
+	s.url[name] = true
+	return s.String(name, env, def, help)
 }
 
 // Bool is a boolean flag read from env by default.

@@ -56,3 +56,19 @@ func TestVariablesFlagsAndHelp(t *testing.T) {
 		t.Errorf("a positional argument was accepted")
 	}
 }
+
+func TestURLHelpMasksThePassword(t *testing.T) {
+	t.Parallel()
+	var stderr bytes.Buffer
+	s := New("demo", "caseops demo", func(k string) string { return map[string]string{"X_URL": "postgres://u:hunter2@h/db"}[k] }, &stderr)
+	u := s.URL("url", "X_URL", "postgres://u@h/db", "database")
+	if err := s.Parse([]string{"--help"}); !errors.Is(err, flag.ErrHelp) {
+		t.Fatalf("--help: %v", err)
+	}
+	if *u != "postgres://u:hunter2@h/db" {
+		t.Errorf("value %q", *u)
+	}
+	if help := stderr.String(); strings.Contains(help, "hunter2") || !strings.Contains(help, `--url (default "postgres://u:xxxxx@h/db")  [$X_URL]`) {
+		t.Errorf("help:\n%s", help)
+	}
+}
