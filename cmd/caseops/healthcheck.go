@@ -7,8 +7,11 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/caseops/caseops/cmd/caseops/internal/settings"
 	"github.com/caseops/caseops/internal/redact"
@@ -38,6 +41,28 @@ func parseHealthcheck(args []string, getenv func(string) string, stderr io.Write
 	return u.String(), s, nil
 }
 
+// maxHealthBody is how much of an answer's body an error quotes; the rest is read and dropped.
+const maxHealthBody = 512
+
+// printable escapes what a terminal would act on (control characters, invalid UTF-8) as Go escapes, so that
+// a body quoted in an error cannot move the cursor, change colours or retitle the window.
+func printable(s string) string {
+	var b strings.Builder
+	for i, r := range s {
+		if r == utf8.RuneError && !strings.HasPrefix(s[i:], "\uFFFD") {
+			fmt.Fprintf(&b, `\x%02x`, s[i])
+			continue
+		}
+		if unicode.IsPrint(r) {
+			b.WriteRune(r)
+			continue
+		}
+		q := strconv.QuoteRune(r)
+		b.WriteString(q[1 : len(q)-1])
+	}
+	return b.String()
+}
+
 // runHealthcheck is the container healthcheck: distroless images have no curl or wget,
 // so the binary checks its own readiness endpoint and exits non-zero unless it answers 200.
 func runHealthcheck(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
@@ -53,7 +78,11 @@ func runHealthcheck(ctx context.Context, args []string, getenv func(string) stri
 	}
 	// Messages name the URL without the password it may carry: they end up in `docker inspect`.
 	shown := req.URL.Redacted()
+	transport := http.DefaultTransport.(*http.Transport).Clone()
+	// The check is of this URL itself: a proxy from HTTP_PROXY could answer 200 for a server that is not there.
+	transport.Proxy = nil
 	client := &http.Client{
+		Transport: transport,
 		// A redirect is not a healthy answer from an API that never redirects.
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}
@@ -66,9 +95,19 @@ func runHealthcheck(ctx context.Context, args []string, getenv func(string) stri
 	}
 	defer resp.Body.Close()
 	// The start of the body says why a server is not ready (a Graph error message); more is noise in `docker inspect`.
-	body, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+	// The whole answer must come within the deadline: a 200 whose body stalls is not a healthy answer.
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxHealthBody))
+	if err == nil {
+		_, err = io.Copy(io.Discard, resp.Body)
+	}
+	if err != nil {
+		if errors.Is(err, context.DeadlineExceeded) {
+			return fmt.Errorf("%s answered %s but did not finish within %s", shown, resp.Status, healthcheckTimeout)
+		}
+		return fmt.Errorf("%s answered %s but the body could not be read: %w", shown, resp.Status, err)
+	}
 	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("%s answered %s: %s", shown, resp.Status, strings.TrimSpace(string(body)))
+		return fmt.Errorf("%s answered %s: %s", shown, resp.Status, printable(strings.TrimSpace(string(body))))
 	}
 	fmt.Fprintf(stdout, "%s answered %s\n", shown, resp.Status)
 	return nil

@@ -5,11 +5,15 @@ import (
 	"context"
 	"errors"
 	"flag"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"os/exec"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -117,4 +121,77 @@ func closedLoopbackAddr(t *testing.T) string {
 	addr := ln.Addr().String()
 	ln.Close()
 	return addr
+}
+
+// A 200 whose body never finishes is not a healthy answer.
+func TestHealthcheckFailsOnAStalledBody(t *testing.T) {
+	t.Parallel()
+	stalled := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Length", "100")
+		w.Write([]byte("o"))
+		w.(http.Flusher).Flush()
+		<-r.Context().Done()
+	}))
+	t.Cleanup(stalled.Close)
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	var stdout bytes.Buffer
+	err := runHealthcheck(ctx, []string{"--url", stalled.URL + "/readyz"}, func(string) string { return "" }, &stdout, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "200 OK but did not finish within") {
+		t.Fatalf("err = %v (stdout %q), want a failure for the stalled body", err, stdout.String())
+	}
+}
+
+// A body quoted in an error cannot drive the terminal it is printed on.
+func TestHealthcheckEscapesControlCharacters(t *testing.T) {
+	t.Parallel()
+	hostile := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		w.Write([]byte("\x1b]0;pwned\x07\x1b[2Jnot ready \xff\r\nnow " + strings.Repeat("x", 4096)))
+	}))
+	t.Cleanup(hostile.Close)
+	err := runHealthcheck(context.Background(), []string{"--url", hostile.URL}, func(string) string { return "" }, io.Discard, io.Discard)
+	if err == nil {
+		t.Fatal("a 503 passed")
+	}
+	msg := err.Error()
+	for _, c := range msg {
+		if c < 0x20 || c == 0x7f {
+			t.Fatalf("error holds control character %q: %q", c, msg)
+		}
+	}
+	if !strings.Contains(msg, `503 Service Unavailable: \x1b]0;pwned\a\x1b[2Jnot ready \xff\r\nnow xxx`) || len(msg) > 1024 {
+		t.Errorf("error = %q", msg)
+	}
+}
+
+// The healthcheck talks to its URL itself, never through a proxy from the environment: a proxy could
+// answer 200 for a server that does not exist. Go reads the proxy variables once per process, so the
+// check runs in a child process with HTTP_PROXY set.
+func TestHealthcheckIgnoresHTTPProxy(t *testing.T) {
+	if target := os.Getenv("CASEOPS_TEST_HEALTHCHECK_THROUGH_PROXY"); target != "" {
+		err := runHealthcheck(context.Background(), []string{"--url", target}, func(string) string { return "" }, os.Stdout, io.Discard)
+		fmt.Printf("healthcheck error: %v\n", err)
+		return
+	}
+	t.Parallel()
+	var proxied atomic.Int64
+	proxy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		proxied.Add(1)
+		w.Write([]byte("ok\n"))
+	}))
+	t.Cleanup(proxy.Close)
+	cmd := exec.Command(os.Args[0], "-test.run=^TestHealthcheckIgnoresHTTPProxy$", "-test.v")
+	cmd.Env = append(os.Environ(), "HTTP_PROXY="+proxy.URL, "http_proxy="+proxy.URL, "NO_PROXY=", "no_proxy=",
+		"CASEOPS_TEST_HEALTHCHECK_THROUGH_PROXY=http://api.internal.invalid:8080/readyz")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("child: %v\n%s", err, out)
+	}
+	if !strings.Contains(string(out), "healthcheck error: http://api.internal.invalid:8080/readyz: ") {
+		t.Errorf("the healthcheck passed or failed for another reason:\n%s", out)
+	}
+	if n := proxied.Load(); n != 0 {
+		t.Errorf("the proxy got %d requests", n)
+	}
 }
