@@ -12,7 +12,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/caseops/caseops/internal/redact"
+	"github.com/caseops/caseops/store/redact"
 )
 
 // parseError says why databaseURL could not be parsed without quoting its password. pgx's own message

@@ -14,7 +14,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/caseops/caseops/cmd/caseops/internal/settings"
-	"github.com/caseops/caseops/internal/redact"
+	"github.com/caseops/caseops/store/redact"
 )
 
 const (

@@ -11,7 +11,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 	"golang.org/x/time/rate"
 
-	"github.com/caseops/caseops/internal/redact"
+	"github.com/caseops/caseops/store/redact"
 )
 
 // newJWKSKeyfunc caches the keys at cfg.JWKSURL, refreshes them hourly until ctx ends, and refetches them when a

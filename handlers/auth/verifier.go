@@ -15,7 +15,7 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
-	"github.com/caseops/caseops/internal/redact"
+	"github.com/caseops/caseops/store/redact"
 )
 
 const (

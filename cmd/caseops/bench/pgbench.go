@@ -21,8 +21,8 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/caseops/caseops/cmd/caseops/internal/settings"
-	"github.com/caseops/caseops/internal/redact"
 	"github.com/caseops/caseops/store"
+	"github.com/caseops/caseops/store/redact"
 )
 
 //go:embed patch.pgbench

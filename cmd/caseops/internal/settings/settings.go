@@ -11,7 +11,7 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/caseops/caseops/internal/redact"
+	"github.com/caseops/caseops/store/redact"
 )
 
 // Set is the flags of one command.
