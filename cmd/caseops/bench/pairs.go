@@ -15,8 +15,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/caseops/caseops/handlers/auth"
 )
 
@@ -330,7 +328,7 @@ func runPairs(ctx context.Context, args []string, getenv func(string) string, st
 // settle vacuums and analyzes the service's freshly seeded tables, as preparePgbenchDatabase does pgbench's,
 // and returns the server's version for the report.
 func settle(ctx context.Context, dbURL string) (string, error) {
-	conn, err := pgx.Connect(ctx, dbURL)
+	conn, err := connect(ctx, dbURL)
 	if err != nil {
 		return "", err
 	}
