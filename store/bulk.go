@@ -10,6 +10,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // BulkOperation is one operation row as a bulk load writes it, with its identitySet already JSON
@@ -66,20 +67,18 @@ var (
 // primary key, which grows in order and costs little) and builds them once at the end, which is several
 // times cheaper than updating them row by row. Every CHECK constraint stays in place and checks each row
 // as COPY writes it; the primary key, rebuilt at the end, checks uniqueness then.
+//
+// Each dropped index is listed in case_operation_deferred_indexes in the transaction that drops it, and
+// its row is deleted in the transaction that builds it again, so a load killed before Finish leaves the
+// list of what it owes; FinishDeferredIndexes builds it.
 type BulkLoader struct {
 	s        *Store
-	rebuild  []deferredIndex // the dropped indexes, which may be built at once
-	after    []string        // then: constraints on the rebuilt unique indexes, and index comments
+	deferred int // how many indexes it dropped
 	finished bool
 }
 
-// deferredIndex is an index a load dropped, to be built again when it ends.
-type deferredIndex struct {
-	name, definition string // definition: its CREATE INDEX statement
-}
-
 // NewBulkLoader prepares a bulk load. Finish must be called, even after a failed load, to rebuild any
-// indexes it dropped.
+// indexes it dropped; if the process dies first, FinishDeferredIndexes builds them.
 func (s *Store) NewBulkLoader(ctx context.Context) (*BulkLoader, error) {
 	l := &BulkLoader{s: s}
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
@@ -114,20 +113,28 @@ func (s *Store) NewBulkLoader(ctx context.Context) (*BulkLoader, error) {
 		}
 		for _, ix := range indexes {
 			drop := "DROP INDEX " + ix.name
+			var addConstraint, comment *string
 			if ix.constraint != nil {
 				constraint := pgx.Identifier{*ix.constraint}.Sanitize()
 				drop = "ALTER TABLE " + ix.table + " DROP CONSTRAINT " + constraint
 				// A primary key comes back as its unique index first: building it takes no lock that stops
 				// the other index builds on the table, and the constraint then adopts it at once.
-				l.after = append(l.after, "ALTER TABLE "+ix.table+" ADD CONSTRAINT "+constraint+" "+ix.kind+" USING INDEX "+ix.name)
+				add := "ALTER TABLE " + ix.table + " ADD CONSTRAINT " + constraint + " " + ix.kind + " USING INDEX " + ix.name
+				addConstraint = &add
+			}
+			if ix.comment != nil {
+				c := "COMMENT ON INDEX " + ix.name + " IS " + quoteLiteral(*ix.comment)
+				comment = &c
 			}
 			if _, err := tx.Exec(ctx, drop); err != nil {
 				return err
 			}
-			l.rebuild = append(l.rebuild, deferredIndex{ix.name, ix.definition})
-			if ix.comment != nil {
-				l.after = append(l.after, "COMMENT ON INDEX "+ix.name+" IS "+quoteLiteral(*ix.comment))
+			if _, err := tx.Exec(ctx, `INSERT INTO case_operation_deferred_indexes
+				(index_name, table_name, create_index_statement, add_constraint_statement, comment_statement)
+				VALUES ($1, $2, $3, $4, $5)`, ix.name, ix.table, ix.definition, addConstraint, comment); err != nil {
+				return err
 			}
+			l.deferred++
 		}
 		return nil
 	})
@@ -135,7 +142,7 @@ func (s *Store) NewBulkLoader(ctx context.Context) (*BulkLoader, error) {
 }
 
 // DeferredIndexes reports how many indexes the load builds at the end rather than row by row.
-func (l *BulkLoader) DeferredIndexes() int { return len(l.rebuild) }
+func (l *BulkLoader) DeferredIndexes() int { return l.deferred }
 
 // Load writes operations and their events with COPY, in one transaction: all of them or none.
 // COPY checks every CHECK constraint as an INSERT would; seq and transaction_id take their defaults.
@@ -203,57 +210,156 @@ func copyBatch(ctx context.Context, tx pgx.Tx, ops []BulkOperation, events []Bul
 	return nil
 }
 
-// Finish rebuilds the indexes the load dropped, two at a time, then refreshes the planner's statistics.
-// It runs even when ctx is already cancelled, so that an interrupted load does not leave tables without
-// their indexes. built, when not nil, is called as each index is done (one call at a time), since
-// building them can take minutes.
+// Finish rebuilds the indexes the load dropped (and any an earlier, killed load left owed), two at a
+// time, then refreshes the planner's statistics. It runs even when ctx is already cancelled, so that an
+// interrupted load does not leave tables without their indexes. built, when not nil, is called as each
+// index is done (one call at a time), since building them can take minutes.
 func (l *BulkLoader) Finish(ctx context.Context, built func(index string, took time.Duration)) error {
 	if l.finished {
 		return nil
 	}
 	l.finished = true
 	ctx = context.WithoutCancel(ctx)
+	_, err := l.s.buildDeferredIndexes(ctx, built)
+	if _, aerr := l.s.pool.Exec(ctx, `ANALYZE case_operations, case_operation_events`); aerr != nil {
+		err = errors.Join(err, mapError(aerr))
+	}
+	return err
+}
+
+// FinishDeferredIndexes builds the indexes that bulk loads dropped and did not build again, because they
+// were killed before they could, as Finish would have: each with its constraint and comment, two at a
+// time, then ANALYZE if it built any. Several processes may call it at once: each index is built by one
+// of them, and the others wait for it and succeed. An index that cannot be built (a primary key over
+// duplicate rows) stays listed, and the error names it and says why.
+func (s *Store) FinishDeferredIndexes(ctx context.Context, built func(index string, took time.Duration)) error {
+	n, err := s.buildDeferredIndexes(ctx, built)
+	if err != nil || n == 0 {
+		return err
+	}
+	_, err = s.pool.Exec(ctx, `ANALYZE case_operations, case_operation_events`)
+	return mapError(err)
+}
+
+// owedIndex is a row of case_operation_deferred_indexes: an index a bulk load dropped.
+type owedIndex struct {
+	name, table, create string
+	addConstraint       *string
+	comment             *string
+}
+
+// buildDeferredIndexes builds every index listed in case_operation_deferred_indexes, two at a time on
+// separate connections, and returns how many it built.
+func (s *Store) buildDeferredIndexes(ctx context.Context, built func(index string, took time.Duration)) (int, error) {
+	// Constraints first: the primary key is the largest build, and the one the service cannot do without.
+	rows, _ := s.pool.Query(ctx, `SELECT index_name, table_name, create_index_statement, add_constraint_statement, comment_statement
+		FROM case_operation_deferred_indexes ORDER BY add_constraint_statement IS NULL, index_name`)
+	owed, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (owedIndex, error) {
+		var ix owedIndex
+		err := r.Scan(&ix.name, &ix.table, &ix.create, &ix.addConstraint, &ix.comment)
+		return ix, err
+	})
+	if err != nil {
+		return 0, mapError(fmt.Errorf("list the indexes bulk loads left to build: %w", err))
+	}
 	var errs []error
+	n := 0
 	var mu sync.Mutex
 	var wg sync.WaitGroup
-	next := make(chan deferredIndex)
+	next := make(chan owedIndex)
 	for range 2 {
 		wg.Go(func() {
 			for ix := range next {
 				begin := time.Now()
-				conn, err := l.s.pool.Acquire(ctx)
-				if err == nil {
-					_, err = conn.Exec(ctx, `SET maintenance_work_mem = '1GB'`)
-					if err == nil {
-						_, err = conn.Exec(ctx, ix.definition)
-					}
-					_, _ = conn.Exec(ctx, `RESET maintenance_work_mem`)
-					conn.Release()
-				}
+				done, err := s.buildDeferredIndex(ctx, ix)
 				mu.Lock()
 				if err != nil {
-					errs = append(errs, fmt.Errorf("%s: %w", ix.definition, err))
-				} else if built != nil {
-					built(ix.name, time.Since(begin))
+					errs = append(errs, err)
+				} else if done {
+					n++
+					if built != nil {
+						built(ix.name, time.Since(begin))
+					}
 				}
 				mu.Unlock()
 			}
 		})
 	}
-	for _, ix := range l.rebuild {
+	for _, ix := range owed {
 		next <- ix
 	}
 	close(next)
 	wg.Wait()
-	for _, stmt := range l.after {
-		if _, err := l.s.pool.Exec(ctx, stmt); err != nil {
-			errs = append(errs, fmt.Errorf("%s: %w", stmt, err))
+	return n, errors.Join(errs...)
+}
+
+// buildDeferredIndex builds one owed index, adds its constraint and comment back and deletes its row, in
+// one transaction: either the index is whole again and no longer listed, or nothing changed. It reports
+// false when the row is gone, because another process built the index meanwhile.
+//
+// Adding a constraint locks its table ACCESS EXCLUSIVE, while the transaction already holds the SHARE
+// lock of its index build; two such transactions on one table would each wait for the other's SHARE lock.
+// So those take a transaction-level advisory lock per table first, in every process: an index that backs
+// no constraint takes only SHARE locks, which never wait for each other, and builds alongside.
+func (s *Store) buildDeferredIndex(ctx context.Context, ix owedIndex) (bool, error) {
+	failed := func(step string, err error) error {
+		if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+			return fmt.Errorf("index %s on %s, dropped by a bulk load, is still to be built: %w", ix.name, ix.table, err)
+		}
+		var pgErr *pgconn.PgError
+		if errors.As(err, &pgErr) && !unavailableCode(pgErr.Code) {
+			if pgErr.Detail != "" {
+				err = fmt.Errorf("%w: %s", pgErr, pgErr.Detail)
+			}
+		} else {
+			err = mapError(err)
+		}
+		return fmt.Errorf("index %s on %s, dropped by a bulk load, could not be built again: %s: %w; "+
+			"it stays listed in case_operation_deferred_indexes, and the next seed, migrate up or serve tries again",
+			ix.name, ix.table, step, err)
+	}
+	conn, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return false, failed("connect", err)
+	}
+	defer conn.Release()
+	tx, err := conn.Begin(ctx)
+	if err != nil {
+		return false, failed("begin", err)
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx)) // a no-op once committed
+	if ix.addConstraint != nil {
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended('case_operation_deferred_indexes ' || $1, 0))`, ix.table); err != nil {
+			return false, failed("lock "+ix.table+" for its constraints", err)
 		}
 	}
-	if _, err := l.s.pool.Exec(ctx, `ANALYZE case_operations, case_operation_events`); err != nil {
-		errs = append(errs, err)
+	// Another process building the same index holds this row until it commits, and then it is gone.
+	err = tx.QueryRow(ctx, `SELECT create_index_statement, add_constraint_statement, comment_statement
+		FROM case_operation_deferred_indexes WHERE index_name = $1 FOR UPDATE`, ix.name).Scan(&ix.create, &ix.addConstraint, &ix.comment)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return false, nil
+	} else if err != nil {
+		return false, failed("claim its row", err)
 	}
-	return mapError(errors.Join(errs...))
+	steps := []string{`SET LOCAL maintenance_work_mem = '1GB'`, ix.create}
+	if ix.addConstraint != nil {
+		steps = append(steps, *ix.addConstraint)
+	}
+	if ix.comment != nil {
+		steps = append(steps, *ix.comment)
+	}
+	for _, stmt := range steps {
+		if _, err := tx.Exec(ctx, stmt); err != nil {
+			return false, failed(stmt, err)
+		}
+	}
+	if _, err := tx.Exec(ctx, `DELETE FROM case_operation_deferred_indexes WHERE index_name = $1`, ix.name); err != nil {
+		return false, failed("delete its row", err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return false, failed("commit", err)
+	}
+	return true, nil
 }
 
 func quoteLiteral(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
