@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"text/tabwriter"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5/stdlib"
@@ -16,8 +17,19 @@ import (
 	"github.com/caseops/caseops/store"
 )
 
-// migrateUp applies every pending migration under goose's Postgres advisory lock.
+// migrateUp applies every pending migration under goose's Postgres advisory lock, then builds any index
+// a killed bulk load left unbuilt, so that the service never runs on tables without their primary key.
 func migrateUp(ctx context.Context, pool *pgxpool.Pool, logger *slog.Logger) error {
+	if err := applyMigrations(ctx, pool, logger); err != nil {
+		return err
+	}
+	return store.New(pool).FinishDeferredIndexes(ctx, func(index string, took time.Duration) {
+		logger.Info("built an index an interrupted bulk load had dropped", "index", index, "duration", took.String())
+	})
+}
+
+// applyMigrations applies every pending migration under goose's Postgres advisory lock.
+func applyMigrations(ctx context.Context, pool *pgxpool.Pool, logger *slog.Logger) error {
 	return withProvider(pool, logger, func(p *goose.Provider) error {
 		results, err := p.Up(ctx)
 		for _, r := range results {
@@ -94,11 +106,17 @@ func runMigrate(ctx context.Context, args []string, getenv func(string) string, 
 			for _, r := range results {
 				fmt.Fprintf(stdout, "applied %s (%s)\n", r.Source.Path, r.Duration.Round(1e6))
 			}
-			if err == nil && len(results) == 0 {
+			if err != nil {
+				return err
+			}
+			if len(results) == 0 {
 				fmt.Fprintln(stdout, "no pending migrations")
 				warnNewerSchema(ctx, p, stderr)
 			}
-			return err
+			// An interrupted bulk load may have left indexes unbuilt; the schema is not whole without them.
+			return store.New(pool).FinishDeferredIndexes(ctx, func(index string, took time.Duration) {
+				fmt.Fprintf(stdout, "built index %s, which an interrupted bulk load had dropped (%s)\n", index, took.Round(1e6))
+			})
 		case "down":
 			r, err := p.Down(ctx)
 			if errors.Is(err, goose.ErrNoNextVersion) {

@@ -47,7 +47,15 @@ func runSeed(ctx context.Context, args []string, getenv func(string) string, std
 		return err
 	}
 	defer pool.Close()
-	if err := migrateUp(ctx, pool, newLogger("text", io.Discard)); err != nil {
+	if err := applyMigrations(ctx, pool, newLogger("text", io.Discard)); err != nil {
+		return err
+	}
+	// A seed that was killed (not stopped) before it built the indexes it dropped left them listed as owed:
+	// build them before loading anything, so that the primary key checks what the earlier load wrote.
+	err = store.New(pool).FinishDeferredIndexes(ctx, func(index string, took time.Duration) {
+		fmt.Fprintf(stderr, "seed: index %s, dropped by an earlier load that did not finish, built in %s\n", index, took.Round(100*time.Millisecond))
+	})
+	if err != nil {
 		return err
 	}
 	// The generator's garbage is short-lived and the heap small: collect less often, and leave the CPU to Postgres.
