@@ -117,8 +117,7 @@ func (s *Store) NewBulkLoader(ctx context.Context) (*BulkLoader, error) {
 			if ix.constraint != nil {
 				constraint := pgx.Identifier{*ix.constraint}.Sanitize()
 				drop = "ALTER TABLE " + ix.table + " DROP CONSTRAINT " + constraint
-				// A primary key comes back as its unique index first: building it takes no lock that stops
-				// the other index builds on the table, and the constraint then adopts it at once.
+				// A primary key comes back as its unique index, which the constraint then adopts at once.
 				add := "ALTER TABLE " + ix.table + " ADD CONSTRAINT " + constraint + " " + ix.kind + " USING INDEX " + ix.name
 				addConstraint = &add
 			}
@@ -229,7 +228,8 @@ func (l *BulkLoader) Finish(ctx context.Context, built func(index string, took t
 
 // FinishDeferredIndexes builds the indexes that bulk loads dropped and did not build again, because they
 // were killed before they could, as Finish would have: each with its constraint and comment, two at a
-// time, then ANALYZE if it built any. Several processes may call it at once: each index is built by one
+// time, then ANALYZE if it built any. While a primary key is built its table can be neither read nor
+// written. Several processes may call it at once: each index is built by one
 // of them, and the others wait for it and succeed. An index that cannot be built (a primary key over
 // duplicate rows) stays listed, and the error names it and says why.
 func (s *Store) FinishDeferredIndexes(ctx context.Context, built func(index string, took time.Duration)) error {
@@ -251,7 +251,8 @@ type owedIndex struct {
 // buildDeferredIndexes builds every index listed in case_operation_deferred_indexes, two at a time on
 // separate connections, and returns how many it built.
 func (s *Store) buildDeferredIndexes(ctx context.Context, built func(index string, took time.Duration)) (int, error) {
-	// Constraints first: the primary key is the largest build, and the one the service cannot do without.
+	// Constraints first: the primary key is the one the service cannot do without, and it locks its table
+	// for the whole build, while the other table's indexes build alongside it.
 	rows, _ := s.pool.Query(ctx, `SELECT index_name, table_name, create_index_statement, add_constraint_statement, comment_statement
 		FROM case_operation_deferred_indexes ORDER BY add_constraint_statement IS NULL, index_name`)
 	owed, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (owedIndex, error) {
@@ -297,10 +298,11 @@ func (s *Store) buildDeferredIndexes(ctx context.Context, built func(index strin
 // one transaction: either the index is whole again and no longer listed, or nothing changed. It reports
 // false when the row is gone, because another process built the index meanwhile.
 //
-// Adding a constraint locks its table ACCESS EXCLUSIVE, while the transaction already holds the SHARE
-// lock of its index build; two such transactions on one table would each wait for the other's SHARE lock.
-// So those take a transaction-level advisory lock per table first, in every process: an index that backs
-// no constraint takes only SHARE locks, which never wait for each other, and builds alongside.
+// Adding a constraint locks its table ACCESS EXCLUSIVE. Taking that lock after the index build's SHARE
+// lock would deadlock with any session that holds a weaker lock and waits for a stronger one meanwhile (a
+// new connection preparing the service's statements does), so such a transaction takes it first, for the
+// whole build. An index that backs no constraint takes only the SHARE lock, and builds alongside indexes
+// of the other table.
 func (s *Store) buildDeferredIndex(ctx context.Context, ix owedIndex) (bool, error) {
 	failed := func(step string, err error) error {
 		if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
@@ -328,20 +330,19 @@ func (s *Store) buildDeferredIndex(ctx context.Context, ix owedIndex) (bool, err
 		return false, failed("begin", err)
 	}
 	defer tx.Rollback(context.WithoutCancel(ctx)) // a no-op once committed
-	if ix.addConstraint != nil {
-		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended('case_operation_deferred_indexes ' || $1, 0))`, ix.table); err != nil {
-			return false, failed("lock "+ix.table+" for its constraints", err)
-		}
-	}
 	// Another process building the same index holds this row until it commits, and then it is gone.
-	err = tx.QueryRow(ctx, `SELECT create_index_statement, add_constraint_statement, comment_statement
-		FROM case_operation_deferred_indexes WHERE index_name = $1 FOR UPDATE`, ix.name).Scan(&ix.create, &ix.addConstraint, &ix.comment)
+	err = tx.QueryRow(ctx, `SELECT table_name, create_index_statement, add_constraint_statement, comment_statement
+		FROM case_operation_deferred_indexes WHERE index_name = $1 FOR UPDATE`, ix.name).Scan(&ix.table, &ix.create, &ix.addConstraint, &ix.comment)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return false, nil
 	} else if err != nil {
 		return false, failed("claim its row", err)
 	}
-	steps := []string{`SET LOCAL maintenance_work_mem = '1GB'`, ix.create}
+	steps := []string{`SET LOCAL maintenance_work_mem = '1GB'`}
+	if ix.addConstraint != nil {
+		steps = append(steps, "LOCK TABLE "+ix.table+" IN ACCESS EXCLUSIVE MODE")
+	}
+	steps = append(steps, ix.create)
 	if ix.addConstraint != nil {
 		steps = append(steps, *ix.addConstraint)
 	}
