@@ -251,10 +251,13 @@ type owedIndex struct {
 // buildDeferredIndexes builds every index listed in case_operation_deferred_indexes, two at a time on
 // separate connections, and returns how many it built.
 func (s *Store) buildDeferredIndexes(ctx context.Context, built func(index string, took time.Duration)) (int, error) {
-	// Constraints first: the primary key is the one the service cannot do without, and it locks its table
-	// for the whole build, while the other table's indexes build alongside it.
+	// Constraints first: the primary key is the one the service cannot do without. It locks its table for
+	// the whole build, so the indexes of the other table come next, to build alongside it.
 	rows, _ := s.pool.Query(ctx, `SELECT index_name, table_name, create_index_statement, add_constraint_statement, comment_statement
-		FROM case_operation_deferred_indexes ORDER BY add_constraint_statement IS NULL, index_name`)
+		FROM case_operation_deferred_indexes
+		ORDER BY add_constraint_statement IS NULL,
+			table_name IN (SELECT table_name FROM case_operation_deferred_indexes WHERE add_constraint_statement IS NOT NULL),
+			index_name`)
 	owed, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (owedIndex, error) {
 		var ix owedIndex
 		err := r.Scan(&ix.name, &ix.table, &ix.create, &ix.addConstraint, &ix.comment)
