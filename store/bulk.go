@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"regexp"
 	"strings"
 	"sync"
 	"time"
@@ -248,6 +249,36 @@ type owedIndex struct {
 	comment             *string
 }
 
+// The statements a bulk load records, as it writes them. A row of case_operation_deferred_indexes is run
+// by serve and migrate up, so a row written by anyone else must not make them run anything but these.
+var (
+	deferredTables      = map[string]bool{"case_operations": true, "case_operation_events": true}
+	createIndexShape    = regexp.MustCompile(`^CREATE (UNIQUE )?INDEX (\w+) ON (public\.)?(\w+) USING btree \(`)
+	addConstraintShape  = regexp.MustCompile(`^ALTER TABLE (\w+) ADD CONSTRAINT "\w+" (PRIMARY KEY|UNIQUE) USING INDEX (\w+)$`)
+	commentOnIndexShape = regexp.MustCompile(`^COMMENT ON INDEX (\w+) IS '([^']|'')*'$`)
+)
+
+// check reports a row whose statements are not the ones a bulk load writes for its index and table.
+func (ix owedIndex) check() error {
+	if !deferredTables[ix.table] {
+		return fmt.Errorf("table %q is not one a bulk load drops indexes of", ix.table)
+	}
+	if m := createIndexShape.FindStringSubmatch(ix.create); m == nil || m[2] != ix.name || m[4] != ix.table {
+		return errors.New("create_index_statement is not a CREATE INDEX of this index on this table")
+	}
+	if c := ix.addConstraint; c != nil {
+		if m := addConstraintShape.FindStringSubmatch(*c); m == nil || m[1] != ix.table || m[3] != ix.name {
+			return errors.New("add_constraint_statement is not an ADD CONSTRAINT ... USING INDEX of this index")
+		}
+	}
+	if c := ix.comment; c != nil {
+		if m := commentOnIndexShape.FindStringSubmatch(*c); m == nil || m[1] != ix.name {
+			return errors.New("comment_statement is not a COMMENT ON INDEX of this index")
+		}
+	}
+	return nil
+}
+
 // buildDeferredIndexes builds every index listed in case_operation_deferred_indexes, two at a time on
 // separate connections, and returns how many it built.
 func (s *Store) buildDeferredIndexes(ctx context.Context, built func(index string, took time.Duration)) (int, error) {
@@ -352,8 +383,12 @@ func (s *Store) buildDeferredIndex(ctx context.Context, ix owedIndex) (bool, err
 	if ix.comment != nil {
 		steps = append(steps, *ix.comment)
 	}
+	if err := ix.check(); err != nil {
+		return false, failed("check its statements", err)
+	}
 	for _, stmt := range steps {
-		if _, err := tx.Exec(ctx, stmt); err != nil {
+		// The extended protocol runs exactly one statement, whatever the text holds.
+		if err := tx.Conn().PgConn().ExecParams(ctx, stmt, nil, nil, nil, nil).Read().Err; err != nil {
 			return false, failed(stmt, err)
 		}
 	}

@@ -209,3 +209,44 @@ func TestKilledBulkLoadWithDuplicatesSaysWhichIndex(t *testing.T) {
 		t.Errorf("still listed as owed: %v", left)
 	}
 }
+
+// serve and migrate up run what case_operation_deferred_indexes lists, so a row that anyone but a bulk
+// load wrote must not make them run anything else: not a second statement, not another kind of statement.
+func TestDeferredIndexRowsRunOnlyWhatALoadWrites(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := storetest.NewPool(t)
+	want := tableSchema(t, pool)
+	for _, tc := range []struct {
+		name, table, create string
+		addConstraint       *string
+		wantErr             string
+	}{
+		{"x_idx", "case_operations", "CREATE INDEX x_idx ON public.case_operations USING btree (id); DROP TABLE case_operation_events",
+			nil, "cannot insert multiple commands into a prepared statement"},
+		{"x_idx", "case_operations", "DROP TABLE case_operation_events",
+			nil, "create_index_statement is not a CREATE INDEX of this index on this table"},
+		{"x_idx", "case_operation_deferred_indexes", "CREATE INDEX x_idx ON public.case_operation_deferred_indexes USING btree (table_name)",
+			nil, `table "case_operation_deferred_indexes" is not one a bulk load drops indexes of`},
+		{"x_idx", "case_operations", "CREATE INDEX x_idx ON public.case_operations USING btree (id)",
+			ptr("ALTER TABLE case_operations DROP CONSTRAINT case_operations_pkey"), "add_constraint_statement is not an ADD CONSTRAINT ... USING INDEX of this index"},
+	} {
+		if _, err := pool.Exec(ctx, `INSERT INTO case_operation_deferred_indexes (index_name, table_name, create_index_statement, add_constraint_statement)
+			VALUES ($1, $2, $3, $4)`, tc.name, tc.table, tc.create, tc.addConstraint); err != nil {
+			t.Fatal(err)
+		}
+		err := store.New(pool).FinishDeferredIndexes(ctx, nil)
+		if err == nil || !strings.Contains(err.Error(), tc.wantErr) || !strings.Contains(err.Error(), "index x_idx on "+tc.table) {
+			t.Errorf("%q: %v, want an error about index x_idx saying %q", tc.create, err, tc.wantErr)
+		}
+		if got := owed(t, pool); !slices.Equal(got, []string{"x_idx"}) {
+			t.Errorf("%q: owed %v, want the row kept", tc.create, got)
+		}
+		if got := tableSchema(t, pool); got != want {
+			t.Errorf("%q changed the tables:\n%s", tc.create, got)
+		}
+		if _, err := pool.Exec(ctx, `DELETE FROM case_operation_deferred_indexes`); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
