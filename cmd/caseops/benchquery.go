@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -46,8 +45,11 @@ func runBenchQuery(ctx context.Context, args []string, getenv func(string) strin
 		return err
 	}
 	// Each timed request keeps its latency until the row is printed: bound what that may hold.
-	if *requests < 1 || *requests > 1_000_000 || *runs < 1 || *runs > 1000 {
-		return errors.New("--requests must be from 1 to 1000000 and --view-runs from 1 to 1000")
+	if *requests < 1 || *requests > 1_000_000 {
+		return fmt.Errorf("%s must be from 1 to 1000000", s.Source("requests"))
+	}
+	if *runs < 1 || *runs > 1000 {
+		return fmt.Errorf("%s must be from 1 to 1000", s.Source("view-runs"))
 	}
 	pool, err := store.Connect(ctx, *dbURL, store.PoolConfig{})
 	if err != nil {

@@ -36,7 +36,7 @@ func parseHealthcheck(args []string, getenv func(string) string, stderr io.Write
 	}
 	u, err := url.Parse(*target)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return "", s, fmt.Errorf("--url must be an absolute http or https URL, not %q", redact.URL(*target))
+		return "", s, fmt.Errorf("%s must be an absolute http or https URL, not %q", s.Source("url"), redact.URL(*target))
 	}
 	return u.String(), s, nil
 }

@@ -436,3 +436,31 @@ func TestMigrateCommandsThatOnlyLook(t *testing.T) {
 		}
 	}
 }
+
+// A message about a setting names where its value came from: the flag when it was given, else the
+// variable. And a flag overrides its variable entirely, a variable that does not parse included.
+func TestSettingsErrorsNameTheirSource(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		env  map[string]string
+		args []string
+		want string
+	}{
+		{map[string]string{"CASEOPS_DB_MAX_CONNS": "0"}, nil, "$CASEOPS_DB_MAX_CONNS must be from 1 to 10000"},
+		{map[string]string{"CASEOPS_DB_MAX_CONNS": "5"}, []string{"--db-max-conns", "0"}, "--db-max-conns must be from 1 to 10000"},
+		{map[string]string{"CASEOPS_LOG_FORMAT": "xml"}, nil, `$CASEOPS_LOG_FORMAT must be json or text, not "xml"`},
+		{map[string]string{"CASEOPS_ADDR": "notanaddr"}, nil, `$CASEOPS_ADDR "notanaddr": must be host:port or :port, such as :8080`},
+		{map[string]string{"CASEOPS_REQUEST_TIMEOUT": "10x"}, nil, `$CASEOPS_REQUEST_TIMEOUT: "10x" is not a duration such as 10s`},
+		{map[string]string{"CASEOPS_REQUEST_TIMEOUT": "10x", "CASEOPS_LOG_FORMAT": "xml"}, []string{"--request-timeout", "5s"},
+			`$CASEOPS_LOG_FORMAT must be json or text, not "xml"`}, // the flag stands in for the bad variable
+	} {
+		_, _, err := parseServe(tc.args, envOf(tc.env), io.Discard)
+		if err == nil || err.Error() != tc.want {
+			t.Errorf("serve %v with %v: %v, want %q", tc.args, tc.env, err, tc.want)
+		}
+	}
+	err := run(context.Background(), []string{"seed"}, envOf(map[string]string{"CASEOPS_SEED_COUNT": "100", "CASEOPS_SEED_TENANTS": "0"}), io.Discard, io.Discard)
+	if want := "$CASEOPS_SEED_TENANTS must be from 1 to 1000"; err == nil || err.Error() != want {
+		t.Errorf("seed: %v, want %q", err, want)
+	}
+}

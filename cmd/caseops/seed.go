@@ -30,13 +30,13 @@ func runSeed(ctx context.Context, args []string, getenv func(string) string, std
 	switch {
 	case *count < 1:
 		s.Flags().Usage()
-		return errors.New("--count must be at least 1")
+		return fmt.Errorf("%s must be at least 1", s.Source("count"))
 	case *tenants < 1 || *tenants > 1000:
-		return errors.New("--tenants must be from 1 to 1000")
+		return fmt.Errorf("%s must be from 1 to 1000", s.Source("tenants"))
 	case *workers < 1 || *workers > 64:
-		return errors.New("--workers must be from 1 to 64")
+		return fmt.Errorf("%s must be from 1 to 64", s.Source("workers"))
 	case *batch < 1 || *batch > 1_000_000:
-		return errors.New("--batch must be from 1 to 1000000")
+		return fmt.Errorf("%s must be from 1 to 1000000", s.Source("batch"))
 	}
 
 	if _, err := store.EnsureDatabase(ctx, *dbURL); err != nil {

@@ -75,27 +75,27 @@ func parseServe(args []string, getenv func(string) string, stderr io.Writer) (se
 		shutdownTimeout: *shutdownTimeout, startupTimeout: *startupTimeout, maxConns: *maxConns,
 		maxBodyBytes: *maxBodyBytes, metricsAddr: *metricsAddr, pprof: *pprof, logFormat: *logFormat, jwt: jwt()}
 	if c.logFormat != "json" && c.logFormat != "text" {
-		return c, s, fmt.Errorf("--log-format must be json or text, not %q", c.logFormat)
+		return c, s, fmt.Errorf("%s must be json or text, not %q", s.Source("log-format"), c.logFormat)
 	}
 	if c.pprof && c.metricsAddr == "" {
 		return c, s, errors.New("--pprof needs --metrics-addr: the profiler is never served on the API's address")
 	}
 	if c.maxConns < 1 || c.maxConns > 10000 {
-		return c, s, fmt.Errorf("--db-max-conns must be from 1 to 10000")
+		return c, s, fmt.Errorf("%s must be from 1 to 10000", s.Source("db-max-conns"))
 	}
 	if strings.Contains(c.databaseURL, "pool_max_conns") && !isFlagSet(s, "db-max-conns") && getenv("CASEOPS_DB_MAX_CONNS") == "" {
 		c.maxConns = 0 // the URL's pool_max_conns stands unless --db-max-conns is given
 	}
 	if c.maxBodyBytes < 1 || c.maxBodyBytes > maxMaxBodyBytes {
-		return c, s, fmt.Errorf("--max-body-bytes must be from 1 to %d", maxMaxBodyBytes)
+		return c, s, fmt.Errorf("%s must be from 1 to %d", s.Source("max-body-bytes"), maxMaxBodyBytes)
 	}
 	// A listen address is checked now, not after the database has been created and migrated.
-	for _, a := range []struct{ flag, value string }{{"--addr", c.addr}, {"--metrics-addr", c.metricsAddr}} {
-		if a.value == "" && a.flag == "--metrics-addr" {
+	for _, a := range []struct{ flag, value string }{{"addr", c.addr}, {"metrics-addr", c.metricsAddr}} {
+		if a.value == "" && a.flag == "metrics-addr" {
 			continue
 		}
 		if err := checkListenAddr(a.value); err != nil {
-			return c, s, fmt.Errorf("%s %q: %w", a.flag, a.value, err)
+			return c, s, fmt.Errorf("%s %q: %w", s.Source(a.flag), a.value, err)
 		}
 	}
 	if c.metricsAddr != "" && c.metricsAddr == c.addr {
@@ -107,12 +107,12 @@ func parseServe(args []string, getenv func(string) string, stderr io.Writer) (se
 		flag         string
 		value, least time.Duration
 	}{
-		{"--request-timeout", c.requestTimeout, 10 * time.Millisecond},
-		{"--shutdown-timeout", c.shutdownTimeout, time.Millisecond},
-		{"--startup-timeout", c.startupTimeout, time.Millisecond},
+		{"request-timeout", c.requestTimeout, 10 * time.Millisecond},
+		{"shutdown-timeout", c.shutdownTimeout, time.Millisecond},
+		{"startup-timeout", c.startupTimeout, time.Millisecond},
 	} {
 		if d.value < d.least {
-			return c, s, fmt.Errorf("%s must be at least %s, not %s", d.flag, d.least, d.value)
+			return c, s, fmt.Errorf("%s must be at least %s, not %s", s.Source(d.flag), d.least, d.value)
 		}
 	}
 	return c, s, nil

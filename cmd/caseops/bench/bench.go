@@ -50,6 +50,7 @@ func newSettings(name, synopsis string, getenv func(string) string, stderr io.Wr
 
 // loadFlags are the settings of a load run against the HTTP API, shared by patch and pairs.
 type loadFlags struct {
+	set            *settings.Set
 	operations     *int
 	concurrency    *int
 	duration       *time.Duration
@@ -61,6 +62,7 @@ type loadFlags struct {
 
 func addLoadFlags(s *settings.Set) loadFlags {
 	return loadFlags{
+		set:         s,
 		operations:  s.Int("operations", "CASEOPS_BENCH_OPERATIONS", 1000, "operations to create before the load; each request picks one at random"),
 		concurrency: s.Int("concurrency", "CASEOPS_BENCH_CONCURRENCY", 32, "requests in flight at once (one worker each)"),
 		duration:    s.Duration("duration", "CASEOPS_BENCH_DURATION", 20*time.Second, "how long each load run lasts"),
@@ -76,22 +78,22 @@ func addLoadFlags(s *settings.Set) loadFlags {
 func (f loadFlags) validate() error {
 	var errs []error
 	if *f.operations < 1 || *f.operations > 10_000_000 {
-		errs = append(errs, errors.New("--operations must be from 1 to 10000000"))
+		errs = append(errs, fmt.Errorf("%s must be from 1 to 10000000", f.set.Source("operations")))
 	}
 	if *f.concurrency < 1 || *f.concurrency > 10_000 {
-		errs = append(errs, errors.New("--concurrency must be from 1 to 10000"))
+		errs = append(errs, fmt.Errorf("%s must be from 1 to 10000", f.set.Source("concurrency")))
 	}
 	if *f.duration <= 0 {
-		errs = append(errs, errors.New("--duration must be positive"))
+		errs = append(errs, fmt.Errorf("%s must be positive", f.set.Source("duration")))
 	}
 	if !(*f.mix >= 0 && *f.mix <= 1) { // NaN too
-		errs = append(errs, errors.New("--mix must be from 0 to 1"))
+		errs = append(errs, fmt.Errorf("%s must be from 0 to 1", f.set.Source("mix")))
 	}
 	if *f.maxRequests < 1 {
-		errs = append(errs, errors.New("--max-requests must be at least 1"))
+		errs = append(errs, fmt.Errorf("%s must be at least 1", f.set.Source("max-requests")))
 	}
 	if *f.requestTimeout <= 0 {
-		errs = append(errs, errors.New("--request-timeout must be positive"))
+		errs = append(errs, fmt.Errorf("%s must be positive", f.set.Source("request-timeout")))
 	}
 	return errors.Join(errs...)
 }

@@ -332,6 +332,11 @@ func TestLoadFlagsRefuseNonsense(t *testing.T) {
 			t.Errorf("--mix %s: %v", mix, err)
 		}
 	}
+	env := map[string]string{"CASEOPS_BENCH_CONCURRENCY": "0"}
+	err := Run(context.Background(), []string{"patch", "--url", "http://127.0.0.1:1"}, func(k string) string { return env[k] }, io.Discard, io.Discard)
+	if want := "$CASEOPS_BENCH_CONCURRENCY must be from 1 to 10000"; err == nil || err.Error() != want {
+		t.Errorf("concurrency 0 from the environment: %v, want %q", err, want)
+	}
 }
 
 // The server pairs starts runs with the defaults, whatever the operator set for their own server.

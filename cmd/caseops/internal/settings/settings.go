@@ -22,13 +22,21 @@ type Set struct {
 	secret  map[string]bool   // flags whose value --help must not print
 	url     map[string]bool   // flags whose value --help prints with its password masked
 	noArgs  bool
-	problem error
+	fromEnv map[string]bool // flags whose value came from their variable
+	// problems are variables that did not parse, in the order their flags were defined; a flag given on
+	// the command line overrides its variable, problem and all.
+	problems []problem
+}
+
+type problem struct {
+	name string
+	err  error
 }
 
 // New starts the flags of a command; usage is its synopsis as --help prints it ("caseops serve [flags]").
 func New(name, usage string, getenv func(string) string, stderr io.Writer) *Set {
 	s := &Set{fs: flag.NewFlagSet(name, flag.ContinueOnError), getenv: getenv,
-		envOf: map[string]string{}, secret: map[string]bool{}, url: map[string]bool{}}
+		envOf: map[string]string{}, secret: map[string]bool{}, url: map[string]bool{}, fromEnv: map[string]bool{}}
 	s.fs.SetOutput(stderr)
 	s.fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: %s\n\nFlags (each overrides its environment variable):\n", usage)
@@ -65,7 +73,25 @@ func (s *Set) Flags() *flag.FlagSet { return s.fs }
 func (s *Set) env(name, env string) (string, bool) {
 	s.envOf[name] = env
 	v := s.getenv(env)
+	s.fromEnv[name] = v != ""
 	return v, v != ""
+}
+
+func (s *Set) refuse(name string, err error) { s.problems = append(s.problems, problem{name, err}) }
+
+// Source names where a flag's value came from, for a message about it: "--name" when it was given on the
+// command line (or not at all), "$VARIABLE" when its variable set it.
+func (s *Set) Source(name string) string {
+	if s.fromEnv[name] && !s.given(name) {
+		return "$" + s.envOf[name]
+	}
+	return "--" + name
+}
+
+func (s *Set) given(name string) bool {
+	given := false
+	s.fs.Visit(func(f *flag.Flag) { given = given || f.Name == name })
+	return given
 }
 
 // String is a string flag read from env by default.
@@ -93,7 +119,7 @@ func (s *Set) Bool(name, env string, def bool, help string) *bool {
 	if v, ok := s.env(name, env); ok {
 		b, err := strconv.ParseBool(v)
 		if err != nil {
-			s.problem = errors.Join(s.problem, fmt.Errorf("$%s: %q is not true or false", env, v))
+			s.refuse(name, fmt.Errorf("$%s: %q is not true or false", env, v))
 		}
 		def = b
 	}
@@ -105,7 +131,7 @@ func (s *Set) Int(name, env string, def int, help string) *int {
 	if v, ok := s.env(name, env); ok {
 		n, err := strconv.Atoi(v)
 		if err != nil {
-			s.problem = errors.Join(s.problem, fmt.Errorf("$%s: %q is not an integer", env, v))
+			s.refuse(name, fmt.Errorf("$%s: %q is not an integer", env, v))
 		}
 		def = n
 	}
@@ -117,7 +143,7 @@ func (s *Set) Float(name, env string, def float64, help string) *float64 {
 	if v, ok := s.env(name, env); ok {
 		f, err := strconv.ParseFloat(v, 64)
 		if err != nil {
-			s.problem = errors.Join(s.problem, fmt.Errorf("$%s: %q is not a number", env, v))
+			s.refuse(name, fmt.Errorf("$%s: %q is not a number", env, v))
 		}
 		def = f
 	}
@@ -129,7 +155,7 @@ func (s *Set) Duration(name, env string, def time.Duration, help string) *time.D
 	if v, ok := s.env(name, env); ok {
 		d, err := time.ParseDuration(v)
 		if err != nil {
-			s.problem = errors.Join(s.problem, fmt.Errorf("$%s: %q is not a duration such as 10s", env, v))
+			s.refuse(name, fmt.Errorf("$%s: %q is not a duration such as 10s", env, v))
 		}
 		def = d
 	}
@@ -142,8 +168,14 @@ func (s *Set) Parse(args []string) error {
 	if err := s.fs.Parse(args); err != nil {
 		return err
 	}
-	if s.problem != nil {
-		return s.problem
+	var errs []error
+	for _, p := range s.problems {
+		if !s.given(p.name) {
+			errs = append(errs, p.err)
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return err
 	}
 	if s.noArgs && s.fs.NArg() > 0 {
 		s.fs.Usage()
