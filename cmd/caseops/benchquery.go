@@ -36,7 +36,7 @@ var reportingViews = []string{"case_operations_per_day", "case_operation_duratio
 // runBenchQuery measures a seeded database: list and delta requests through the real HTTP API (started
 // in-process on loopback, with a bearer token like any client's) and the reporting views through SQL.
 func runBenchQuery(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	s := newSettings("bench-query", "bench-query [--tenant T] [--requests N] [flags]", getenv, stderr).NoArguments()
+	s := newSettings("bench-query", "bench-query [--tenant T] [--requests N] [flags]", getenv, stdout, stderr).NoArguments()
 	dbURL := databaseURLFlag(s)
 	tenant := s.String("tenant", "CASEOPS_BENCH_TENANT", "", "tenant whose operations are listed (default: the one with the most)")
 	requests := s.Int("requests", "CASEOPS_BENCH_REQUESTS", 300, "timed requests of each query")

@@ -143,7 +143,7 @@ func TestComposeFile(t *testing.T) {
 			t.Errorf("migrate command = %q, want [migrate up]", migrate.Command)
 		}
 		// runMigrate has no parse step of its own; these are its flags (see migrate.go).
-		s := newSettings("migrate", "", serviceEnv(migrate), io.Discard)
+		s := newSettings("migrate", "", serviceEnv(migrate), io.Discard, io.Discard)
 		databaseURLFlag(s)
 		if err := s.Parse(migrate.Command[1:]); err != nil {
 			t.Errorf("migrate flags %q: %v", migrate.Command[1:], err)
@@ -166,7 +166,7 @@ func TestComposeFile(t *testing.T) {
 		if len(api.Command) == 0 || api.Command[0] != "serve" {
 			t.Fatalf("api command = %q, want serve ...", api.Command)
 		}
-		cfg, s, err := parseServe(api.Command[1:], serviceEnv(api), io.Discard)
+		cfg, s, err := parseServe(api.Command[1:], serviceEnv(api), io.Discard, io.Discard)
 		if err != nil {
 			t.Fatalf("serve %q with the api's environment: %v", api.Command[1:], err)
 		}
@@ -176,7 +176,7 @@ func TestComposeFile(t *testing.T) {
 		if cfg.migrate {
 			t.Error("api serves with --migrate on; the migrate service owns the schema, so want --migrate=false")
 		}
-		_, all, _ := parseServe(nil, func(string) string { return "" }, io.Discard)
+		_, all, _ := parseServe(nil, func(string) string { return "" }, io.Discard, io.Discard)
 		requireServiceReads(t, "api", api, all.Env())
 		requireServiceDependsOn(t, "api", api, map[string]string{
 			"postgres": "service_healthy",
@@ -198,7 +198,7 @@ func TestComposeFile(t *testing.T) {
 		if hc == nil || len(hc.Test) < 3 || hc.Test[0] != "CMD" || hc.Test[1] != image.entrypoint || hc.Test[2] != "healthcheck" {
 			t.Fatalf("api healthcheck = %+v, want [CMD %s healthcheck ...]: distroless has no shell, curl or wget", hc, image.entrypoint)
 		}
-		target, _, err := parseHealthcheck(hc.Test[3:], func(string) string { return "" }, io.Discard)
+		target, _, err := parseHealthcheck(hc.Test[3:], func(string) string { return "" }, io.Discard, io.Discard)
 		if err != nil {
 			t.Fatalf("healthcheck %q: %v", hc.Test[3:], err)
 		}
@@ -271,7 +271,7 @@ func TestComposeCommandsAreSubcommands(t *testing.T) {
 func helpVariables(t *testing.T, command func(context.Context, []string, func(string) string, io.Writer, io.Writer) error) []string {
 	t.Helper()
 	var help bytes.Buffer
-	if err := command(context.Background(), []string{"--help"}, func(string) string { return "" }, io.Discard, &help); !errors.Is(err, flag.ErrHelp) {
+	if err := command(context.Background(), []string{"--help"}, func(string) string { return "" }, &help, io.Discard); !errors.Is(err, flag.ErrHelp) {
 		t.Fatalf("--help: %v", err)
 	}
 	var names []string

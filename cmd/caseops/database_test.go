@@ -68,7 +68,7 @@ func TestPoolSizeSetting(t *testing.T) {
 		{map[string]string{"DATABASE_URL": withSize, "CASEOPS_DB_MAX_CONNS": "7"}, nil, 7},
 		{map[string]string{"DATABASE_URL": plain, "CASEOPS_DB_MAX_CONNS": "7"}, []string{"--db-max-conns", "9"}, 9},
 	} {
-		cfg, _, err := parseServe(tc.args, envOf(tc.env), io.Discard)
+		cfg, _, err := parseServe(tc.args, envOf(tc.env), io.Discard, io.Discard)
 		if err != nil || cfg.maxConns != tc.want {
 			t.Errorf("%v %v: max conns %d (%v), want %d", tc.env, tc.args, cfg.maxConns, err, tc.want)
 		}

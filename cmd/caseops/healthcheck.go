@@ -25,8 +25,8 @@ const (
 )
 
 // parseHealthcheck reads the healthcheck command's flags and environment.
-func parseHealthcheck(args []string, getenv func(string) string, stderr io.Writer) (string, *settings.Set, error) {
-	s := newSettings("healthcheck", "healthcheck [flags]", getenv, stderr)
+func parseHealthcheck(args []string, getenv func(string) string, stdout, stderr io.Writer) (string, *settings.Set, error) {
+	s := newSettings("healthcheck", "healthcheck [flags]", getenv, stdout, stderr)
 	target := s.String("url", "CASEOPS_HEALTHCHECK_URL", defaultHealthcheckURL, "URL to GET; the check passes only when it answers 200")
 	if err := s.Parse(args); err != nil {
 		return "", s, err
@@ -66,7 +66,7 @@ func printable(s string) string {
 // runHealthcheck is the container healthcheck: distroless images have no curl or wget,
 // so the binary checks its own readiness endpoint and exits non-zero unless it answers 200.
 func runHealthcheck(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	target, _, err := parseHealthcheck(args, getenv, stderr)
+	target, _, err := parseHealthcheck(args, getenv, stdout, stderr)
 	if err != nil {
 		return err
 	}

@@ -78,7 +78,7 @@ func TestHealthcheck(t *testing.T) {
 
 func TestHealthcheckDefaultsAndHelp(t *testing.T) {
 	t.Parallel()
-	target, s, err := parseHealthcheck(nil, func(string) string { return "" }, io.Discard)
+	target, s, err := parseHealthcheck(nil, func(string) string { return "" }, io.Discard, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -88,13 +88,13 @@ func TestHealthcheckDefaultsAndHelp(t *testing.T) {
 	if got := strings.Join(s.Env(), ","); got != "CASEOPS_HEALTHCHECK_URL" {
 		t.Errorf("Env() = %q, want CASEOPS_HEALTHCHECK_URL", got)
 	}
-	var stderr bytes.Buffer
-	err = runHealthcheck(context.Background(), []string{"--help"}, func(string) string { return "" }, io.Discard, &stderr)
+	var help bytes.Buffer
+	err = runHealthcheck(context.Background(), []string{"--help"}, func(string) string { return "" }, &help, io.Discard)
 	if !errors.Is(err, flag.ErrHelp) {
 		t.Fatalf("--help: err = %v, want flag.ErrHelp", err)
 	}
-	if !strings.Contains(stderr.String(), "--url") || !strings.Contains(stderr.String(), "$CASEOPS_HEALTHCHECK_URL") {
-		t.Errorf("--help does not list the flag and its variable:\n%s", stderr.String())
+	if !strings.Contains(help.String(), "--url") || !strings.Contains(help.String(), "$CASEOPS_HEALTHCHECK_URL") {
+		t.Errorf("--help does not list the flag and its variable:\n%s", help.String())
 	}
 }
 

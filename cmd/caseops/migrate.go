@@ -51,7 +51,7 @@ func withProvider(pool *pgxpool.Pool, logger *slog.Logger, f func(*goose.Provide
 }
 
 func runMigrate(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	s := newSettings("migrate", "migrate up|down|status|version [flags]", getenv, stderr)
+	s := newSettings("migrate", "migrate up|down|status|version [flags]", getenv, stdout, stderr)
 	dbURL := databaseURLFlag(s)
 	if err := s.Parse(args); err != nil {
 		return err

@@ -54,8 +54,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	return fmt.Errorf("unknown command %q", args[0])
 }
 
-func newSettings(name, synopsis string, getenv func(string) string, stderr io.Writer) *settings.Set {
-	return settings.New(name, "caseops "+synopsis, getenv, stderr)
+func newSettings(name, synopsis string, getenv func(string) string, stdout, stderr io.Writer) *settings.Set {
+	return settings.New(name, "caseops "+synopsis, getenv, stdout, stderr)
 }
 
 const defaultDatabaseURL = "postgres://postgres@127.0.0.1:5432/caseops?sslmode=disable"

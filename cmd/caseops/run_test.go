@@ -281,15 +281,15 @@ func TestMigrateCommands(t *testing.T) {
 func TestHelpListsFlagsAndVariables(t *testing.T) {
 	t.Parallel()
 	for _, cmd := range []string{"serve", "migrate", "token", "seed", "bench-query"} {
-		var stderr bytes.Buffer
-		err := run(context.Background(), []string{cmd, "--help"}, envOf(map[string]string{"CASEOPS_JWT_SECRET": "s3cret-value-that-must-not-show-up"}), io.Discard, &stderr)
-		if err == nil || !strings.Contains(err.Error(), "help requested") {
-			t.Errorf("%s --help: %v", cmd, err)
+		var help, stderr bytes.Buffer // help asked for goes to standard output
+		err := run(context.Background(), []string{cmd, "--help"}, envOf(map[string]string{"CASEOPS_JWT_SECRET": "s3cret-value-that-must-not-show-up"}), &help, &stderr)
+		if err == nil || !strings.Contains(err.Error(), "help requested") || stderr.Len() != 0 {
+			t.Errorf("%s --help: %v; stderr %q", cmd, err, stderr.String())
 		}
-		if !strings.Contains(stderr.String(), "--database-url") && cmd != "token" || !strings.Contains(stderr.String(), "[$") {
-			t.Errorf("%s --help:\n%s", cmd, stderr.String())
+		if !strings.Contains(help.String(), "--database-url") && cmd != "token" || !strings.Contains(help.String(), "[$") {
+			t.Errorf("%s --help:\n%s", cmd, help.String())
 		}
-		if strings.Contains(stderr.String(), "s3cret") {
+		if strings.Contains(help.String(), "s3cret") {
 			t.Errorf("%s --help prints the secret", cmd)
 		}
 	}
@@ -300,10 +300,10 @@ func TestHelpListsFlagsAndVariables(t *testing.T) {
 	// Help after a migrate command is help too, and touches no database (none listens at this one).
 	closed := envOf(map[string]string{"DATABASE_URL": "postgres://postgres@" + freeAddr(t) + "/caseops?sslmode=disable"})
 	for _, verb := range []string{"up", "down", "status", "version"} {
-		var stderr bytes.Buffer
-		err := run(context.Background(), []string{"migrate", verb, "--help"}, closed, io.Discard, &stderr)
-		if !errors.Is(err, flag.ErrHelp) || !strings.Contains(stderr.String(), "--database-url") {
-			t.Errorf("migrate %s --help: %v, want flag.ErrHelp (exit 0) after the usage:\n%s", verb, err, stderr.String())
+		var help bytes.Buffer
+		err := run(context.Background(), []string{"migrate", verb, "--help"}, closed, &help, io.Discard)
+		if !errors.Is(err, flag.ErrHelp) || !strings.Contains(help.String(), "--database-url") {
+			t.Errorf("migrate %s --help: %v, want flag.ErrHelp (exit 0) after the usage:\n%s", verb, err, help.String())
 		}
 	}
 	if err := run(context.Background(), []string{"migrate", "up", "down"}, closed, io.Discard, io.Discard); err == nil || !strings.Contains(err.Error(), "exactly one") {
@@ -371,7 +371,7 @@ func TestServeRefusesNonsensicalSettings(t *testing.T) {
 		{[]string{"--metrics-addr", "127.0.0.1"}, `--metrics-addr "127.0.0.1": must be host:port or :port, such as :8080`},
 		{[]string{"--addr", ":9090", "--metrics-addr", ":9090"}, "--metrics-addr must differ from --addr: /metrics has its own listener when it is set"},
 	} {
-		_, _, err := parseServe(tc.args, envOf(nil), io.Discard)
+		_, _, err := parseServe(tc.args, envOf(nil), io.Discard, io.Discard)
 		if err == nil || err.Error() != tc.want {
 			t.Errorf("serve %v: %v, want %q", tc.args, err, tc.want)
 		}
@@ -380,7 +380,7 @@ func TestServeRefusesNonsensicalSettings(t *testing.T) {
 	if want := "--jwt-secret/--jwks-url (CASEOPS_JWT_SECRET/CASEOPS_JWKS_URL): auth: the JWT secret has 5 bytes; HS256 needs at least 32"; err == nil || err.Error() != want {
 		t.Errorf("serve with a short secret: %v, want %q", err, want)
 	}
-	if _, _, err := parseServe([]string{"--request-timeout", "10ms", "--shutdown-timeout", "1ms", "--startup-timeout", "1ms"}, envOf(nil), io.Discard); err != nil {
+	if _, _, err := parseServe([]string{"--request-timeout", "10ms", "--shutdown-timeout", "1ms", "--startup-timeout", "1ms"}, envOf(nil), io.Discard, io.Discard); err != nil {
 		t.Errorf("the least settings allowed: %v", err)
 	}
 }
@@ -454,7 +454,7 @@ func TestSettingsErrorsNameTheirSource(t *testing.T) {
 		{map[string]string{"CASEOPS_REQUEST_TIMEOUT": "10x", "CASEOPS_LOG_FORMAT": "xml"}, []string{"--request-timeout", "5s"},
 			`$CASEOPS_LOG_FORMAT must be json or text, not "xml"`}, // the flag stands in for the bad variable
 	} {
-		_, _, err := parseServe(tc.args, envOf(tc.env), io.Discard)
+		_, _, err := parseServe(tc.args, envOf(tc.env), io.Discard, io.Discard)
 		if err == nil || err.Error() != tc.want {
 			t.Errorf("serve %v with %v: %v, want %q", tc.args, tc.env, err, tc.want)
 		}

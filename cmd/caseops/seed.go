@@ -17,7 +17,7 @@ import (
 
 // runSeed fills a database with generated operations and their history, with COPY, for load tests and reports.
 func runSeed(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	s := newSettings("seed", "seed --count N [--tenants T] [flags]", getenv, stderr).NoArguments()
+	s := newSettings("seed", "seed --count N [--tenants T] [flags]", getenv, stdout, stderr).NoArguments()
 	dbURL := databaseURLFlag(s)
 	count := s.Int("count", "CASEOPS_SEED_COUNT", 0, "how many operations to generate (required)")
 	tenants := s.Int("tenants", "CASEOPS_SEED_TENANTS", 10, "how many tenants share them, a few large and many small")

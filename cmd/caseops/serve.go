@@ -53,8 +53,8 @@ func jwtFlags(s *settings.Set) func() jwtConfig {
 	return func() jwtConfig { return jwtConfig{*secret, *jwks, *issuer, *audience} }
 }
 
-func parseServe(args []string, getenv func(string) string, stderr io.Writer) (serveConfig, *settings.Set, error) {
-	s := newSettings("serve", "serve [flags]", getenv, stderr).NoArguments()
+func parseServe(args []string, getenv func(string) string, stdout, stderr io.Writer) (serveConfig, *settings.Set, error) {
+	s := newSettings("serve", "serve [flags]", getenv, stdout, stderr).NoArguments()
 	var c serveConfig
 	dbURL := databaseURLFlag(s)
 	addr := s.String("addr", "CASEOPS_ADDR", ":8080", "address the HTTP API listens on")
@@ -142,7 +142,7 @@ func newLogHandler(format string, w io.Writer) slog.Handler {
 }
 
 func runServe(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	cfg, _, err := parseServe(args, getenv, stderr)
+	cfg, _, err := parseServe(args, getenv, stdout, stderr)
 	if err != nil {
 		return err
 	}

@@ -278,7 +278,7 @@ func TestProfilerOnTheMetricsAddress(t *testing.T) {
 	if err := s.stop(); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := parseServe([]string{"--pprof"}, envOf(nil), io.Discard); err == nil || !strings.Contains(err.Error(), "--metrics-addr") {
+	if _, _, err := parseServe([]string{"--pprof"}, envOf(nil), io.Discard, io.Discard); err == nil || !strings.Contains(err.Error(), "--metrics-addr") {
 		t.Errorf("--pprof without --metrics-addr: %v, want an error naming --metrics-addr", err)
 	}
 }
@@ -302,7 +302,7 @@ func TestServeSettings(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			c, _, err := parseServe(tc.args, envOf(tc.env), io.Discard)
+			c, _, err := parseServe(tc.args, envOf(tc.env), io.Discard, io.Discard)
 			if tc.wantErrorFor != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.wantErrorFor) {
 					t.Errorf("error %v, want one naming %s", err, tc.wantErrorFor)

@@ -18,7 +18,7 @@ const tokenSynopsis = `token --tenant T [--scopes S] [--roles R] [--user-id U [-
 
 // runToken prints a bearer token signed with the configured secret, for scripts, workers and people.
 func runToken(_ context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	s := newSettings("token", tokenSynopsis, getenv, stderr).NoArguments()
+	s := newSettings("token", tokenSynopsis, getenv, stdout, stderr).NoArguments()
 	secret := s.Secret("jwt-secret", "CASEOPS_JWT_SECRET", "HS256 key the server checks tokens with (at least 32 bytes)")
 	issuer := s.String("jwt-issuer", "CASEOPS_JWT_ISSUER", "", "iss of the token (set it when the server checks it)")
 	audience := s.String("jwt-audience", "CASEOPS_JWT_AUDIENCE", "", "aud of the token (set it when the server checks it)")

@@ -82,9 +82,9 @@ func TestTokenSynopsisMatchesREADME(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var stderr bytes.Buffer
-	_ = run(context.Background(), []string{"token", "--help"}, envOf(nil), io.Discard, &stderr)
-	help, _, _ := strings.Cut(stderr.String(), "\n")
+	var stdout bytes.Buffer
+	_ = run(context.Background(), []string{"token", "--help"}, envOf(nil), &stdout, io.Discard)
+	help, _, _ := strings.Cut(stdout.String(), "\n")
 	want := "Usage: caseops " + tokenSynopsis
 	if help != want {
 		t.Errorf("token --help says\n%s\nwant\n%s", help, want)

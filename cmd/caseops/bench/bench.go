@@ -44,8 +44,8 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	return fmt.Errorf("unknown bench command %q", args[0])
 }
 
-func newSettings(name, synopsis string, getenv func(string) string, stderr io.Writer) *settings.Set {
-	return settings.New(name, "caseops bench "+synopsis, getenv, stderr).NoArguments()
+func newSettings(name, synopsis string, getenv func(string) string, stdout, stderr io.Writer) *settings.Set {
+	return settings.New(name, "caseops bench "+synopsis, getenv, stdout, stderr).NoArguments()
 }
 
 // loadFlags are the settings of a load run against the HTTP API, shared by patch and pairs.

@@ -252,7 +252,7 @@ func TestTokenFor(t *testing.T) {
 	// --help says so.
 	for _, cmd := range []string{"patch", "pairs"} {
 		var help strings.Builder
-		if err := Run(context.Background(), []string{cmd, "--help"}, func(string) string { return "" }, io.Discard, &help); !errors.Is(err, flag.ErrHelp) {
+		if err := Run(context.Background(), []string{cmd, "--help"}, func(string) string { return "" }, &help, io.Discard); !errors.Is(err, flag.ErrHelp) {
 			t.Fatalf("bench %s --help: %v", cmd, err)
 		}
 		_, token, _ := strings.Cut(help.String(), "--token")

@@ -430,7 +430,7 @@ func (r *loadResult) report(w io.Writer) {
 
 // runPatch is "caseops bench patch": seed operations on a running server, then load it.
 func runPatch(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	s := newSettings("patch", "patch [flags]", getenv, stderr)
+	s := newSettings("patch", "patch [flags]", getenv, stdout, stderr)
 	baseURL := s.String("url", "CASEOPS_BENCH_URL", "http://127.0.0.1:8080", "base URL of the running caseops server")
 	serverPID := s.Int("server-pid", "CASEOPS_BENCH_SERVER_PID", 0, "pid of the server process, to report its peak resident memory (VmRSS) and CPU; 0: do not")
 	lf := addLoadFlags(s)

@@ -214,7 +214,7 @@ func printVerdict(w io.Writer, pairs []pair, v verdict) {
 // runPairs is "caseops bench pairs": the service as a child process and pgbench on the same machine,
 // alternating, so that each pair sees the same machine speed and the ratio between them is fair.
 func runPairs(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	s := newSettings("pairs", "pairs [flags]", getenv, stderr)
+	s := newSettings("pairs", "pairs [flags]", getenv, stdout, stderr)
 	pairCount := s.Int("pairs", "CASEOPS_BENCH_PAIRS", 5, "service/pgbench pairs to run, alternating")
 	lf := addLoadFlags(s)
 	pf := addPgbenchFlags(s)

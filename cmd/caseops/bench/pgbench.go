@@ -338,7 +338,7 @@ func (r *pgbenchResult) report(w io.Writer) {
 
 // runPgbenchCommand is "caseops bench pgbench": a fresh database of N operations, then one pgbench run.
 func runPgbenchCommand(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	s := newSettings("pgbench", "pgbench [flags]", getenv, stderr)
+	s := newSettings("pgbench", "pgbench [flags]", getenv, stdout, stderr)
 	pf := addPgbenchFlags(s)
 	operations := s.Int("operations", "CASEOPS_BENCH_OPERATIONS", 1000, "operations to create; each transaction updates one at random")
 	concurrency := s.Int("concurrency", "CASEOPS_BENCH_CONCURRENCY", 32, "pgbench clients (-c)")

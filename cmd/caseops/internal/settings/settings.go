@@ -3,6 +3,7 @@
 package settings
 
 import (
+	"bytes"
 	"errors"
 	"flag"
 	"fmt"
@@ -26,6 +27,8 @@ type Set struct {
 	// problems are variables that did not parse, in the order their flags were defined; a flag given on
 	// the command line overrides its variable, problem and all.
 	problems []problem
+	// usage goes to stdout when asked for (--help) and to stderr with an error; out is where it goes now.
+	stdout, stderr, out io.Writer
 }
 
 type problem struct {
@@ -34,11 +37,15 @@ type problem struct {
 }
 
 // New starts the flags of a command; usage is its synopsis as --help prints it ("caseops serve [flags]").
-func New(name, usage string, getenv func(string) string, stderr io.Writer) *Set {
+// --help prints to stdout, as help asked for does; the usage that goes with an error goes to stderr.
+func New(name, usage string, getenv func(string) string, stdout, stderr io.Writer) *Set {
 	s := &Set{fs: flag.NewFlagSet(name, flag.ContinueOnError), getenv: getenv,
-		envOf: map[string]string{}, secret: map[string]bool{}, url: map[string]bool{}, fromEnv: map[string]bool{}}
-	s.fs.SetOutput(stderr)
+		envOf: map[string]string{}, secret: map[string]bool{}, url: map[string]bool{}, fromEnv: map[string]bool{},
+		stdout: stdout, stderr: stderr, out: stderr}
+	// The flag package would print its error before the usage; the command's caller prints it once, after.
+	s.fs.SetOutput(io.Discard)
 	s.fs.Usage = func() {
+		stderr := s.out
 		fmt.Fprintf(stderr, "Usage: %s\n\nFlags (each overrides its environment variable):\n", usage)
 		var names []string
 		s.fs.VisitAll(func(f *flag.Flag) { names = append(names, f.Name) })
@@ -165,7 +172,16 @@ func (s *Set) Duration(name, env string, def time.Duration, help string) *time.D
 // Parse reads the flags; --help prints the usage and returns flag.ErrHelp. A variable that does not parse
 // is an error naming it.
 func (s *Set) Parse(args []string) error {
-	if err := s.fs.Parse(args); err != nil {
+	var usage bytes.Buffer
+	s.out = &usage
+	err := s.fs.Parse(args)
+	s.out = s.stderr
+	if errors.Is(err, flag.ErrHelp) {
+		_, _ = usage.WriteTo(s.stdout)
+	} else {
+		_, _ = usage.WriteTo(s.stderr)
+	}
+	if err != nil {
 		return err
 	}
 	var errs []error

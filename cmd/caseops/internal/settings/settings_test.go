@@ -12,8 +12,9 @@ import (
 func TestVariablesFlagsAndHelp(t *testing.T) {
 	t.Parallel()
 	env := map[string]string{"X_ADDR": ":9", "X_TIMEOUT": "3s", "X_SECRET": "hunter2-hunter2", "X_ON": "false"}
+	var stdout bytes.Buffer
 	newSet := func(stderr *bytes.Buffer) (*Set, *string, *time.Duration, *string, *bool, *int) {
-		s := New("demo", "caseops demo [flags]", func(k string) string { return env[k] }, stderr)
+		s := New("demo", "caseops demo [flags]", func(k string) string { return env[k] }, &stdout, stderr)
 		return s, s.String("addr", "X_ADDR", ":8080", "address"), s.Duration("timeout", "X_TIMEOUT", time.Second, "timeout"),
 			s.Secret("secret", "X_SECRET", "key"), s.Bool("on", "X_ON", true, "switch"), s.Int("n", "X_N", 7, "count")
 	}
@@ -35,7 +36,11 @@ func TestVariablesFlagsAndHelp(t *testing.T) {
 	if err := s.Parse([]string{"--help"}); !errors.Is(err, flag.ErrHelp) {
 		t.Fatalf("--help: %v", err)
 	}
-	help := stderr.String()
+	// Help asked for goes to standard output, so that it can be paged or searched.
+	help := stdout.String()
+	if stderr.Len() != 0 {
+		t.Errorf("--help wrote to stderr: %q", stderr.String())
+	}
 	for _, want := range []string{"Usage: caseops demo [flags]", `--addr (default ":9")  [$X_ADDR]`, `--secret (default set, not shown)  [$X_SECRET]`} {
 		if !strings.Contains(help, want) {
 			t.Errorf("help lacks %q:\n%s", want, help)
@@ -55,12 +60,23 @@ func TestVariablesFlagsAndHelp(t *testing.T) {
 	if err := s.NoArguments().Parse([]string{"extra"}); err == nil {
 		t.Errorf("a positional argument was accepted")
 	}
+
+	// With an error, the usage goes to stderr, once, and the error itself is left to the caller to print.
+	stdout.Reset()
+	stderr.Reset()
+	s, _, _, _, _, _ = newSet(&stderr)
+	err := s.Parse([]string{"--bogus"})
+	if err == nil || err.Error() != "flag provided but not defined: -bogus" || stdout.Len() != 0 ||
+		!strings.HasPrefix(stderr.String(), "Usage: caseops demo [flags]\n") || strings.Count(stderr.String(), "Usage:") != 1 ||
+		strings.Contains(stderr.String(), "bogus") {
+		t.Errorf("--bogus: %v; stdout %q; stderr %q", err, stdout.String(), stderr.String())
+	}
 }
 
 func TestURLHelpMasksThePassword(t *testing.T) {
 	t.Parallel()
 	var stderr bytes.Buffer
-	s := New("demo", "caseops demo", func(k string) string { return map[string]string{"X_URL": "postgres://u:hunter2@h/db"}[k] }, &stderr)
+	s := New("demo", "caseops demo", func(k string) string { return map[string]string{"X_URL": "postgres://u:hunter2@h/db"}[k] }, &stderr, &stderr)
 	u := s.URL("url", "X_URL", "postgres://u@h/db", "database")
 	if err := s.Parse([]string{"--help"}); !errors.Is(err, flag.ErrHelp) {
 		t.Fatalf("--help: %v", err)
