@@ -332,6 +332,19 @@ func TestLoadFlagsRefuseNonsense(t *testing.T) {
 			t.Errorf("--mix %s: %v", mix, err)
 		}
 	}
+	// The server's pid and URL are checked before any operation is created (nothing listens at port 1).
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--server-pid", "999999999", "--url", "http://127.0.0.1:1"}, "--server-pid 999999999: no such process to measure here"},
+		{[]string{"--url", "127.0.0.1:8080"}, `--url must be an absolute http or https URL such as http://127.0.0.1:8080, not "127.0.0.1:8080"`},
+	} {
+		err := Run(context.Background(), append([]string{"patch"}, tc.args...), func(string) string { return "" }, io.Discard, io.Discard)
+		if err == nil || !strings.HasPrefix(err.Error(), tc.want) {
+			t.Errorf("bench patch %v: %v, want %q", tc.args, err, tc.want)
+		}
+	}
 	env := map[string]string{"CASEOPS_BENCH_CONCURRENCY": "0"}
 	err := Run(context.Background(), []string{"patch", "--url", "http://127.0.0.1:1"}, func(k string) string { return env[k] }, io.Discard, io.Discard)
 	if want := "$CASEOPS_BENCH_CONCURRENCY must be from 1 to 10000"; err == nil || err.Error() != want {
