@@ -50,24 +50,6 @@ func newPool(t *testing.T, url string) *pgxpool.Pool {
 	return pool
 }
 
-// tableSchema lists every index (with its comment) and every constraint of the two bulk-loaded tables, one
-// sorted line each, so that two databases compare as whole strings.
-func tableSchema(t *testing.T, pool *pgxpool.Pool) string {
-	t.Helper()
-	var s string
-	err := pool.QueryRow(context.Background(), `SELECT string_agg(line, E'\n' ORDER BY line COLLATE "C") FROM (
-		SELECT 'index ' || pg_get_indexdef(i.indexrelid) || coalesce(' -- ' || obj_description(i.indexrelid, 'pg_class'), '') AS line
-		FROM pg_index i WHERE i.indrelid IN ('case_operations'::regclass, 'case_operation_events'::regclass)
-		UNION ALL
-		SELECT format('constraint %s.%s %s (index %s)', c.conrelid::regclass, c.conname, pg_get_constraintdef(c.oid), c.conindid::regclass)
-		FROM pg_constraint c WHERE c.conrelid IN ('case_operations'::regclass, 'case_operation_events'::regclass)
-	) AS schema`).Scan(&s)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
-}
-
 // owed lists the indexes case_operation_deferred_indexes says are still to be built.
 func owed(t *testing.T, pool *pgxpool.Pool) []string {
 	t.Helper()
@@ -107,7 +89,7 @@ func TestKilledBulkLoadIsRecovered(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	url, ops, dropped := killedLoad(t)
-	fresh := tableSchema(t, storetest.NewPool(t))
+	fresh := storetest.TableSchema(t, storetest.NewPool(t))
 	pools := []*pgxpool.Pool{newPool(t, url), newPool(t, url)}
 
 	// What the load dropped is exactly what is listed: every index but the history's primary key.
@@ -124,7 +106,7 @@ func TestKilledBulkLoadIsRecovered(t *testing.T) {
 	if got := owed(t, pools[0]); !slices.Equal(got, missing) || dropped != len(missing) {
 		t.Fatalf("after the kill %v are listed as owed (the load said %d); want %v", got, dropped, missing)
 	}
-	if tableSchema(t, pools[0]) == fresh {
+	if storetest.TableSchema(t, pools[0]) == fresh {
 		t.Fatal("the load dropped nothing")
 	}
 
@@ -151,7 +133,7 @@ func TestKilledBulkLoadIsRecovered(t *testing.T) {
 	if !slices.Equal(built, missing) {
 		t.Errorf("the two recoveries built %v between them; want each of %v once", built, missing)
 	}
-	if got := tableSchema(t, pools[0]); got != fresh {
+	if got := storetest.TableSchema(t, pools[0]); got != fresh {
 		t.Fatalf("indexes and constraints after recovery:\n%s\nwant, as migrated:\n%s", got, fresh)
 	}
 	if left := owed(t, pools[0]); len(left) != 0 {
@@ -202,7 +184,7 @@ func TestKilledBulkLoadWithDuplicatesSaysWhichIndex(t *testing.T) {
 	if err := store.New(pool).FinishDeferredIndexes(ctx, nil); err != nil {
 		t.Fatal(err)
 	}
-	if got, want := tableSchema(t, pool), tableSchema(t, storetest.NewPool(t)); got != want {
+	if got, want := storetest.TableSchema(t, pool), storetest.TableSchema(t, storetest.NewPool(t)); got != want {
 		t.Fatalf("indexes and constraints after the retry:\n%s\nwant:\n%s", got, want)
 	}
 	if left := owed(t, pool); len(left) != 0 {
@@ -216,7 +198,7 @@ func TestDeferredIndexRowsRunOnlyWhatALoadWrites(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	pool := storetest.NewPool(t)
-	want := tableSchema(t, pool)
+	want := storetest.TableSchema(t, pool)
 	for _, tc := range []struct {
 		name, table, create string
 		addConstraint       *string
@@ -242,7 +224,7 @@ func TestDeferredIndexRowsRunOnlyWhatALoadWrites(t *testing.T) {
 		if got := owed(t, pool); !slices.Equal(got, []string{"x_idx"}) {
 			t.Errorf("%q: owed %v, want the row kept", tc.create, got)
 		}
-		if got := tableSchema(t, pool); got != want {
+		if got := storetest.TableSchema(t, pool); got != want {
 			t.Errorf("%q changed the tables:\n%s", tc.create, got)
 		}
 		if _, err := pool.Exec(ctx, `DELETE FROM case_operation_deferred_indexes`); err != nil {

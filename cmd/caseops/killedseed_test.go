@@ -25,7 +25,7 @@ import (
 // them too: the primary key is back, and the same operations loaded again are refused, not stored twice.
 func TestKilledSeedIsRepaired(t *testing.T) {
 	t.Parallel()
-	want := tablesOf(t, storetest.NewPool(t))
+	want := storetest.TableSchema(t, storetest.NewPool(t))
 	for _, tc := range []struct {
 		name   string
 		repair func(ctx context.Context, env func(string) string, pool *pgxpool.Pool) (output string, err error)
@@ -65,7 +65,7 @@ func TestKilledSeedIsRepaired(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer pool.Close()
-			if got := tablesOf(t, pool); got == want {
+			if got := storetest.TableSchema(t, pool); got == want {
 				t.Fatal("the killed seed dropped no index")
 			}
 			out, err := tc.repair(ctx, env, pool)
@@ -88,7 +88,7 @@ func TestKilledSeedIsRepaired(t *testing.T) {
 			if len(dropped) == 0 || !slices.Equal(reported, dropped) {
 				t.Errorf("reported built %v; want each of %v once, in:\n%s", reported, dropped, out)
 			}
-			if got := tablesOf(t, pool); got != want {
+			if got := storetest.TableSchema(t, pool); got != want {
 				t.Fatalf("indexes and constraints after %s:\n%s\nwant, as migrated:\n%s", tc.name, got, want)
 			}
 			var operations, distinct, owed int
@@ -133,22 +133,4 @@ func killSeed(t *testing.T, env func(string) string, url string) []store.BulkOpe
 		t.Fatal(err)
 	}
 	return ops
-}
-
-// tablesOf lists every index (with its comment) and constraint of the two tables a seed loads, one sorted
-// line each, so that two databases compare as whole strings.
-func tablesOf(t *testing.T, pool *pgxpool.Pool) string {
-	t.Helper()
-	var s string
-	err := pool.QueryRow(context.Background(), `SELECT string_agg(line, E'\n' ORDER BY line COLLATE "C") FROM (
-		SELECT 'index ' || pg_get_indexdef(i.indexrelid) || coalesce(' -- ' || obj_description(i.indexrelid, 'pg_class'), '') AS line
-		FROM pg_index i WHERE i.indrelid IN ('case_operations'::regclass, 'case_operation_events'::regclass)
-		UNION ALL
-		SELECT format('constraint %s.%s %s (index %s)', c.conrelid::regclass, c.conname, pg_get_constraintdef(c.oid), c.conindid::regclass)
-		FROM pg_constraint c WHERE c.conrelid IN ('case_operations'::regclass, 'case_operation_events'::regclass)
-	) AS tables`).Scan(&s)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
 }

@@ -54,6 +54,25 @@ func NewPool(t testing.TB) *pgxpool.Pool {
 	return pool
 }
 
+// TableSchema lists every index (with its comment) and every constraint of case_operations and
+// case_operation_events, one sorted line each, so that two databases compare as whole strings: a bulk
+// load's tests check that the tables end as a freshly migrated database has them.
+func TableSchema(t testing.TB, pool *pgxpool.Pool) string {
+	t.Helper()
+	var s string
+	err := pool.QueryRow(context.Background(), `SELECT string_agg(line, E'\n' ORDER BY line COLLATE "C") FROM (
+		SELECT 'index ' || pg_get_indexdef(i.indexrelid) || coalesce(' -- ' || obj_description(i.indexrelid, 'pg_class'), '') AS line
+		FROM pg_index i WHERE i.indrelid IN ('case_operations'::regclass, 'case_operation_events'::regclass)
+		UNION ALL
+		SELECT format('constraint %s.%s %s (index %s)', c.conrelid::regclass, c.conname, pg_get_constraintdef(c.oid), c.conindid::regclass)
+		FROM pg_constraint c WHERE c.conrelid IN ('case_operations'::regclass, 'case_operation_events'::regclass)
+	) AS schema`).Scan(&s)
+	if err != nil {
+		t.Fatalf("read the tables' indexes and constraints: %v", err)
+	}
+	return s
+}
+
 func serverConfig(t testing.TB) pgtestdb.Config {
 	t.Helper()
 	u, err := url.Parse(ServerURL())
