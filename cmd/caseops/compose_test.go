@@ -143,7 +143,7 @@ func TestComposeModel(t *testing.T) {
 		"postgres": {
 			Image:       "postgres:15.20-bookworm",
 			Environment: map[string]string{"POSTGRES_USER": "postgres", "POSTGRES_PASSWORD": "caseops", "POSTGRES_DB": "caseops"},
-			Ports:       []string{"127.0.0.1:5432->5432/tcp"},
+			Ports:       []string{"127.0.0.1:5433->5432/tcp"},
 			Volumes:     []string{"volume pgdata:/var/lib/postgresql/data"},
 			Healthcheck: composeHealthcheck{
 				Test:     []string{"CMD", "pg_isready", "--host=127.0.0.1", "--username=postgres", "--dbname=caseops"},
@@ -199,12 +199,41 @@ func indentedJSON(t *testing.T, v any) string {
 	t.Helper()
 	var b strings.Builder
 	enc := json.NewEncoder(&b)
-	enc.SetEscapeHTML(false) // ports read 127.0.0.1:5432->5432/tcp
+	enc.SetEscapeHTML(false) // ports read 127.0.0.1:5433->5432/tcp
 	enc.SetIndent("", "  ")
 	if err := enc.Encode(v); err != nil {
 		t.Fatal(err)
 	}
 	return b.String()
+}
+
+// TestComposePostgresPort: the stack's Postgres must not take the port of the local Postgres that the binary's
+// default DATABASE_URL (and so `go test` and the README's development setup) uses, and CASEOPS_PG_PORT moves it.
+func TestComposePostgresPort(t *testing.T) {
+	t.Parallel()
+	local, err := url.Parse(defaultDatabaseURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		env  []string
+		want string
+	}{
+		{nil, "5433"},
+		{[]string{"CASEOPS_PG_PORT=15432"}, "15432"},
+	} {
+		ports := loadComposeProject(t, tc.env...).Services["postgres"].Ports
+		if len(ports) != 1 {
+			t.Fatalf("env %q: postgres ports = %+v, want one", tc.env, ports)
+		}
+		p := ports[0]
+		if p.Published != tc.want || p.Target != 5432 || !net.ParseIP(p.HostIP).IsLoopback() {
+			t.Errorf("env %q: postgres publishes %s:%s->%d, want loopback port %s -> 5432", tc.env, p.HostIP, p.Published, p.Target, tc.want)
+		}
+		if p.Published == local.Port() {
+			t.Errorf("env %q: postgres publishes %s, the port of the local Postgres in the default DATABASE_URL %s", tc.env, p.Published, defaultDatabaseURL)
+		}
+	}
 }
 
 // TestComposeRunsTheBinary holds each service to the binary it runs: its command parses, its variables are ones the
