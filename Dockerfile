@@ -1,7 +1,9 @@
 # caseops: one static binary on a distroless base. Build with `docker compose build` or
 # `docker build -t caseops .`; the image runs `caseops serve` unless given another command.
 
-FROM golang:1.26-bookworm AS build
+# Go is pinned to an exact release. distroless publishes no version tags: static-debian12:nonroot follows
+# Debian 12's security updates. Pin both by digest in your registry for reproducible builds.
+FROM golang:1.26.8-bookworm AS build
 WORKDIR /src
 # Modules first, in their own layer, so a source change does not download them again.
 COPY go.mod go.sum ./

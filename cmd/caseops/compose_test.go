@@ -1,8 +1,9 @@
 package main
 
-// These tests hold docker-compose.yml and the Dockerfile to the binary they run: every variable set is one the
-// command reads, every command line parses, and the image is built the way the deployment assumes.
-// No Docker engine is needed; what they cannot see (that images pull and start) is left to `docker compose up`.
+// These tests hold docker-compose.yml and the Dockerfile to the binary they run: the compose file loads as
+// `docker compose` loads it, every variable set is one the command reads, every command line parses, and the
+// image is built the way the deployment assumes. No Docker engine is needed; what they cannot see (that images
+// pull, build and start) is left to `docker compose up`.
 
 import (
 	"bufio"
@@ -12,6 +13,7 @@ import (
 	"encoding/json"
 	"errors"
 	"flag"
+	"go/version"
 	"io"
 	"maps"
 	"net"
@@ -20,95 +22,239 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
-	"go.yaml.in/yaml/v4"
+	"github.com/compose-spec/compose-go/v2/cli"
+	"github.com/compose-spec/compose-go/v2/types"
 )
 
 const deployRoot = "../.."
 
-type composeFile struct {
-	Name       string                    `yaml:"name"`
-	Services   map[string]composeService `yaml:"services"`
-	Volumes    map[string]any            `yaml:"volumes"`
-	Extensions map[string]any            `yaml:",inline"` // x-* keys, the anchors the services share
-}
-
-type composeService struct {
-	Image           string                      `yaml:"image"`
-	Build           any                         `yaml:"build"`
-	Command         []string                    `yaml:"command"`
-	Environment     map[string]string           `yaml:"environment"`
-	Ports           []string                    `yaml:"ports"`
-	Volumes         []string                    `yaml:"volumes"`
-	DependsOn       map[string]composeDependsOn `yaml:"depends_on"`
-	Healthcheck     *composeHealthcheck         `yaml:"healthcheck"`
-	Restart         string                      `yaml:"restart"`
-	StopGracePeriod string                      `yaml:"stop_grace_period"`
-}
-
-type composeDependsOn struct {
-	Condition string `yaml:"condition"`
-}
-
-type composeHealthcheck struct {
-	Test        []string `yaml:"test"`
-	Interval    string   `yaml:"interval"`
-	Timeout     string   `yaml:"timeout"`
-	Retries     int      `yaml:"retries"`
-	StartPeriod string   `yaml:"start_period"`
-}
-
-func loadCompose(t *testing.T) composeFile {
+// loadComposeProject loads docker-compose.yml with Compose's own loader, as `docker compose` run in the repository
+// would: schema validation, interpolation, normalization and the consistency checks. env is the whole environment
+// it interpolates from, so a developer's own CASEOPS_PG_PORT cannot change what the tests see.
+func loadComposeProject(t *testing.T, env ...string) *types.Project {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join(deployRoot, "docker-compose.yml"))
+	root, err := filepath.Abs(deployRoot)
 	if err != nil {
 		t.Fatal(err)
 	}
-	dec := yaml.NewDecoder(bytes.NewReader(b))
-	dec.KnownFields(true) // a misspelt key (healtcheck, depends-on) would otherwise be silently ignored by this test
-	var f composeFile
-	if err := dec.Decode(&f); err != nil {
-		t.Fatalf("docker-compose.yml: %v", err)
+	opts, err := cli.NewProjectOptions([]string{filepath.Join(root, "docker-compose.yml")},
+		cli.WithWorkingDirectory(root), cli.WithEnv(env))
+	if err != nil {
+		t.Fatal(err)
 	}
-	for k := range f.Extensions {
-		if !strings.HasPrefix(k, "x-") {
-			t.Errorf("docker-compose.yml: unexpected top-level key %q", k)
-		}
+	p, err := opts.LoadProject(context.Background())
+	if err != nil {
+		t.Fatalf("docker compose would refuse docker-compose.yml: %v", err)
 	}
-	return f
+	return p
 }
 
-func TestComposeFile(t *testing.T) {
-	t.Parallel()
-	f := loadCompose(t)
-	if got := slices.Sorted(maps.Keys(f.Services)); !slices.Equal(got, []string{"api", "migrate", "postgres"}) {
-		t.Fatalf("services = %v, want api, migrate and postgres", got)
-	}
-	db, migrate, api := f.Services["postgres"], f.Services["migrate"], f.Services["api"]
-	image := dockerfileImage(t)
+// composeService is the part of Compose's resolved model of a service that the stack relies on.
+type composeService struct {
+	Image           string
+	Build           string // the build context, relative to the repository, and its Dockerfile
+	Command         []string
+	Environment     map[string]string
+	Ports           []string // HOST_IP:PUBLISHED->TARGET/PROTOCOL
+	Volumes         []string // TYPE SOURCE:TARGET
+	Healthcheck     composeHealthcheck
+	DependsOn       map[string]string // service: condition, for dependencies Compose requires
+	Restart         string
+	StopGracePeriod composeDuration
+}
 
-	t.Run("postgres", func(t *testing.T) {
-		t.Parallel()
-		repo, tag, _ := strings.Cut(db.Image, ":")
-		if repo != "postgres" || !regexp.MustCompile(`^\d+\.\d+(-[a-z0-9.]+)?$`).MatchString(tag) {
-			t.Errorf("postgres image = %q, want postgres:MAJOR.MINOR[-variant], pinned to a minor release", db.Image)
+type composeHealthcheck struct {
+	Test                           []string
+	Interval, Timeout, StartPeriod composeDuration
+	Retries                        uint64
+}
+
+// composeDuration is a compose duration, shown as Go writes it (2s) when a test prints a service.
+type composeDuration time.Duration
+
+func (d composeDuration) String() string               { return time.Duration(d).String() }
+func (d composeDuration) MarshalText() ([]byte, error) { return []byte(d.String()), nil }
+
+func composeServices(t *testing.T, p *types.Project) map[string]composeService {
+	t.Helper()
+	out := map[string]composeService{}
+	for name, s := range p.Services {
+		c := composeService{Image: s.Image, Command: s.Command, Restart: s.Restart, Environment: map[string]string{}}
+		if s.Build != nil {
+			dir, err := filepath.Rel(p.WorkingDir, s.Build.Context)
+			if err != nil {
+				t.Fatal(err)
+			}
+			c.Build = dir + " " + s.Build.Dockerfile
 		}
-		if hc := db.Healthcheck; hc == nil || len(hc.Test) < 2 || !slices.Contains(hc.Test, "pg_isready") {
-			t.Errorf("postgres healthcheck = %+v, want a pg_isready check", db.Healthcheck)
+		for k, v := range s.Environment {
+			if v == nil {
+				t.Errorf("%s: %s is set from the environment of whoever runs compose; want a value", name, k)
+				continue
+			}
+			c.Environment[k] = *v
 		}
-		volume, mountPoint, _ := strings.Cut(firstOrDefault(db.Volumes, ""), ":")
-		if _, declared := f.Volumes[volume]; !declared || mountPoint != "/var/lib/postgresql/data" {
-			t.Errorf("postgres volumes = %v, want a named volume (declared under volumes:) on /var/lib/postgresql/data", db.Volumes)
+		for _, port := range s.Ports {
+			c.Ports = append(c.Ports, port.HostIP+":"+port.Published+"->"+strconv.FormatUint(uint64(port.Target), 10)+"/"+port.Protocol)
 		}
-	})
+		for _, v := range s.Volumes {
+			c.Volumes = append(c.Volumes, v.Type+" "+v.Source+":"+v.Target)
+		}
+		if hc := s.HealthCheck; hc != nil {
+			c.Healthcheck = composeHealthcheck{Test: hc.Test, Interval: duration(hc.Interval), Timeout: duration(hc.Timeout),
+				StartPeriod: duration(hc.StartPeriod)}
+			if hc.Retries != nil {
+				c.Healthcheck.Retries = *hc.Retries
+			}
+		}
+		for dep, d := range s.DependsOn {
+			if !d.Required {
+				t.Errorf("%s: depends_on %s is not required, so Compose starts %s without it", name, dep, name)
+			}
+			if c.DependsOn == nil {
+				c.DependsOn = map[string]string{}
+			}
+			c.DependsOn[dep] = d.Condition
+		}
+		c.StopGracePeriod = duration(s.StopGracePeriod)
+		out[name] = c
+	}
+	return out
+}
+
+func duration(d *types.Duration) composeDuration {
+	if d == nil {
+		return 0
+	}
+	return composeDuration(*d)
+}
+
+const databaseURLInCompose = "postgres://postgres:caseops@postgres:5432/caseops?sslmode=disable"
+
+// TestComposeModel asserts the whole of what `docker compose up` would run, as Compose itself resolves the file.
+func TestComposeModel(t *testing.T) {
+	t.Parallel()
+	p := loadComposeProject(t)
+	want := map[string]composeService{
+		"postgres": {
+			Image:       "postgres:15.20-bookworm",
+			Environment: map[string]string{"POSTGRES_USER": "postgres", "POSTGRES_PASSWORD": "caseops", "POSTGRES_DB": "caseops"},
+			Ports:       []string{"127.0.0.1:5433->5432/tcp"},
+			Volumes:     []string{"volume pgdata:/var/lib/postgresql/data"},
+			Healthcheck: composeHealthcheck{
+				Test:     []string{"CMD", "pg_isready", "--host=127.0.0.1", "--username=postgres", "--dbname=caseops"},
+				Interval: seconds(2), Timeout: seconds(5), StartPeriod: seconds(30), Retries: 30,
+			},
+			Restart: "unless-stopped",
+		},
+		"migrate": {
+			Image:       "caseops:dev",
+			Build:       ". Dockerfile",
+			Command:     []string{"migrate", "up"},
+			Environment: map[string]string{"DATABASE_URL": databaseURLInCompose},
+			DependsOn:   map[string]string{"postgres": "service_healthy"},
+			Restart:     "no",
+		},
+		"api": {
+			Image:   "caseops:dev",
+			Build:   ". Dockerfile",
+			Command: []string{"serve", "--migrate=false"},
+			Environment: map[string]string{
+				"DATABASE_URL":       databaseURLInCompose,
+				"CASEOPS_ADDR":       ":8080",
+				"CASEOPS_LOG_FORMAT": "text",
+			},
+			Ports: []string{":8080->8080/tcp"},
+			Healthcheck: composeHealthcheck{
+				Test:     []string{"CMD", "/caseops", "healthcheck", "--url", "http://127.0.0.1:8080/readyz"},
+				Interval: seconds(10), Timeout: seconds(5), StartPeriod: seconds(10), Retries: 3,
+			},
+			DependsOn:       map[string]string{"postgres": "service_healthy", "migrate": "service_completed_successfully"},
+			Restart:         "unless-stopped",
+			StopGracePeriod: seconds(30),
+		},
+	}
+	for _, name := range slices.Sorted(maps.Keys(p.Services)) {
+		if s := p.Services[name]; s.Build == nil {
+			requirePinnedImage(t, "service "+name+" image", s.Image)
+		}
+	}
+	got := composeServices(t, p)
+	if names := slices.Sorted(maps.Keys(got)); !slices.Equal(names, slices.Sorted(maps.Keys(want))) {
+		t.Errorf("services = %q, want %q", names, slices.Sorted(maps.Keys(want)))
+	}
+	for _, name := range slices.Sorted(maps.Keys(want)) {
+		if g, w := indentedJSON(t, got[name]), indentedJSON(t, want[name]); g != w {
+			t.Errorf("service %s as Compose resolves it:\n%s\nwant:\n%s", name, g, w)
+		}
+	}
+	// Compose's own volume, named for the project, so `docker compose down --volumes` removes the data it made.
+	if names := slices.Sorted(maps.Keys(p.Volumes)); !slices.Equal(names, []string{"pgdata"}) || bool(p.Volumes["pgdata"].External) {
+		t.Errorf("volumes = %+v, want only pgdata, not external", p.Volumes)
+	}
+}
+
+func seconds(n int) composeDuration { return composeDuration(time.Duration(n) * time.Second) }
+
+func indentedJSON(t *testing.T, v any) string {
+	t.Helper()
+	var b strings.Builder
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false) // ports read 127.0.0.1:5433->5432/tcp
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(v); err != nil {
+		t.Fatal(err)
+	}
+	return b.String()
+}
+
+// TestComposePostgresPort: the stack's Postgres must not take the port of the local Postgres that the binary's
+// default DATABASE_URL (and so `go test` and the README's development setup) uses, and CASEOPS_PG_PORT moves it.
+func TestComposePostgresPort(t *testing.T) {
+	t.Parallel()
+	local, err := url.Parse(defaultDatabaseURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		env  []string
+		want string
+	}{
+		{nil, "5433"},
+		{[]string{"CASEOPS_PG_PORT=15432"}, "15432"},
+	} {
+		ports := loadComposeProject(t, tc.env...).Services["postgres"].Ports
+		if len(ports) != 1 {
+			t.Fatalf("env %q: postgres ports = %+v, want one", tc.env, ports)
+		}
+		p := ports[0]
+		if p.Published != tc.want || p.Target != 5432 || !net.ParseIP(p.HostIP).IsLoopback() {
+			t.Errorf("env %q: postgres publishes %s:%s->%d, want loopback port %s -> 5432", tc.env, p.HostIP, p.Published, p.Target, tc.want)
+		}
+		if p.Published == local.Port() {
+			t.Errorf("env %q: postgres publishes %s, the port of the local Postgres in the default DATABASE_URL %s", tc.env, p.Published, defaultDatabaseURL)
+		}
+	}
+}
+
+// TestComposeRunsTheBinary holds each service to the binary it runs: its command parses, its variables are ones the
+// command reads, and the addresses, ports and timeouts agree with the binary's own.
+func TestComposeRunsTheBinary(t *testing.T) {
+	t.Parallel()
+	p := loadComposeProject(t)
+	services := composeServices(t, p)
+	db, migrate, api := services["postgres"], services["migrate"], services["api"]
+	image := dockerfileImage(t)
 
 	t.Run("DATABASE_URL names the postgres service", func(t *testing.T) {
 		t.Parallel()
 		for _, name := range []string{"migrate", "api"} {
-			raw := f.Services[name].Environment["DATABASE_URL"]
+			raw := services[name].Environment["DATABASE_URL"]
 			u, err := url.Parse(raw)
 			if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
 				t.Errorf("%s: DATABASE_URL %q is not a postgres:// URL", name, raw)
@@ -136,11 +282,8 @@ func TestComposeFile(t *testing.T) {
 
 	t.Run("migrate", func(t *testing.T) {
 		t.Parallel()
-		if migrate.Build == nil {
-			t.Error("migrate is not built from the Dockerfile")
-		}
-		if !slices.Equal(migrate.Command, []string{"migrate", "up"}) {
-			t.Errorf("migrate command = %q, want [migrate up]", migrate.Command)
+		if len(migrate.Command) == 0 || migrate.Command[0] != "migrate" {
+			t.Fatalf("migrate command = %q, want migrate ...", migrate.Command)
 		}
 		// runMigrate has no parse step of its own; these are its flags (see migrate.go).
 		s := newSettings("migrate", "", serviceEnv(migrate), io.Discard, io.Discard)
@@ -152,17 +295,10 @@ func TestComposeFile(t *testing.T) {
 			t.Errorf("migrate arguments = %q, want one of up, down, status, version", rest)
 		}
 		requireServiceReads(t, "migrate", migrate, helpVariables(t, runMigrate))
-		if migrate.Restart != "no" {
-			t.Errorf("migrate restart = %q, want \"no\": it runs once", migrate.Restart)
-		}
-		requireServiceDependsOn(t, "migrate", migrate, map[string]string{"postgres": "service_healthy"})
 	})
 
 	t.Run("api", func(t *testing.T) {
 		t.Parallel()
-		if api.Build == nil {
-			t.Error("api is not built from the Dockerfile")
-		}
 		if len(api.Command) == 0 || api.Command[0] != "serve" {
 			t.Fatalf("api command = %q, want serve ...", api.Command)
 		}
@@ -170,24 +306,22 @@ func TestComposeFile(t *testing.T) {
 		if err != nil {
 			t.Fatalf("serve %q with the api's environment: %v", api.Command[1:], err)
 		}
-		if rest := s.Flags().Args(); len(rest) > 0 {
-			t.Errorf("serve ignores the arguments %q", rest)
-		}
 		if cfg.migrate {
 			t.Error("api serves with --migrate on; the migrate service owns the schema, so want --migrate=false")
 		}
 		_, all, _ := parseServe(nil, func(string) string { return "" }, io.Discard, io.Discard)
 		requireServiceReads(t, "api", api, all.Env())
-		requireServiceDependsOn(t, "api", api, map[string]string{
-			"postgres": "service_healthy",
-			"migrate":  "service_completed_successfully",
-		})
 
-		_, port, err := net.SplitHostPort(cfg.addr)
+		// Without a JWT setting serve is in development mode, whose default address is loopback: unreachable
+		// through a port mapping, so the file must name every interface itself.
+		host, port, err := net.SplitHostPort(cfg.addr)
 		if err != nil {
 			t.Fatalf("serve address %q: %v", cfg.addr, err)
 		}
-		if !slices.ContainsFunc(api.Ports, func(p string) bool { return strings.HasSuffix(p, ":"+port) }) {
+		if ip := net.ParseIP(host); s.Source("addr") != "$CASEOPS_ADDR" || (host != "" && (ip == nil || !ip.IsUnspecified())) {
+			t.Errorf("serve listens on %q (from %s); want CASEOPS_ADDR set to every interface, such as :%s", cfg.addr, s.Source("addr"), port)
+		}
+		if !slices.ContainsFunc(p.Services["api"].Ports, func(p types.ServicePortConfig) bool { return strconv.FormatUint(uint64(p.Target), 10) == port }) {
 			t.Errorf("api ports = %q, none publishes the container port %s that serve listens on", api.Ports, port)
 		}
 		if !slices.Contains(image.exposed, port) {
@@ -195,8 +329,8 @@ func TestComposeFile(t *testing.T) {
 		}
 
 		hc := api.Healthcheck
-		if hc == nil || len(hc.Test) < 3 || hc.Test[0] != "CMD" || hc.Test[1] != image.entrypoint || hc.Test[2] != "healthcheck" {
-			t.Fatalf("api healthcheck = %+v, want [CMD %s healthcheck ...]: distroless has no shell, curl or wget", hc, image.entrypoint)
+		if len(hc.Test) < 3 || hc.Test[0] != "CMD" || hc.Test[1] != image.entrypoint || hc.Test[2] != "healthcheck" {
+			t.Fatalf("api healthcheck = %q, want [CMD %s healthcheck ...]: distroless has no shell, curl or wget", hc.Test, image.entrypoint)
 		}
 		target, _, err := parseHealthcheck(hc.Test[3:], func(string) string { return "" }, io.Discard, io.Discard)
 		if err != nil {
@@ -206,11 +340,11 @@ func TestComposeFile(t *testing.T) {
 		if u.Path != "/readyz" || u.Port() != port || !net.ParseIP(u.Hostname()).IsLoopback() {
 			t.Errorf("healthcheck URL = %q, want /readyz on the loopback port %s the API listens on", target, port)
 		}
-		if d := composeDuration(t, hc.Timeout); d <= healthcheckTimeout {
-			t.Errorf("healthcheck timeout %s, want more than the check's own %s so it reports its reason", d, healthcheckTimeout)
+		if time.Duration(hc.Timeout) <= healthcheckTimeout {
+			t.Errorf("healthcheck timeout %s, want more than the check's own %s so it reports its reason", hc.Timeout, healthcheckTimeout)
 		}
-		if d := composeDuration(t, api.StopGracePeriod); d <= cfg.shutdownTimeout {
-			t.Errorf("stop_grace_period %s, want more than --shutdown-timeout %s, or Docker kills requests mid-flight", d, cfg.shutdownTimeout)
+		if time.Duration(api.StopGracePeriod) <= cfg.shutdownTimeout {
+			t.Errorf("stop_grace_period %s, want more than --shutdown-timeout %s, or Docker kills requests mid-flight", api.StopGracePeriod, cfg.shutdownTimeout)
 		}
 	})
 }
@@ -228,31 +362,20 @@ func requireServiceReads(t *testing.T, service string, s composeService, reads [
 	}
 }
 
-func requireServiceDependsOn(t *testing.T, service string, s composeService, want map[string]string) {
-	t.Helper()
-	got := map[string]string{}
-	for name, d := range s.DependsOn {
-		got[name] = d.Condition
-	}
-	if !maps.Equal(got, want) {
-		t.Errorf("%s depends_on = %v, want %v", service, got, want)
-	}
-}
-
 // TestComposeCommandsAreSubcommands checks that run dispatches every command the compose file gives:
 // a real subcommand answers --help.
 func TestComposeCommandsAreSubcommands(t *testing.T) {
 	t.Parallel()
-	f := loadCompose(t)
+	services := composeServices(t, loadComposeProject(t))
 	entrypoint := dockerfileImage(t).entrypoint
 	commands := map[string]bool{}
-	for _, name := range slices.Sorted(maps.Keys(f.Services)) {
-		s := f.Services[name]
-		if s.Build == nil {
+	for _, name := range slices.Sorted(maps.Keys(services)) {
+		s := services[name]
+		if s.Build == "" {
 			continue // not our image
 		}
 		commands[firstOrDefault(s.Command, "serve")] = true // the Dockerfile's CMD is serve
-		if hc := s.Healthcheck; hc != nil && len(hc.Test) > 2 && hc.Test[1] == entrypoint {
+		if hc := s.Healthcheck; len(hc.Test) > 2 && hc.Test[1] == entrypoint {
 			commands[hc.Test[2]] = true
 		}
 	}
@@ -283,15 +406,6 @@ func helpVariables(t *testing.T, command func(context.Context, []string, func(st
 
 func serviceEnv(s composeService) func(string) string {
 	return func(k string) string { return s.Environment[k] }
-}
-
-func composeDuration(t *testing.T, s string) time.Duration {
-	t.Helper()
-	d, err := time.ParseDuration(s)
-	if err != nil {
-		t.Fatalf("compose duration %q: %v", s, err)
-	}
-	return d
 }
 
 // dockerfile is what the compose file and the tests need to know of the image.
@@ -387,7 +501,7 @@ func TestDockerfile(t *testing.T) {
 	stageNames := map[string]bool{}
 	for _, st := range df.stages {
 		if !stageNames[st.from] {
-			requirePinnedImage(t, st.from)
+			requirePinnedImage(t, "Dockerfile FROM", st.from)
 		}
 		if st.name != "" {
 			stageNames[st.name] = true
@@ -395,9 +509,12 @@ func TestDockerfile(t *testing.T) {
 	}
 
 	build := df.stages[0]
-	goVersion := goDirective(t)
-	if repo, tag, _ := strings.Cut(build.from, ":"); repo != "golang" || !strings.HasPrefix(tag, goVersion) {
-		t.Errorf("build stage FROM %s, want golang:%s-... to match go.mod's go %s", build.from, goVersion, goVersion)
+	// The golang image sets GOTOOLCHAIN=local: a Go older than go.mod's go line refuses to build the module.
+	modGo := "go" + goDirective(t)
+	repo, tag, _ := strings.Cut(build.from, ":")
+	imageGo := "go" + strings.TrimSuffix(tag, "-bookworm")
+	if repo != "golang" || version.Lang(imageGo) != version.Lang(modGo) || version.Compare(imageGo, modGo) < 0 {
+		t.Errorf("build stage FROM %s, want golang:%s.N-bookworm, at least go.mod's go %s", build.from, version.Lang(modGo)[2:], modGo[2:])
 	}
 	copiedModules, downloaded, copiedSource, built := -1, -1, -1, -1
 	for i, in := range build.instructions {
@@ -476,27 +593,39 @@ func TestDockerfile(t *testing.T) {
 	}
 }
 
-// requirePinnedImage fails unless image names a tag other than latest (or a digest).
-func requirePinnedImage(t *testing.T, image string) {
+// exactTags says, for each base image the deployment uses, what a tag naming one exact release looks like.
+var exactTags = map[string]*regexp.Regexp{
+	"golang":   regexp.MustCompile(`^\d+\.\d+\.\d+-bookworm$`), // Go's patch release, as 1.26.8-bookworm
+	"postgres": regexp.MustCompile(`^\d+\.\d+-bookworm$`),      // Postgres's minor release, as 15.20-bookworm
+	// distroless publishes no version tags: the Debian release in the name is as exact as a tag gets.
+	"gcr.io/distroless/static-debian12": regexp.MustCompile(`^nonroot$`),
+}
+
+// requirePinnedImage fails unless image names a digest or an exact release of an image listed in exactTags.
+func requirePinnedImage(t *testing.T, where, image string) {
 	t.Helper()
 	if strings.Contains(image, "@sha256:") {
 		return
 	}
-	name := image[strings.LastIndex(image, "/")+1:]
-	_, tag, ok := strings.Cut(name, ":")
-	if !ok || tag == "" || tag == "latest" || strings.Contains(tag, "$") {
-		t.Errorf("FROM %s is not pinned: give it a tag other than latest", image)
+	repo, tag, _ := strings.Cut(image, ":")
+	form, known := exactTags[repo]
+	if !known {
+		t.Errorf("%s %s: an image with no entry in exactTags; add what its exact-release tags look like", where, image)
+		return
+	}
+	if !form.MatchString(tag) {
+		t.Errorf("%s %s is not pinned: want a tag matching %s, one exact release", where, image, form)
 	}
 }
 
-// goDirective returns go.mod's language version as MAJOR.MINOR.
+// goDirective returns go.mod's go version, as 1.26.0.
 func goDirective(t *testing.T) string {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join(deployRoot, "go.mod"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := regexp.MustCompile(`(?m)^go (\d+\.\d+)`).FindSubmatch(b)
+	m := regexp.MustCompile(`(?m)^go (\d+\.\d+(?:\.\d+)?)\s*$`).FindSubmatch(b)
 	if m == nil {
 		t.Fatal("go.mod has no go directive")
 	}
