@@ -169,7 +169,7 @@ func TestComposeModel(t *testing.T) {
 				"CASEOPS_ADDR":       ":8080",
 				"CASEOPS_LOG_FORMAT": "text",
 			},
-			Ports: []string{":8080->8080/tcp"},
+			Ports: []string{"127.0.0.1:8080->8080/tcp"},
 			Healthcheck: composeHealthcheck{
 				Test:     []string{"CMD", "/caseops", "healthcheck", "--url", "http://127.0.0.1:8080/readyz"},
 				Interval: seconds(10), Timeout: seconds(5), StartPeriod: seconds(10), Retries: 3,
