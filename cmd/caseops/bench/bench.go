@@ -67,7 +67,7 @@ func addLoadFlags(s *settings.Set) loadFlags {
 		concurrency: s.Int("concurrency", "CASEOPS_BENCH_CONCURRENCY", 32, "requests in flight at once (one worker each)"),
 		duration:    s.Duration("duration", "CASEOPS_BENCH_DURATION", 20*time.Second, "how long each load run lasts"),
 		mix:         s.Float("mix", "CASEOPS_BENCH_MIX", 1, "share of requests that are PATCH; the rest GET a random operation (0.8: 80% PATCH, 20% GET)"),
-		token: s.Secret("token", "CASEOPS_TOKEN", "bearer token sent as Authorization: Bearer; when empty, one is minted "+
+		token: s.Secret("token", "CASEOPS_TOKEN", "bearer token sent as Authorization: Bearer (for a development-mode serve, the token it prints at start); when empty, one is minted "+
 			"for tenant \"bench\" with CASEOPS_JWT_SECRET (patch sends none when that is unset too; pairs makes up a secret for the server it starts)"),
 		maxRequests: s.Int("max-requests", "CASEOPS_BENCH_MAX_REQUESTS", 5_000_000, "most requests one run sends, whatever the duration (bounds the latency samples kept)"),
 		requestTimeout: s.Duration("request-timeout", "CASEOPS_BENCH_REQUEST_TIMEOUT", 10*time.Second,
