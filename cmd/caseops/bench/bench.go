@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"time"
 
 	"github.com/caseops/caseops/cmd/caseops/internal/settings"
@@ -32,10 +33,16 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	switch args[0] {
 	case "patch":
 		return runPatch(ctx, args[1:], getenv, stdout, stderr)
-	case "pgbench":
-		return runPgbenchCommand(ctx, args[1:], getenv, stdout, stderr)
-	case "pairs":
-		return runPairs(ctx, args[1:], getenv, stdout, stderr)
+	case "pgbench", "pairs":
+		// Both run this program again as children: caseops migrate up, and for pairs caseops serve.
+		exe, err := os.Executable()
+		if err != nil {
+			return err
+		}
+		if args[0] == "pgbench" {
+			return runPgbenchCommand(ctx, exe, args[1:], getenv, stdout, stderr)
+		}
+		return runPairs(ctx, exe, args[1:], getenv, stdout, stderr)
 	case "help", "-h", "--help", "-help":
 		fmt.Fprint(stdout, usage)
 		return nil

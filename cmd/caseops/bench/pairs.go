@@ -211,9 +211,9 @@ func printVerdict(w io.Writer, pairs []pair, v verdict) {
 	}
 }
 
-// runPairs is "caseops bench pairs": the service as a child process and pgbench on the same machine,
-// alternating, so that each pair sees the same machine speed and the ratio between them is fair.
-func runPairs(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+// runPairs is "caseops bench pairs": the service as a child process (exe serve) and pgbench on the same
+// machine, alternating, so that each pair sees the same machine speed and the ratio between them is fair.
+func runPairs(ctx context.Context, exe string, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	s := newSettings("pairs", "pairs [flags]", getenv, stdout, stderr)
 	pairCount := s.Int("pairs", "CASEOPS_BENCH_PAIRS", 5, "service/pgbench pairs to run, alternating")
 	lf := addLoadFlags(s)
@@ -237,7 +237,7 @@ func runPairs(ctx context.Context, args []string, getenv func(string) string, st
 	if err != nil {
 		return err
 	}
-	exe, workDir, err := workspace()
+	workDir, err := os.MkdirTemp("", "caseops-bench-")
 	if err != nil {
 		return err
 	}

@@ -336,8 +336,9 @@ func (r *pgbenchResult) report(w io.Writer) {
 	fmt.Fprintf(w, "CPU          pgbench %.2f cores, whole machine %.2f of %d cores\n", r.cpu.generator, r.cpu.machine, numCPU())
 }
 
-// runPgbenchCommand is "caseops bench pgbench": a fresh database of N operations, then one pgbench run.
-func runPgbenchCommand(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+// runPgbenchCommand is "caseops bench pgbench": a fresh database of N operations, migrated by exe, then one
+// pgbench run.
+func runPgbenchCommand(ctx context.Context, exe string, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	s := newSettings("pgbench", "pgbench [flags]", getenv, stdout, stderr)
 	pf := addPgbenchFlags(s)
 	operations := s.Int("operations", "CASEOPS_BENCH_OPERATIONS", 1000, "operations to create; each transaction updates one at random")
@@ -350,7 +351,7 @@ func runPgbenchCommand(ctx context.Context, args []string, getenv func(string) s
 		positive("--duration", int(*duration))); err != nil {
 		return err
 	}
-	exe, workDir, err := workspace()
+	workDir, err := os.MkdirTemp("", "caseops-bench-")
 	if err != nil {
 		return err
 	}
@@ -378,14 +379,4 @@ func positive(name string, n int) error {
 		return fmt.Errorf("%s must be positive", name)
 	}
 	return nil
-}
-
-// workspace returns this program's executable, which runs the service and the migrations as children, and a
-// new temporary directory for logs that the caller removes.
-func workspace() (exe, dir string, err error) {
-	if exe, err = os.Executable(); err != nil {
-		return "", "", err
-	}
-	dir, err = os.MkdirTemp("", "caseops-bench-")
-	return exe, dir, err
 }
