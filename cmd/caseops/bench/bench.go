@@ -21,6 +21,9 @@ Usage:
   caseops bench pgbench [flags]   run the plain update-and-history transaction with pgbench on a fresh database
   caseops bench pairs [flags]     start the service, then alternate service and pgbench runs and compare them
 
+pgbench and pairs create their databases for the run, named caseops_pgbench_<run> and caseops_bench_<run>, and
+drop them when it ends, also on Ctrl-C or SIGTERM. They never touch a database they did not create.
+
 Run "caseops bench COMMAND --help" for the flags of a command and the environment variables they read.
 `
 
