@@ -168,18 +168,7 @@ func TestServeDevelopmentMode(t *testing.T) {
 	if !strings.Contains(out, "DEVELOPMENT MODE") || !strings.Contains(out, `"created database"`) || !strings.Contains(out, `"applied migration"`) {
 		t.Errorf("startup log:\n%s", out)
 	}
-	_, after, ok := strings.Cut(out, "Development token")
-	lines := strings.Fields(after)
-	if !ok || len(lines) == 0 {
-		t.Fatalf("no development token in:\n%s", out)
-	}
-	token := lines[len(lines)-1]
-	for _, l := range lines {
-		if strings.Count(l, ".") == 2 && len(l) > 100 {
-			token = l
-			break
-		}
-	}
+	token := developmentToken(t, out)
 	if st, body := request(t, "POST", s.base+"/beta/tagOperations", "", `{}`); st != 401 {
 		t.Errorf("without a token: %d %s", st, body)
 	}

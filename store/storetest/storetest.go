@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"database/sql"
 	"encoding/hex"
+	"fmt"
 	"io/fs"
 	"net/url"
 	"os"
@@ -17,6 +18,7 @@ import (
 	"github.com/peterldowns/pgtestdb"
 
 	"github.com/caseops/caseops/migrations"
+	"github.com/caseops/caseops/store/redact"
 )
 
 // DefaultServerURL is the Postgres the tests use unless CASEOPS_TEST_DATABASE_URL names another.
@@ -34,13 +36,13 @@ func ServerURL() string {
 // The database is dropped when the test passes.
 func NewDatabase(t testing.TB) string {
 	t.Helper()
-	return pgtestdb.Custom(t, serverConfig(t), migrator{}).URL()
+	return pgtestdb.Custom(redactedLog{t}, serverConfig(t), migrator{}).URL()
 }
 
 // NewEmptyDatabase creates a fresh database with no schema, for migration tests.
 func NewEmptyDatabase(t testing.TB) string {
 	t.Helper()
-	return pgtestdb.Custom(t, serverConfig(t), pgtestdb.NoopMigrator{}).URL()
+	return pgtestdb.Custom(redactedLog{t}, serverConfig(t), pgtestdb.NoopMigrator{}).URL()
 }
 
 // NewPool returns a pool on a fresh migrated database, closed when the test ends.
@@ -95,6 +97,20 @@ func serverConfig(t testing.TB) pgtestdb.Config {
 		// A test that fails mid-request may leave a pooled connection behind; never let it block the drop.
 		ForceTerminateConnections: true,
 	}
+}
+
+// redactedLog is t with the passwords masked in what pgtestdb logs: it logs each database's URL, and a
+// benchmark prints its log even when it passes.
+type redactedLog struct{ testing.TB }
+
+func (l redactedLog) Logf(format string, args ...any) {
+	l.TB.Helper()
+	l.TB.Logf("%s", redact.URL(fmt.Sprintf(format, args...)))
+}
+
+func (l redactedLog) Fatalf(format string, args ...any) {
+	l.TB.Helper()
+	l.TB.Fatalf("%s", redact.URL(fmt.Sprintf(format, args...)))
 }
 
 // migrator applies caseops's goose migrations to pgtestdb's template database.

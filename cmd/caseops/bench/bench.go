@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"time"
 
 	"github.com/caseops/caseops/cmd/caseops/internal/settings"
@@ -19,6 +20,9 @@ Usage:
   caseops bench patch [flags]     create operations on a running server, then PATCH (and GET) them at a concurrency
   caseops bench pgbench [flags]   run the plain update-and-history transaction with pgbench on a fresh database
   caseops bench pairs [flags]     start the service, then alternate service and pgbench runs and compare them
+
+pgbench and pairs create their databases for the run, named caseops_pgbench_<run> and caseops_bench_<run>, and
+drop them when it ends, also on Ctrl-C or SIGTERM. They never touch a database they did not create.
 
 Run "caseops bench COMMAND --help" for the flags of a command and the environment variables they read.
 `
@@ -32,10 +36,16 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	switch args[0] {
 	case "patch":
 		return runPatch(ctx, args[1:], getenv, stdout, stderr)
-	case "pgbench":
-		return runPgbenchCommand(ctx, args[1:], getenv, stdout, stderr)
-	case "pairs":
-		return runPairs(ctx, args[1:], getenv, stdout, stderr)
+	case "pgbench", "pairs":
+		// Both run this program again as children: caseops migrate up, and for pairs caseops serve.
+		exe, err := os.Executable()
+		if err != nil {
+			return err
+		}
+		if args[0] == "pgbench" {
+			return runPgbenchCommand(ctx, exe, args[1:], getenv, stdout, stderr)
+		}
+		return runPairs(ctx, exe, args[1:], getenv, stdout, stderr)
 	case "help", "-h", "--help", "-help":
 		fmt.Fprint(stdout, usage)
 		return nil
@@ -67,7 +77,7 @@ func addLoadFlags(s *settings.Set) loadFlags {
 		concurrency: s.Int("concurrency", "CASEOPS_BENCH_CONCURRENCY", 32, "requests in flight at once (one worker each)"),
 		duration:    s.Duration("duration", "CASEOPS_BENCH_DURATION", 20*time.Second, "how long each load run lasts"),
 		mix:         s.Float("mix", "CASEOPS_BENCH_MIX", 1, "share of requests that are PATCH; the rest GET a random operation (0.8: 80% PATCH, 20% GET)"),
-		token: s.Secret("token", "CASEOPS_TOKEN", "bearer token sent as Authorization: Bearer; when empty, one is minted "+
+		token: s.Secret("token", "CASEOPS_TOKEN", "bearer token sent as Authorization: Bearer (for a development-mode serve, the token it prints at start); when empty, one is minted "+
 			"for tenant \"bench\" with CASEOPS_JWT_SECRET (patch sends none when that is unset too; pairs makes up a secret for the server it starts)"),
 		maxRequests: s.Int("max-requests", "CASEOPS_BENCH_MAX_REQUESTS", 5_000_000, "most requests one run sends, whatever the duration (bounds the latency samples kept)"),
 		requestTimeout: s.Duration("request-timeout", "CASEOPS_BENCH_REQUEST_TIMEOUT", 10*time.Second,

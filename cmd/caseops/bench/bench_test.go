@@ -257,7 +257,8 @@ func TestTokenFor(t *testing.T) {
 		}
 		_, token, _ := strings.Cut(help.String(), "--token")
 		token, _, _ = strings.Cut(token, "\n  --")
-		if !strings.Contains(token, "when empty, one is minted") || !strings.Contains(token, "CASEOPS_JWT_SECRET") {
+		if !strings.Contains(token, "for a development-mode serve, the token it prints at start") ||
+			!strings.Contains(token, "when empty, one is minted") || !strings.Contains(token, "CASEOPS_JWT_SECRET") {
 			t.Errorf("bench %s --help on --token:%s", cmd, token)
 		}
 	}

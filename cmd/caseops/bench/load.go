@@ -74,6 +74,7 @@ type statusError struct {
 	method, url string
 	status      int
 	body        string
+	message     string // the Graph error's message, when the body is one
 }
 
 func (e *statusError) Error() string {
@@ -93,10 +94,39 @@ func (a *api) do(req *http.Request) (*http.Response, []byte, error) {
 		return nil, nil, err
 	}
 	if resp.StatusCode >= 400 {
+		var graph struct {
+			Error struct {
+				Message string `json:"message"`
+			} `json:"error"`
+		}
+		_ = json.Unmarshal(body, &graph) // any body will do: the message is only for a person
 		return resp, body, &statusError{method: req.Method, url: req.URL.Path, status: resp.StatusCode,
-			body: string(body[:min(len(body), 300)])}
+			body: string(body[:min(len(body), 300)]), message: graph.Error.Message}
 	}
 	return resp, body, nil
+}
+
+// explainUnauthorized turns a 401 into what to pass instead of the token the benchmark sent, which came
+// from tokenFrom: a flag or variable, or "" when it sent none. Any other error is returned as it is.
+func explainUnauthorized(err error, baseURL, tokenFrom string) error {
+	var se *statusError
+	if !errors.As(err, &se) || se.status != http.StatusUnauthorized {
+		return err
+	}
+	reason := se.message
+	if reason == "" {
+		reason = strings.TrimSpace(se.body)
+	}
+	const devToken = "serve prints a development token at start"
+	refused := fmt.Sprintf("the server at %s answered 401 Unauthorized (%s) to ", baseURL, reason)
+	switch tokenFrom {
+	case "":
+		return errors.New(refused + "a request without a token: pass --token (" + devToken +
+			"), or set CASEOPS_JWT_SECRET to the server's secret for bench to mint one")
+	case "$CASEOPS_JWT_SECRET":
+		return errors.New(refused + "the token bench minted with $CASEOPS_JWT_SECRET: set it to the server's secret, or pass --token (" + devToken + ")")
+	}
+	return errors.New(refused + "the token from " + tokenFrom + ": pass --token a token this server accepts (" + devToken + ")")
 }
 
 var createBody = []byte(`{"status":"running","percentProgress":0}`)
@@ -458,6 +488,13 @@ func runPatch(ctx context.Context, args []string, getenv func(string) string, st
 	if err != nil {
 		return err
 	}
+	var tokenFrom string // for the advice on a 401
+	switch {
+	case *lf.token != "":
+		tokenFrom = s.Source("token")
+	case token != "":
+		tokenFrom = "$CASEOPS_JWT_SECRET"
+	}
 	cfg := lf.config(*serverPID)
 	a := newAPI(*baseURL, token, cfg.concurrency, cfg.requestTimeout)
 	defer a.close()
@@ -465,7 +502,7 @@ func runPatch(ctx context.Context, args []string, getenv func(string) string, st
 	fmt.Fprintf(stderr, "bench: creating %d operations at %s\n", *lf.operations, a.baseURL)
 	ids, err := a.seed(ctx, *lf.operations, cfg.concurrency)
 	if err != nil {
-		return err
+		return explainUnauthorized(err, a.baseURL, tokenFrom)
 	}
 	fmt.Fprintf(stdout, "caseops bench patch: %s, %d operations, concurrency %d, %s, %s\n",
 		a.baseURL, len(ids), cfg.concurrency, cfg.duration, mixLabel(cfg.mix))

@@ -211,9 +211,9 @@ func printVerdict(w io.Writer, pairs []pair, v verdict) {
 	}
 }
 
-// runPairs is "caseops bench pairs": the service as a child process and pgbench on the same machine,
-// alternating, so that each pair sees the same machine speed and the ratio between them is fair.
-func runPairs(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+// runPairs is "caseops bench pairs": the service as a child process (exe serve) and pgbench on the same
+// machine, alternating, so that each pair sees the same machine speed and the ratio between them is fair.
+func runPairs(ctx context.Context, exe string, args []string, getenv func(string) string, stdout, stderr io.Writer) (err error) {
 	s := newSettings("pairs", "pairs [flags]", getenv, stdout, stderr)
 	pairCount := s.Int("pairs", "CASEOPS_BENCH_PAIRS", 5, "service/pgbench pairs to run, alternating")
 	lf := addLoadFlags(s)
@@ -237,19 +237,21 @@ func runPairs(ctx context.Context, args []string, getenv func(string) string, st
 	if err != nil {
 		return err
 	}
-	exe, workDir, err := workspace()
+	workDir, err := os.MkdirTemp("", "caseops-bench-")
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(workDir)
-	base, n := *pf.databaseURL, *lf.operations
-
-	// (a) The service, on a fresh database it creates and migrates itself, seeded through its API.
-	serviceURL, err := withDatabase(base, serviceDatabase)
+	n := *lf.operations
+	dbs, err := newRunDatabases(*pf.databaseURL, stderr)
 	if err != nil {
 		return err
 	}
-	if err := recreateDatabase(ctx, base, serviceDatabase); err != nil {
+	defer func() { err = errors.Join(err, dbs.drop(ctx)) }() // after the service has stopped
+
+	// (a) The service, on a fresh database that it migrates itself, seeded through its API.
+	_, serviceURL, err := dbs.create(ctx, serviceDatabase)
+	if err != nil {
 		return err
 	}
 	svc, err := startService(ctx, exe, serviceURL, jwtSecret, filepath.Join(workDir, "serve.log"))
@@ -275,8 +277,7 @@ func runPairs(ctx context.Context, args []string, getenv func(string) string, st
 	}
 
 	// (b) pgbench's database: the same schema, migrated by caseops migrate up, with the same number of operations.
-	fmt.Fprintf(stderr, "bench: preparing %s with %d operations\n", pgbenchDatabase, n)
-	pgbenchURL, err := preparePgbenchDatabase(ctx, exe, base, n)
+	_, pgbenchURL, err := preparePgbenchDatabase(ctx, exe, dbs, n, stderr)
 	if err != nil {
 		return err
 	}

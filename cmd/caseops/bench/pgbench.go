@@ -32,9 +32,9 @@ var patchScript []byte
 var seedSQL string
 
 const (
-	// serviceDatabase and pgbenchDatabase are the fresh databases the benchmark creates (and drops first) on the
-	// server that --database-url names: one for the service under test, one for pgbench, so neither run
-	// sees the other's rows.
+	// serviceDatabase and pgbenchDatabase begin the names of the fresh databases a run creates on the server
+	// that --database-url names (see runDatabases): one for the service under test, one for pgbench, so
+	// neither run sees the other's rows.
 	serviceDatabase = "caseops_bench"
 	pgbenchDatabase = "caseops_pgbench"
 
@@ -51,7 +51,9 @@ type pgbenchFlags struct {
 func addPgbenchFlags(s *settings.Set) pgbenchFlags {
 	return pgbenchFlags{
 		databaseURL: s.URL("database-url", "CASEOPS_BENCH_DATABASE_URL", defaultBaseURL,
-			"Postgres server to benchmark on, as a URL; its database is only used to drop and create "+serviceDatabase+" and "+pgbenchDatabase),
+			"Postgres server to benchmark on, as a URL; its database is only used to create the run's own databases, "+
+				pgbenchDatabase+"_<run> (and for pairs "+serviceDatabase+"_<run>), which the run drops when it ends, "+
+				"also on Ctrl-C or SIGTERM; it never touches a database it did not create"),
 		binary:  s.String("pgbench", "CASEOPS_BENCH_PGBENCH", "pgbench", "the pgbench program"),
 		threads: s.Int("pgbench-threads", "CASEOPS_BENCH_PGBENCH_THREADS", 2, "pgbench worker threads (-j)"),
 	}
@@ -88,23 +90,6 @@ func connect(ctx context.Context, dbURL string) (*pgx.Conn, error) {
 	return pgx.ConnectConfig(ctx, cfg.ConnConfig)
 }
 
-// recreateDatabase drops name, when it exists, on the server of base, so the run starts from nothing.
-// The database is created again by whoever migrates it (caseops serve or caseops migrate up).
-func recreateDatabase(ctx context.Context, base, name string) error {
-	conn, err := connect(ctx, base)
-	if err != nil {
-		return fmt.Errorf("connect to %s: %s", redact.URL(base), redact.Text(err.Error(), base))
-	}
-	defer conn.Close(ctx)
-	if conn.Config().Database == name {
-		return fmt.Errorf("--database-url names %s itself; name the server's maintenance database (postgres)", name)
-	}
-	if _, err := conn.Exec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)"); err != nil {
-		return fmt.Errorf("drop database %s: %w", name, err)
-	}
-	return nil
-}
-
 // migrateWithChild runs "caseops migrate up" on dbURL as a child process, as an operator would.
 func migrateWithChild(ctx context.Context, exe, dbURL string) error {
 	cmd := exec.CommandContext(ctx, exe, "migrate", "up")
@@ -139,19 +124,16 @@ func vacuumAnalyze(ctx context.Context, conn *pgx.Conn) error {
 	return nil
 }
 
-// preparePgbenchDatabase makes a fresh, migrated database of n operations for patch.pgbench and returns its URL.
-func preparePgbenchDatabase(ctx context.Context, exe, base string, n int) (string, error) {
-	dbURL, err := withDatabase(base, pgbenchDatabase)
-	if err != nil {
-		return "", err
+// preparePgbenchDatabase makes the run's database for patch.pgbench, migrated by exe, with n operations.
+func preparePgbenchDatabase(ctx context.Context, exe string, dbs *runDatabases, n int, log io.Writer) (name, dbURL string, err error) {
+	if name, dbURL, err = dbs.create(ctx, pgbenchDatabase); err != nil {
+		return "", "", err
 	}
-	if err := recreateDatabase(ctx, base, pgbenchDatabase); err != nil {
-		return "", err
-	}
+	fmt.Fprintf(log, "bench: preparing %s with %d operations\n", name, n)
 	if err := migrateWithChild(ctx, exe, dbURL); err != nil {
-		return "", err
+		return "", "", err
 	}
-	return dbURL, seedPgbenchDatabase(ctx, dbURL, n)
+	return name, dbURL, seedPgbenchDatabase(ctx, dbURL, n)
 }
 
 // pgbenchConfig is one pgbench run of patch.pgbench.
@@ -210,6 +192,9 @@ func runPgbench(ctx context.Context, cfg pgbenchConfig) (*pgbenchResult, error) 
 	meter := startCPUMeter(0)
 	err = cmd.Run()
 	cpu := meter.stop()
+	if ctx.Err() != nil {
+		return nil, ctx.Err() // interrupted: pgbench was killed, which is no failure of its own
+	}
 	if err != nil {
 		return nil, fmt.Errorf("pgbench: %w: %s", err, lastLines(out.String(), 20))
 	}
@@ -336,8 +321,9 @@ func (r *pgbenchResult) report(w io.Writer) {
 	fmt.Fprintf(w, "CPU          pgbench %.2f cores, whole machine %.2f of %d cores\n", r.cpu.generator, r.cpu.machine, numCPU())
 }
 
-// runPgbenchCommand is "caseops bench pgbench": a fresh database of N operations, then one pgbench run.
-func runPgbenchCommand(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+// runPgbenchCommand is "caseops bench pgbench": a fresh database of N operations, migrated by exe, then one
+// pgbench run.
+func runPgbenchCommand(ctx context.Context, exe string, args []string, getenv func(string) string, stdout, stderr io.Writer) (err error) {
 	s := newSettings("pgbench", "pgbench [flags]", getenv, stdout, stderr)
 	pf := addPgbenchFlags(s)
 	operations := s.Int("operations", "CASEOPS_BENCH_OPERATIONS", 1000, "operations to create; each transaction updates one at random")
@@ -350,14 +336,18 @@ func runPgbenchCommand(ctx context.Context, args []string, getenv func(string) s
 		positive("--duration", int(*duration))); err != nil {
 		return err
 	}
-	exe, workDir, err := workspace()
+	workDir, err := os.MkdirTemp("", "caseops-bench-")
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(workDir)
+	dbs, err := newRunDatabases(*pf.databaseURL, stderr)
+	if err != nil {
+		return err
+	}
+	defer func() { err = errors.Join(err, dbs.drop(ctx)) }()
 
-	fmt.Fprintf(stderr, "bench: preparing %s with %d operations\n", pgbenchDatabase, *operations)
-	dbURL, err := preparePgbenchDatabase(ctx, exe, *pf.databaseURL, *operations)
+	name, dbURL, err := preparePgbenchDatabase(ctx, exe, dbs, *operations, stderr)
 	if err != nil {
 		return err
 	}
@@ -368,7 +358,7 @@ func runPgbenchCommand(ctx context.Context, args []string, getenv func(string) s
 		return err
 	}
 	fmt.Fprintf(stdout, "caseops bench pgbench: %s, %d operations, %d clients, %d threads, %s\n",
-		pgbenchDatabase, *operations, *concurrency, min(*pf.threads, *concurrency), *duration)
+		name, *operations, *concurrency, min(*pf.threads, *concurrency), *duration)
 	r.report(stdout)
 	return nil
 }
@@ -378,14 +368,4 @@ func positive(name string, n int) error {
 		return fmt.Errorf("%s must be positive", name)
 	}
 	return nil
-}
-
-// workspace returns this program's executable, which runs the service and the migrations as children, and a
-// new temporary directory for logs that the caller removes.
-func workspace() (exe, dir string, err error) {
-	if exe, err = os.Executable(); err != nil {
-		return "", "", err
-	}
-	dir, err = os.MkdirTemp("", "caseops-bench-")
-	return exe, dir, err
 }

@@ -22,9 +22,13 @@ func TestDatabaseURLPasswordIsNotPrinted(t *testing.T) {
 	}
 	closed := ln.Addr().String()
 	ln.Close()
-	err = recreateDatabase(context.Background(), "postgres://admin:Sup3rS3cret@"+closed+"/postgres?sslmode=disable", pgbenchDatabase)
+	dbs, err := newRunDatabases("postgres://admin:Sup3rS3cret@"+closed+"/postgres?sslmode=disable", io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _, err = dbs.create(context.Background(), pgbenchDatabase)
 	if err == nil || !strings.Contains(err.Error(), "connect to") || strings.Contains(err.Error(), "Sup3rS3cret") {
-		t.Errorf("recreateDatabase: %v", err)
+		t.Errorf("create: %v", err)
 	}
 
 	var out bytes.Buffer
