@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 
@@ -52,6 +53,16 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	fmt.Fprint(stderr, usage)
 	return fmt.Errorf("unknown command %q", args[0])
+}
+
+// exitStatus prints what run's error says, if anything, on stderr and gives the process's exit status:
+// 0 for success and for help asked for, 1 for any error.
+func exitStatus(err error, stderr io.Writer) int {
+	if err == nil || errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	fmt.Fprintln(stderr, "caseops:", err)
+	return 1
 }
 
 func newSettings(name, synopsis string, getenv func(string) string, stdout, stderr io.Writer) *settings.Set {
