@@ -66,16 +66,14 @@ func runMigrate(ctx context.Context, args []string, getenv func(string) string, 
 		rest = append([]string{verb}, s.Flags().Args()...)
 	}
 	if len(rest) != 1 {
-		s.Flags().Usage()
-		return errors.New("migrate needs exactly one of up, down, status, version")
+		return s.Errorf("migrate needs exactly one of up, down, status, version")
 	}
 	logger := newLogger("text", stderr)
 	verb := rest[0]
 	switch verb {
 	case "up", "down", "status", "version":
 	default:
-		s.Flags().Usage()
-		return fmt.Errorf("unknown migrate command %q: use up, down, status or version", verb)
+		return s.Errorf("unknown migrate command %q: use up, down, status or version", verb)
 	}
 	if verb == "up" {
 		if _, err := store.EnsureDatabase(ctx, *dbURL); err != nil {

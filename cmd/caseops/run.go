@@ -61,12 +61,17 @@ func exitStatus(err error, stderr io.Writer) int {
 	if err == nil || errors.Is(err, flag.ErrHelp) {
 		return 0
 	}
+	var settingsErr *settings.Error
+	if errors.As(err, &settingsErr) {
+		fmt.Fprintln(stderr, settingsErr) // it names the command itself
+		return 1
+	}
 	fmt.Fprintln(stderr, "caseops:", err)
 	return 1
 }
 
 func newSettings(name, synopsis string, getenv func(string) string, stdout, stderr io.Writer) *settings.Set {
-	return settings.New(name, "caseops "+synopsis, getenv, stdout, stderr)
+	return settings.New("caseops "+name, "caseops "+synopsis, getenv, stdout, stderr)
 }
 
 const defaultDatabaseURL = "postgres://postgres@127.0.0.1:5432/caseops?sslmode=disable"

@@ -36,15 +36,16 @@ func TestTokenCommandRefusesBadFlags(t *testing.T) {
 			"--user-id/--user-name and --app-id/--app-name cannot be combined: a token names a user or an application"},
 		{"user name and app name", []string{"--tenant", "contoso", "--user-id", "u", "--user-name", "Ada", "--app-id", "a", "--app-name", "Tagger"},
 			"--user-id/--user-name and --app-id/--app-name cannot be combined: a token names a user or an application"},
-		{"user name without id", []string{"--tenant", "contoso", "--user-name", "Ada"}, "auth: a user name needs a user id"},
+		{"user name without id", []string{"--tenant", "contoso", "--user-name", "Ada"}, "--user-name needs --user-id: the server knows a user by its id (oid)"},
+		{"app name without id", []string{"--tenant", "contoso", "--app-name", "Tagger"}, "--app-name needs --app-id: the server knows an application by its id (azp)"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			var stdout bytes.Buffer
 			err := run(context.Background(), append([]string{"token"}, tc.args...), env, &stdout, io.Discard)
-			if err == nil || err.Error() != tc.wantErr {
-				t.Fatalf("caseops token %q: %v, want %q", tc.args, err, tc.wantErr)
+			if want := settingsLine("token", tc.wantErr); err == nil || err.Error() != want {
+				t.Fatalf("caseops token %q: %v, want %q", tc.args, err, want)
 			}
 			if stdout.Len() != 0 {
 				t.Fatalf("caseops token %q printed %q", tc.args, stdout.String())
