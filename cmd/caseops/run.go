@@ -21,9 +21,10 @@ Usage:
   caseops bench patch|pgbench|pairs         load-test PATCH and compare it with pgbench on the same schema
   caseops seed --count N [--tenants T]      load N generated operations and their history (COPY)
   caseops bench-query [--tenant T]          time list and delta requests through HTTP, and the reporting views
-  caseops help                              show this text
+  caseops help [COMMAND]                    show this text, or the flags of COMMAND
 
-Run "caseops COMMAND --help" for the flags of a command and the environment variables they read.
+Run "caseops COMMAND --help" (or "caseops help COMMAND") for the flags of a command and the environment
+variables they read.
 `
 
 // run is the whole program: main only supplies the process's arguments, environment and streams.
@@ -48,6 +49,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	case "bench-query":
 		return runBenchQuery(ctx, args[1:], getenv, stdout, stderr)
 	case "help", "-h", "--help", "-help":
+		if len(args) > 1 && args[0] == "help" {
+			// "caseops help serve" is "caseops serve --help"; "caseops help bench patch" is "caseops bench patch --help".
+			return run(ctx, append(args[1:], "--help"), getenv, stdout, stderr)
+		}
 		fmt.Fprint(stdout, usage)
 		return nil
 	}

@@ -97,3 +97,23 @@ func TestSettingErrorsAreOneLine(t *testing.T) {
 func settingsLine(command, problem string) string {
 	return "caseops " + command + ": " + problem + "; run 'caseops " + command + " --help' for the settings"
 }
+
+// "caseops help serve" is "caseops serve --help": that command's settings, on stdout, exit status 0.
+func TestHelpNamesACommand(t *testing.T) {
+	t.Parallel()
+	for _, args := range [][]string{{"serve"}, {"migrate"}, {"token"}, {"seed"}, {"bench-query"}, {"healthcheck"}, {"bench", "patch"}} {
+		var want, got, stderr, printed bytes.Buffer
+		if err := run(context.Background(), append(args, "--help"), envOf(nil), &want, &stderr); exitStatus(err, &printed) != 0 {
+			t.Fatalf("%v --help: %v", args, err)
+		}
+		err := run(context.Background(), append([]string{"help"}, args...), envOf(nil), &got, &stderr)
+		if status := exitStatus(err, &printed); status != 0 || got.String() != want.String() || stderr.Len() != 0 || printed.Len() != 0 {
+			t.Errorf("caseops help %v: exit status %d, stdout\n%s\nwant\n%s\nstderr %q %q", args, status, got.String(), want.String(), stderr.String(), printed.String())
+		}
+	}
+	var stdout, printed bytes.Buffer
+	err := run(context.Background(), []string{"help", "sideways"}, envOf(nil), &stdout, &printed)
+	if status := exitStatus(err, &printed); status != 1 || !strings.HasSuffix(printed.String(), "\ncaseops: unknown command \"sideways\"\n") || stdout.Len() != 0 {
+		t.Errorf("caseops help sideways: exit status %d, stdout %q, stderr %q", status, stdout.String(), printed.String())
+	}
+}
