@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"time"
 
@@ -66,6 +67,20 @@ func runToken(_ context.Context, args []string, getenv func(string) string, stdo
 	}
 	if strings.TrimSpace(*scopes) == "" && strings.TrimSpace(*roles) == "" {
 		return s.Errorf("--scopes and --roles are both empty: such a token could read and write nothing")
+	}
+	// The server ignores a permission it does not check, so a misspelt one would mint a token it refuses.
+	known := auth.Permissions()
+	for _, f := range []struct{ flag, kind, value string }{{"scopes", "scope", *scopes}, {"roles", "role", *roles}} {
+		for _, p := range strings.Fields(f.value) {
+			if slices.Contains(known, p) {
+				continue
+			}
+			hint := ""
+			if near := settings.Nearest(p, known); near != "" {
+				hint = " (did you mean " + near + "?)"
+			}
+			return s.Errorf("--%s %q is not a %s the server checks%s; it knows %s", f.flag, p, f.kind, hint, strings.Join(known, " and "))
+		}
 	}
 	if *ttl <= 0 {
 		// Zero would otherwise mean the library's default lifetime, which is not what was asked.
