@@ -105,6 +105,12 @@ func runMigrate(ctx context.Context, args []string, getenv func(string) string, 
 			if !versioned {
 				return describeUnmigrated(verb, p.ListSources(), stdout)
 			}
+			if verb == "down" {
+				// goose cannot roll back a version it has no file for: the explanation is the whole answer.
+				if err := newerSchema(ctx, p); err != nil {
+					return err
+				}
+			}
 			warnNewerSchema(ctx, p, stderr)
 		}
 		switch verb {
