@@ -37,7 +37,12 @@ type serveConfig struct {
 	pprof           bool
 	logFormat       string
 	jwt             jwtConfig
+	addrSource      string // --addr or $CASEOPS_ADDR when one gave the address, "" when it is the default
 }
+
+// devAddr is where development mode listens unless --addr or CASEOPS_ADDR says otherwise: loopback, IPv4
+// only (a client that resolves localhost to ::1 first falls back to it).
+const devAddr = "127.0.0.1:8080"
 
 // maxMaxBodyBytes caps --max-body-bytes: the largest valid body is a few KiB, so more only invites abuse.
 const maxMaxBodyBytes = 64 << 20
@@ -46,6 +51,9 @@ const maxMaxBodyBytes = 64 << 20
 type jwtConfig struct {
 	secret, jwksURL, issuer, audience string
 }
+
+// development reports whether no JWT setting is given at all, so that serve runs in development mode.
+func (j jwtConfig) development() bool { return j.secret == "" && j.jwksURL == "" }
 
 func jwtFlags(s *settings.Set) func() jwtConfig {
 	secret := s.Secret("jwt-secret", "CASEOPS_JWT_SECRET", "HS256 key for bearer tokens (at least 32 bytes)")
@@ -59,7 +67,7 @@ func parseServe(args []string, getenv func(string) string, stdout, stderr io.Wri
 	s := newSettings("serve", "serve [flags]", getenv, stdout, stderr).NoArguments()
 	var c serveConfig
 	dbURL := databaseURLFlag(s)
-	addr := s.String("addr", "CASEOPS_ADDR", ":8080", "address the HTTP API listens on")
+	addr := s.String("addr", "CASEOPS_ADDR", ":8080", "address the HTTP API listens on; in development mode (no JWT setting) "+devAddr+" unless given")
 	migrate := s.Bool("migrate", "CASEOPS_MIGRATE", true, "create the database if missing and apply pending migrations at start")
 	requestTimeout := s.Duration("request-timeout", "CASEOPS_REQUEST_TIMEOUT", 10*time.Second, "longest a request may work before it is answered 503")
 	shutdownTimeout := s.Duration("shutdown-timeout", "CASEOPS_SHUTDOWN_TIMEOUT", 20*time.Second, "how long in-flight requests may finish after SIGTERM")
@@ -78,6 +86,12 @@ func parseServe(args []string, getenv func(string) string, stdout, stderr io.Wri
 		maxBodyBytes: *maxBodyBytes, metricsAddr: *metricsAddr, pprof: *pprof, logFormat: *logFormat, jwt: jwt()}
 	if err := checkJWT(s, c.jwt); err != nil {
 		return c, s, err
+	}
+	// Development mode prints a token with every right: unless told otherwise, only this machine can use it.
+	if s.Given("addr") {
+		c.addrSource = s.Source("addr")
+	} else if c.jwt.development() {
+		c.addr = devAddr
 	}
 	if c.logFormat != "json" && c.logFormat != "text" {
 		return c, s, s.Errorf("%s must be json or text, not %q", s.Source("log-format"), c.logFormat)
@@ -121,6 +135,22 @@ func parseServe(args []string, getenv func(string) string, stdout, stderr io.Wri
 		}
 	}
 	return c, s, nil
+}
+
+// warnDevelopmentAddr says where development mode listens: on loopback unless told otherwise, and when told
+// otherwise, that whoever reads the log can use its token from wherever the address can be reached.
+func warnDevelopmentAddr(logger *slog.Logger, cfg serveConfig) {
+	host, _, _ := net.SplitHostPort(cfg.addr)
+	ip := net.ParseIP(host)
+	switch {
+	case cfg.addrSource == "":
+		logger.Warn("development mode listens on " + devAddr + ", this machine only: give --addr or CASEOPS_ADDR (such as :8080) " +
+			"to be reachable from elsewhere, as from outside a container")
+	case host == "localhost" || ip != nil && ip.IsLoopback():
+	default:
+		logger.Warn("development mode listens on "+cfg.addr+", which other machines may reach: anyone who reads this log can use its token there",
+			"source", cfg.addrSource)
+	}
 }
 
 // checkJWT refuses a JWT setting the verifier would refuse, naming the one setting that is wrong.
@@ -172,6 +202,9 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	verifier, err := newVerifier(ctx, cfg.jwt, logger, stderr)
 	if err != nil {
 		return err
+	}
+	if cfg.jwt.development() {
+		warnDevelopmentAddr(logger, cfg)
 	}
 
 	pool, err := store.Connect(ctx, cfg.databaseURL, store.PoolConfig{MaxConns: int32(cfg.maxConns)})
