@@ -337,10 +337,10 @@ func TestRequestLogLine(t *testing.T) {
 		if err := json.Unmarshal([]byte(lines[i]), &got); err != nil {
 			t.Fatalf("line %d is not JSON: %s", i, lines[i])
 		}
-		if d, ok := got["duration"].(float64); !ok || d <= 0 {
-			t.Errorf("line %d duration %v", i, got["duration"])
+		if d, ok := got["duration_ms"].(float64); !ok || d <= 0 {
+			t.Errorf("line %d duration_ms %v", i, got["duration_ms"])
 		}
-		want["time"], want["duration"] = got["time"], got["duration"]
+		want["time"], want["duration_ms"] = got["time"], got["duration_ms"]
 		if !reflect.DeepEqual(got, want) {
 			t.Errorf("line %d:\n got %v\nwant %v", i, got, want)
 		}

@@ -95,7 +95,8 @@ func observeRequests(logger *slog.Logger, m *metrics, routes map[string]bool) ec
 				slog.String("method", v.Method),
 				slog.String("route", route),
 				slog.Int("status", v.Status),
-				slog.Duration("duration", v.Latency),
+				// Milliseconds as a number, in JSON and text alike: log tools compare and sum it without parsing units.
+				slog.Float64("duration_ms", float64(v.Latency.Microseconds())/1000),
 			)
 			return nil
 		},

@@ -155,6 +155,11 @@ func Connect(ctx context.Context, databaseURL string, pc PoolConfig) (*pgxpool.P
 	return pgxpool.NewWithConfig(ctx, cfg)
 }
 
+// Ping checks that the database answers; ErrNoDatabase when the server has no database of that name.
+func Ping(ctx context.Context, pool *pgxpool.Pool) error {
+	return mapError(pool.Ping(ctx))
+}
+
 // Warm opens n connections, so the first burst of requests does not wait for connection setup.
 func Warm(ctx context.Context, pool *pgxpool.Pool, n int) error {
 	conns := make([]*pgxpool.Conn, 0, n)

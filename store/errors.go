@@ -23,6 +23,8 @@ var (
 	ErrInvalidTransition = errors.New("status transition not allowed")
 	// ErrUnavailable: the database cannot be reached or is shutting down; retrying later may succeed.
 	ErrUnavailable = errors.New("database unavailable")
+	// ErrNoDatabase: the server has no database of the name the URL gives.
+	ErrNoDatabase = errors.New("database does not exist")
 )
 
 // TransitionError is a status change the status machine refuses; it is an ErrInvalidTransition.
@@ -72,6 +74,9 @@ func mapError(err error) error {
 	if errors.As(err, &pgErr) {
 		if mapped, ok := constraintErrors[pgErr.ConstraintName]; ok {
 			return mapped
+		}
+		if pgErr.Code == pgerrcode.InvalidCatalogName {
+			return fmt.Errorf("%w: %s", ErrNoDatabase, pgErr.Message)
 		}
 		if unavailableCode(pgErr.Code) {
 			return fmt.Errorf("%w: %s (SQLSTATE %s)", ErrUnavailable, pgErr.Message, pgErr.Code) // for the log

@@ -46,10 +46,10 @@ func runBenchQuery(ctx context.Context, args []string, getenv func(string) strin
 	}
 	// Each timed request keeps its latency until the row is printed: bound what that may hold.
 	if *requests < 1 || *requests > 1_000_000 {
-		return fmt.Errorf("%s must be from 1 to 1000000", s.Source("requests"))
+		return s.Errorf("%s must be from 1 to 1000000, not %d", s.Source("requests"), *requests)
 	}
 	if *runs < 1 || *runs > 1000 {
-		return fmt.Errorf("%s must be from 1 to 1000", s.Source("view-runs"))
+		return s.Errorf("%s must be from 1 to 1000, not %d", s.Source("view-runs"), *runs)
 	}
 	pool, err := store.Connect(ctx, *dbURL, store.PoolConfig{})
 	if err != nil {

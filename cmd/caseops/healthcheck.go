@@ -26,17 +26,14 @@ const (
 
 // parseHealthcheck reads the healthcheck command's flags and environment.
 func parseHealthcheck(args []string, getenv func(string) string, stdout, stderr io.Writer) (string, *settings.Set, error) {
-	s := newSettings("healthcheck", "healthcheck [flags]", getenv, stdout, stderr)
+	s := newSettings("healthcheck", "healthcheck [flags]", getenv, stdout, stderr).NoArguments()
 	target := s.String("url", "CASEOPS_HEALTHCHECK_URL", defaultHealthcheckURL, "URL to GET; the check passes only when it answers 200")
 	if err := s.Parse(args); err != nil {
 		return "", s, err
 	}
-	if rest := s.Flags().Args(); len(rest) > 0 {
-		return "", s, fmt.Errorf("healthcheck takes no arguments, got %q", rest)
-	}
 	u, err := url.Parse(*target)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return "", s, fmt.Errorf("%s must be an absolute http or https URL, not %q", s.Source("url"), redact.URL(*target))
+		return "", s, s.Errorf("%s must be an absolute http or https URL, not %q", s.Source("url"), redact.URL(*target))
 	}
 	return u.String(), s, nil
 }

@@ -52,7 +52,7 @@ func TestHealthcheck(t *testing.T) {
 		{name: "a redirect is not healthy", args: []string{"--url", redirecting.URL + "/readyz"}, wantErr: "302 Found"},
 		{name: "unreachable fails", args: []string{"--url", "http://" + closedLoopbackAddr(t) + "/readyz"}, wantErr: "connection refused"},
 		{name: "not an http URL", args: []string{"--url", "127.0.0.1:8080/readyz"}, wantErr: "--url must be an absolute http or https URL"},
-		{name: "stray argument", args: []string{"--url", ready.URL + "/readyz", "now"}, wantErr: "healthcheck takes no arguments"},
+		{name: "stray argument", args: []string{"--url", ready.URL + "/readyz", "now"}, wantErr: settingsLine("healthcheck", `unexpected argument "now" (quote a value that has spaces)`)},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

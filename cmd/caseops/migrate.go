@@ -66,16 +66,14 @@ func runMigrate(ctx context.Context, args []string, getenv func(string) string, 
 		rest = append([]string{verb}, s.Flags().Args()...)
 	}
 	if len(rest) != 1 {
-		s.Flags().Usage()
-		return errors.New("migrate needs exactly one of up, down, status, version")
+		return s.Errorf("migrate needs exactly one of up, down, status, version")
 	}
 	logger := newLogger("text", stderr)
 	verb := rest[0]
 	switch verb {
 	case "up", "down", "status", "version":
 	default:
-		s.Flags().Usage()
-		return fmt.Errorf("unknown migrate command %q: use up, down, status or version", verb)
+		return s.Errorf("unknown migrate command %q: use up, down, status or version", verb)
 	}
 	if verb == "up" {
 		if _, err := store.EnsureDatabase(ctx, *dbURL); err != nil {
@@ -88,6 +86,15 @@ func runMigrate(ctx context.Context, args []string, getenv func(string) string, 
 	}
 	defer pool.Close()
 
+	if verb != "up" {
+		// Only up creates the database: the others look, and a database that is not there has nothing to show.
+		if err := store.Ping(ctx, pool); errors.Is(err, store.ErrNoDatabase) {
+			cc := pool.Config().ConnConfig
+			return fmt.Errorf("database %q does not exist on %s:%d; 'caseops migrate up' or 'caseops serve' creates it", cc.Database, cc.Host, cc.Port)
+		} else if err != nil {
+			return err
+		}
+	}
 	return withProvider(pool, logger, func(p *goose.Provider) error {
 		if verb != "up" {
 			// goose would create its version table to answer; a command that only looks must not write.
@@ -97,6 +104,12 @@ func runMigrate(ctx context.Context, args []string, getenv func(string) string, 
 			}
 			if !versioned {
 				return describeUnmigrated(verb, p.ListSources(), stdout)
+			}
+			if verb == "down" {
+				// goose cannot roll back a version it has no file for: the explanation is the whole answer.
+				if err := newerSchema(ctx, p); err != nil {
+					return err
+				}
 			}
 			warnNewerSchema(ctx, p, stderr)
 		}
@@ -156,10 +169,18 @@ func runMigrate(ctx context.Context, args []string, getenv func(string) string, 
 // warnNewerSchema says so when a later caseops has migrated the database: this binary knows none of
 // those migrations, so it can neither apply nor roll them back, and its status does not list them.
 func warnNewerSchema(ctx context.Context, p *goose.Provider, stderr io.Writer) {
+	if err := newerSchema(ctx, p); err != nil {
+		fmt.Fprintf(stderr, "caseops: %v\n", err)
+	}
+}
+
+// newerSchema is the explanation warnNewerSchema prints, or nil when this binary knows the database's schema.
+func newerSchema(ctx context.Context, p *goose.Provider) error {
 	if v, err := p.GetDBVersion(ctx); err == nil && v > migrations.LatestVersion() {
-		fmt.Fprintf(stderr, "caseops: the database's schema is at version %d, newer than this binary's %d: use the caseops that migrated it\n",
+		return fmt.Errorf("the database's schema is at version %d, newer than this binary's %d: use the caseops that migrated it",
 			v, migrations.LatestVersion())
 	}
+	return nil
 }
 
 // describeUnmigrated answers status, version or down for a database where no migration was ever applied.

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 
@@ -20,9 +21,10 @@ Usage:
   caseops bench patch|pgbench|pairs         load-test PATCH and compare it with pgbench on the same schema
   caseops seed --count N [--tenants T]      load N generated operations and their history (COPY)
   caseops bench-query [--tenant T]          time list and delta requests through HTTP, and the reporting views
-  caseops help                              show this text
+  caseops help [COMMAND]                    show this text, or the flags of COMMAND
 
-Run "caseops COMMAND --help" for the flags of a command and the environment variables they read.
+Run "caseops COMMAND --help" (or "caseops help COMMAND") for the flags of a command and the environment
+variables they read.
 `
 
 // run is the whole program: main only supplies the process's arguments, environment and streams.
@@ -47,6 +49,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	case "bench-query":
 		return runBenchQuery(ctx, args[1:], getenv, stdout, stderr)
 	case "help", "-h", "--help", "-help":
+		if len(args) > 1 && args[0] == "help" {
+			// "caseops help serve" is "caseops serve --help"; "caseops help bench patch" is "caseops bench patch --help".
+			return run(ctx, append(args[1:], "--help"), getenv, stdout, stderr)
+		}
 		fmt.Fprint(stdout, usage)
 		return nil
 	}
@@ -54,8 +60,23 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	return fmt.Errorf("unknown command %q", args[0])
 }
 
+// exitStatus prints what run's error says, if anything, on stderr and gives the process's exit status:
+// 0 for success and for help asked for, 1 for any error.
+func exitStatus(err error, stderr io.Writer) int {
+	if err == nil || errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	var settingsErr *settings.Error
+	if errors.As(err, &settingsErr) {
+		fmt.Fprintln(stderr, settingsErr) // it names the command itself
+		return 1
+	}
+	fmt.Fprintln(stderr, "caseops:", err)
+	return 1
+}
+
 func newSettings(name, synopsis string, getenv func(string) string, stdout, stderr io.Writer) *settings.Set {
-	return settings.New(name, "caseops "+synopsis, getenv, stdout, stderr)
+	return settings.New("caseops "+name, "caseops "+synopsis, getenv, stdout, stderr)
 }
 
 const defaultDatabaseURL = "postgres://postgres@127.0.0.1:5432/caseops?sslmode=disable"

@@ -29,14 +29,13 @@ func runSeed(ctx context.Context, args []string, getenv func(string) string, std
 	}
 	switch {
 	case *count < 1:
-		s.Flags().Usage()
-		return fmt.Errorf("%s must be at least 1", s.Source("count"))
+		return s.Errorf("%s must be at least 1, not %d", s.Source("count"), *count)
 	case *tenants < 1 || *tenants > 1000:
-		return fmt.Errorf("%s must be from 1 to 1000", s.Source("tenants"))
+		return s.Errorf("%s must be from 1 to 1000, not %d", s.Source("tenants"), *tenants)
 	case *workers < 1 || *workers > 64:
-		return fmt.Errorf("%s must be from 1 to 64", s.Source("workers"))
+		return s.Errorf("%s must be from 1 to 64, not %d", s.Source("workers"), *workers)
 	case *batch < 1 || *batch > 1_000_000:
-		return fmt.Errorf("%s must be from 1 to 1000000", s.Source("batch"))
+		return s.Errorf("%s must be from 1 to 1000000, not %d", s.Source("batch"), *batch)
 	}
 
 	if _, err := store.EnsureDatabase(ctx, *dbURL); err != nil {

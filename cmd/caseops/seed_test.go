@@ -100,9 +100,9 @@ func TestBenchQueryCommand(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"--requests", "0"}, "--requests must be from 1 to 1000000"},
-		{[]string{"--requests", "1000000000000"}, "--requests must be from 1 to 1000000"},
-		{[]string{"--view-runs", "100000"}, "--view-runs must be from 1 to 1000"},
+		{[]string{"--requests", "0"}, settingsLine("bench-query", "--requests must be from 1 to 1000000, not 0")},
+		{[]string{"--requests", "1000000000000"}, settingsLine("bench-query", "--requests must be from 1 to 1000000, not 1000000000000")},
+		{[]string{"--view-runs", "100000"}, settingsLine("bench-query", "--view-runs must be from 1 to 1000, not 100000")},
 		{[]string{"--tenant", "nosuch"}, `tenant "nosuch" has no operations to list; name one that has (tenant-01 to tenant-NN after a seed), or leave --tenant out`},
 	} {
 		var stdout bytes.Buffer

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"net/url"
 	"strings"
 	"time"
 
@@ -20,6 +21,7 @@ import (
 	"github.com/caseops/caseops/handlers/auth"
 	"github.com/caseops/caseops/migrations"
 	"github.com/caseops/caseops/store"
+	"github.com/caseops/caseops/store/redact"
 )
 
 type serveConfig struct {
@@ -35,7 +37,12 @@ type serveConfig struct {
 	pprof           bool
 	logFormat       string
 	jwt             jwtConfig
+	addrSource      string // --addr or $CASEOPS_ADDR when one gave the address, "" when it is the default
 }
+
+// devAddr is where development mode listens unless --addr or CASEOPS_ADDR says otherwise: loopback, IPv4
+// only (a client that resolves localhost to ::1 first falls back to it).
+const devAddr = "127.0.0.1:8080"
 
 // maxMaxBodyBytes caps --max-body-bytes: the largest valid body is a few KiB, so more only invites abuse.
 const maxMaxBodyBytes = 64 << 20
@@ -44,6 +51,9 @@ const maxMaxBodyBytes = 64 << 20
 type jwtConfig struct {
 	secret, jwksURL, issuer, audience string
 }
+
+// development reports whether no JWT setting is given at all, so that serve runs in development mode.
+func (j jwtConfig) development() bool { return j.secret == "" && j.jwksURL == "" }
 
 func jwtFlags(s *settings.Set) func() jwtConfig {
 	secret := s.Secret("jwt-secret", "CASEOPS_JWT_SECRET", "HS256 key for bearer tokens (at least 32 bytes)")
@@ -57,7 +67,7 @@ func parseServe(args []string, getenv func(string) string, stdout, stderr io.Wri
 	s := newSettings("serve", "serve [flags]", getenv, stdout, stderr).NoArguments()
 	var c serveConfig
 	dbURL := databaseURLFlag(s)
-	addr := s.String("addr", "CASEOPS_ADDR", ":8080", "address the HTTP API listens on")
+	addr := s.String("addr", "CASEOPS_ADDR", ":8080", "address the HTTP API listens on; in development mode (no JWT setting) "+devAddr+" unless given")
 	migrate := s.Bool("migrate", "CASEOPS_MIGRATE", true, "create the database if missing and apply pending migrations at start")
 	requestTimeout := s.Duration("request-timeout", "CASEOPS_REQUEST_TIMEOUT", 10*time.Second, "longest a request may work before it is answered 503")
 	shutdownTimeout := s.Duration("shutdown-timeout", "CASEOPS_SHUTDOWN_TIMEOUT", 20*time.Second, "how long in-flight requests may finish after SIGTERM")
@@ -74,20 +84,29 @@ func parseServe(args []string, getenv func(string) string, stdout, stderr io.Wri
 	c = serveConfig{databaseURL: *dbURL, addr: *addr, migrate: *migrate, requestTimeout: *requestTimeout,
 		shutdownTimeout: *shutdownTimeout, startupTimeout: *startupTimeout, maxConns: *maxConns,
 		maxBodyBytes: *maxBodyBytes, metricsAddr: *metricsAddr, pprof: *pprof, logFormat: *logFormat, jwt: jwt()}
+	if err := checkJWT(s, c.jwt); err != nil {
+		return c, s, err
+	}
+	// Development mode prints a token with every right: unless told otherwise, only this machine can use it.
+	if s.Given("addr") {
+		c.addrSource = s.Source("addr")
+	} else if c.jwt.development() {
+		c.addr = devAddr
+	}
 	if c.logFormat != "json" && c.logFormat != "text" {
-		return c, s, fmt.Errorf("%s must be json or text, not %q", s.Source("log-format"), c.logFormat)
+		return c, s, s.Errorf("%s must be json or text, not %q", s.Source("log-format"), c.logFormat)
 	}
 	if c.pprof && c.metricsAddr == "" {
-		return c, s, errors.New("--pprof needs --metrics-addr: the profiler is never served on the API's address")
+		return c, s, s.Errorf("--pprof needs --metrics-addr: the profiler is never served on the API's address")
 	}
 	if c.maxConns < 1 || c.maxConns > 10000 {
-		return c, s, fmt.Errorf("%s must be from 1 to 10000", s.Source("db-max-conns"))
+		return c, s, s.Errorf("%s must be from 1 to 10000, not %d", s.Source("db-max-conns"), c.maxConns)
 	}
 	if strings.Contains(c.databaseURL, "pool_max_conns") && !isFlagSet(s, "db-max-conns") && getenv("CASEOPS_DB_MAX_CONNS") == "" {
 		c.maxConns = 0 // the URL's pool_max_conns stands unless --db-max-conns is given
 	}
 	if c.maxBodyBytes < 1 || c.maxBodyBytes > maxMaxBodyBytes {
-		return c, s, fmt.Errorf("%s must be from 1 to %d", s.Source("max-body-bytes"), maxMaxBodyBytes)
+		return c, s, s.Errorf("%s must be from 1 to %d, not %d", s.Source("max-body-bytes"), maxMaxBodyBytes, c.maxBodyBytes)
 	}
 	// A listen address is checked now, not after the database has been created and migrated.
 	for _, a := range []struct{ flag, value string }{{"addr", c.addr}, {"metrics-addr", c.metricsAddr}} {
@@ -95,11 +114,11 @@ func parseServe(args []string, getenv func(string) string, stdout, stderr io.Wri
 			continue
 		}
 		if err := checkListenAddr(a.value); err != nil {
-			return c, s, fmt.Errorf("%s %q: %w", s.Source(a.flag), a.value, err)
+			return c, s, s.Errorf("%s %q: %w", s.Source(a.flag), a.value, err)
 		}
 	}
 	if c.metricsAddr != "" && c.metricsAddr == c.addr {
-		return c, s, errors.New("--metrics-addr must differ from --addr: /metrics has its own listener when it is set")
+		return c, s, s.Errorf("--metrics-addr must differ from --addr: /metrics has its own listener when it is set")
 	}
 	// Zero or less would remove the limit, make every shutdown fail, or allow no try at all: none is a
 	// setting anyone means. A request timeout under 10ms would answer every request 503.
@@ -112,10 +131,43 @@ func parseServe(args []string, getenv func(string) string, stdout, stderr io.Wri
 		{"startup-timeout", c.startupTimeout, time.Millisecond},
 	} {
 		if d.value < d.least {
-			return c, s, fmt.Errorf("%s must be at least %s, not %s", s.Source(d.flag), d.least, d.value)
+			return c, s, s.Errorf("%s must be at least %s, not %s", s.Source(d.flag), d.least, d.value)
 		}
 	}
 	return c, s, nil
+}
+
+// warnDevelopmentAddr says where development mode listens: on loopback unless told otherwise, and when told
+// otherwise, that whoever reads the log can use its token from wherever the address can be reached.
+func warnDevelopmentAddr(logger *slog.Logger, cfg serveConfig) {
+	host, _, _ := net.SplitHostPort(cfg.addr)
+	ip := net.ParseIP(host)
+	switch {
+	case cfg.addrSource == "":
+		logger.Warn("development mode listens on " + devAddr + ", this machine only: give --addr or CASEOPS_ADDR (such as :8080) " +
+			"to be reachable from elsewhere, as from outside a container")
+	case host == "localhost" || ip != nil && ip.IsLoopback():
+	default:
+		logger.Warn("development mode listens on "+cfg.addr+", which other machines may reach: anyone who reads this log can use its token there",
+			"source", cfg.addrSource)
+	}
+}
+
+// checkJWT refuses a JWT setting the verifier would refuse, naming the one setting that is wrong.
+func checkJWT(s *settings.Set, j jwtConfig) error {
+	switch {
+	case j.secret != "" && j.jwksURL != "":
+		return s.Errorf("%s and %s are both set: give one, the secret for HS256 tokens or the JWKS URL for RS256 and ES256",
+			s.Source("jwt-secret"), s.Source("jwks-url"))
+	case j.secret != "" && len(j.secret) < auth.MinSecretBytes:
+		// The value of a secret is never printed, not even a short one.
+		return s.Errorf("%s is %d bytes long; an HS256 secret must be at least %d bytes", s.Source("jwt-secret"), len(j.secret), auth.MinSecretBytes)
+	case j.jwksURL != "":
+		if u, err := url.Parse(j.jwksURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return s.Errorf("%s must be an absolute http or https URL, not %q", s.Source("jwks-url"), redact.URL(j.jwksURL))
+		}
+	}
+	return nil
 }
 
 // checkListenAddr reports what is wrong with a host:port to listen on, without resolving the host.
@@ -150,6 +202,9 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	verifier, err := newVerifier(ctx, cfg.jwt, logger, stderr)
 	if err != nil {
 		return err
+	}
+	if cfg.jwt.development() {
+		warnDevelopmentAddr(logger, cfg)
 	}
 
 	pool, err := store.Connect(ctx, cfg.databaseURL, store.PoolConfig{MaxConns: int32(cfg.maxConns)})

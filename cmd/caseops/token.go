@@ -2,10 +2,10 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"time"
 
@@ -34,33 +34,53 @@ func runToken(_ context.Context, args []string, getenv func(string) string, stdo
 		return err
 	}
 	if *secret == "" {
-		return errors.New("CASEOPS_JWT_SECRET (or --jwt-secret) must be set to the secret the server uses")
+		return s.Errorf("$CASEOPS_JWT_SECRET (or --jwt-secret) must be set to the secret the server checks tokens with")
 	}
 	if len(*secret) < auth.MinSecretBytes {
-		return fmt.Errorf("CASEOPS_JWT_SECRET (or --jwt-secret) has %d bytes; HS256 needs at least %d", len(*secret), auth.MinSecretBytes)
+		return s.Errorf("%s is %d bytes long; an HS256 secret must be at least %d bytes", s.Source("jwt-secret"), len(*secret), auth.MinSecretBytes)
 	}
 	if *tenant == "" {
-		return errors.New("--tenant is required")
+		return s.Errorf("--tenant is required")
 	}
 	if err := auth.CheckTenant(*tenant); err != nil {
-		return fmt.Errorf("--tenant %w", err)
+		return s.Errorf("--tenant %w", err)
 	}
 	for _, f := range []struct{ flag, value string }{
 		{"--user-id", *userID}, {"--user-name", *userName}, {"--app-id", *appID}, {"--app-name", *appName},
 	} {
 		if err := auth.CheckIdentity(f.value); err != nil {
-			return fmt.Errorf("%s %w", f.flag, err)
+			return s.Errorf("%s %w", f.flag, err)
 		}
 	}
 	// A delegated token from an identity provider may name both, but one minted here speaks for one caller.
 	if (*userID != "" || *userName != "") && (*appID != "" || *appName != "") {
-		return errors.New("--user-id/--user-name and --app-id/--app-name cannot be combined: a token names a user or an application")
+		return s.Errorf("--user-id/--user-name and --app-id/--app-name cannot be combined: a token names a user or an application")
+	}
+	if *userName != "" && *userID == "" {
+		return s.Errorf("--user-name needs --user-id: the server knows a user by its id (oid)")
+	}
+	if *appName != "" && *appID == "" {
+		return s.Errorf("--app-name needs --app-id: the server knows an application by its id (azp)")
 	}
 	if *roles != "" && !isFlagSet(s, "scopes") {
 		*scopes = "" // an application token carries roles, not scopes
 	}
 	if strings.TrimSpace(*scopes) == "" && strings.TrimSpace(*roles) == "" {
-		return errors.New("--scopes and --roles are both empty: such a token could read and write nothing")
+		return s.Errorf("--scopes and --roles are both empty: such a token could read and write nothing")
+	}
+	// The server ignores a permission it does not check, so a misspelt one would mint a token it refuses.
+	known := auth.Permissions()
+	for _, f := range []struct{ flag, kind, value string }{{"scopes", "scope", *scopes}, {"roles", "role", *roles}} {
+		for _, p := range strings.Fields(f.value) {
+			if slices.Contains(known, p) {
+				continue
+			}
+			hint := ""
+			if near := settings.Nearest(p, known); near != "" {
+				hint = " (did you mean " + near + "?)"
+			}
+			return s.Errorf("--%s %q is not a %s the server checks%s; it knows %s", f.flag, p, f.kind, hint, strings.Join(known, " and "))
+		}
 	}
 	if *ttl <= 0 {
 		// Zero would otherwise mean the library's default lifetime, which is not what was asked.

@@ -36,15 +36,22 @@ func TestTokenCommandRefusesBadFlags(t *testing.T) {
 			"--user-id/--user-name and --app-id/--app-name cannot be combined: a token names a user or an application"},
 		{"user name and app name", []string{"--tenant", "contoso", "--user-id", "u", "--user-name", "Ada", "--app-id", "a", "--app-name", "Tagger"},
 			"--user-id/--user-name and --app-id/--app-name cannot be combined: a token names a user or an application"},
-		{"user name without id", []string{"--tenant", "contoso", "--user-name", "Ada"}, "auth: a user name needs a user id"},
+		{"user name without id", []string{"--tenant", "contoso", "--user-name", "Ada"}, "--user-name needs --user-id: the server knows a user by its id (oid)"},
+		{"a scope with a typo", []string{"--tenant", "contoso", "--scopes", "eDiscovery.Read.al"},
+			`--scopes "eDiscovery.Read.al" is not a scope the server checks (did you mean eDiscovery.Read.All?); it knows eDiscovery.Read.All and eDiscovery.ReadWrite.All`},
+		{"a scope in the wrong case", []string{"--tenant", "contoso", "--scopes", "eDiscovery.Read.All ediscovery.readwrite.all"},
+			`--scopes "ediscovery.readwrite.all" is not a scope the server checks (did you mean eDiscovery.ReadWrite.All?); it knows eDiscovery.Read.All and eDiscovery.ReadWrite.All`},
+		{"an unknown role", []string{"--tenant", "contoso", "--app-id", "a", "--roles", "Tags.Write"},
+			`--roles "Tags.Write" is not a role the server checks; it knows eDiscovery.Read.All and eDiscovery.ReadWrite.All`},
+		{"app name without id", []string{"--tenant", "contoso", "--app-name", "Tagger"}, "--app-name needs --app-id: the server knows an application by its id (azp)"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			var stdout bytes.Buffer
 			err := run(context.Background(), append([]string{"token"}, tc.args...), env, &stdout, io.Discard)
-			if err == nil || err.Error() != tc.wantErr {
-				t.Fatalf("caseops token %q: %v, want %q", tc.args, err, tc.wantErr)
+			if want := settingsLine("token", tc.wantErr); err == nil || err.Error() != want {
+				t.Fatalf("caseops token %q: %v, want %q", tc.args, err, want)
 			}
 			if stdout.Len() != 0 {
 				t.Fatalf("caseops token %q printed %q", tc.args, stdout.String())

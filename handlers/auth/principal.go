@@ -14,6 +14,9 @@ const (
 	PermissionReadWrite = "eDiscovery.ReadWrite.All"
 )
 
+// Permissions are every permission caseops checks, for tools that hand out tokens.
+func Permissions() []string { return []string{PermissionRead, PermissionReadWrite} }
+
 // Identity is a user or an application, as Graph's identity resource names it.
 type Identity struct {
 	ID, DisplayName string

@@ -55,7 +55,7 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 }
 
 func newSettings(name, synopsis string, getenv func(string) string, stdout, stderr io.Writer) *settings.Set {
-	return settings.New(name, "caseops bench "+synopsis, getenv, stdout, stderr).NoArguments()
+	return settings.New("caseops bench "+name, "caseops bench "+synopsis, getenv, stdout, stderr).NoArguments()
 }
 
 // loadFlags are the settings of a load run against the HTTP API, shared by patch and pairs.
@@ -88,24 +88,24 @@ func addLoadFlags(s *settings.Set) loadFlags {
 func (f loadFlags) validate() error {
 	var errs []error
 	if *f.operations < 1 || *f.operations > 10_000_000 {
-		errs = append(errs, fmt.Errorf("%s must be from 1 to 10000000", f.set.Source("operations")))
+		errs = append(errs, fmt.Errorf("%s must be from 1 to 10000000, not %d", f.set.Source("operations"), *f.operations))
 	}
 	if *f.concurrency < 1 || *f.concurrency > 10_000 {
-		errs = append(errs, fmt.Errorf("%s must be from 1 to 10000", f.set.Source("concurrency")))
+		errs = append(errs, fmt.Errorf("%s must be from 1 to 10000, not %d", f.set.Source("concurrency"), *f.concurrency))
 	}
 	if *f.duration <= 0 {
-		errs = append(errs, fmt.Errorf("%s must be positive", f.set.Source("duration")))
+		errs = append(errs, fmt.Errorf("%s must be more than 0s, not %s", f.set.Source("duration"), *f.duration))
 	}
 	if !(*f.mix >= 0 && *f.mix <= 1) { // NaN too
-		errs = append(errs, fmt.Errorf("%s must be from 0 to 1", f.set.Source("mix")))
+		errs = append(errs, fmt.Errorf("%s must be from 0 to 1, not %g", f.set.Source("mix"), *f.mix))
 	}
 	if *f.maxRequests < 1 {
-		errs = append(errs, fmt.Errorf("%s must be at least 1", f.set.Source("max-requests")))
+		errs = append(errs, fmt.Errorf("%s must be at least 1, not %d", f.set.Source("max-requests"), *f.maxRequests))
 	}
 	if *f.requestTimeout <= 0 {
-		errs = append(errs, fmt.Errorf("%s must be positive", f.set.Source("request-timeout")))
+		errs = append(errs, fmt.Errorf("%s must be more than 0s, not %s", f.set.Source("request-timeout"), *f.requestTimeout))
 	}
-	return errors.Join(errs...)
+	return f.set.Invalid(errs...)
 }
 
 func (f loadFlags) config(serverPID int) loadConfig {

@@ -329,8 +329,9 @@ func TestLoadFlagsRefuseNonsense(t *testing.T) {
 	for _, mix := range []string{"NaN", "-0.1", "1.5"} {
 		err := Run(context.Background(), []string{"patch", "--mix", mix, "--url", "http://127.0.0.1:1"},
 			func(string) string { return "" }, io.Discard, io.Discard)
-		if err == nil || err.Error() != "--mix must be from 0 to 1" {
-			t.Errorf("--mix %s: %v", mix, err)
+		want := "caseops bench patch: --mix must be from 0 to 1, not " + mix + "; run 'caseops bench patch --help' for the settings"
+		if err == nil || err.Error() != want {
+			t.Errorf("--mix %s: %v, want %q", mix, err, want)
 		}
 	}
 	// The server's pid and URL are checked before any operation is created (nothing listens at port 1).
@@ -338,8 +339,8 @@ func TestLoadFlagsRefuseNonsense(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"--server-pid", "999999999", "--url", "http://127.0.0.1:1"}, "--server-pid 999999999: no such process to measure here"},
-		{[]string{"--url", "127.0.0.1:8080"}, `--url must be an absolute http or https URL such as http://127.0.0.1:8080, not "127.0.0.1:8080"`},
+		{[]string{"--server-pid", "999999999", "--url", "http://127.0.0.1:1"}, "caseops bench patch: --server-pid 999999999: no such process to measure here"},
+		{[]string{"--url", "127.0.0.1:8080"}, `caseops bench patch: --url must be an absolute http or https URL such as http://127.0.0.1:8080, not "127.0.0.1:8080"; run 'caseops bench patch --help' for the settings`},
 	} {
 		err := Run(context.Background(), append([]string{"patch"}, tc.args...), func(string) string { return "" }, io.Discard, io.Discard)
 		if err == nil || !strings.HasPrefix(err.Error(), tc.want) {
@@ -348,7 +349,7 @@ func TestLoadFlagsRefuseNonsense(t *testing.T) {
 	}
 	env := map[string]string{"CASEOPS_BENCH_CONCURRENCY": "0"}
 	err := Run(context.Background(), []string{"patch", "--url", "http://127.0.0.1:1"}, func(k string) string { return env[k] }, io.Discard, io.Discard)
-	if want := "$CASEOPS_BENCH_CONCURRENCY must be from 1 to 10000"; err == nil || err.Error() != want {
+	if want := "caseops bench patch: $CASEOPS_BENCH_CONCURRENCY must be from 1 to 10000, not 0; run 'caseops bench patch --help' for the settings"; err == nil || err.Error() != want {
 		t.Errorf("concurrency 0 from the environment: %v, want %q", err, want)
 	}
 }

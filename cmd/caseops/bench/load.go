@@ -473,16 +473,16 @@ func runPatch(ctx context.Context, args []string, getenv func(string) string, st
 		return err
 	}
 	if *serverPID < 0 {
-		return fmt.Errorf("%s must be a process id", s.Source("server-pid"))
+		return s.Errorf("%s must be a process id, not %d", s.Source("server-pid"), *serverPID)
 	}
 	// Both are checked before any operation is created on the server.
 	if *serverPID > 0 {
 		if _, err := readVmRSSKB(*serverPID); err != nil {
-			return fmt.Errorf("%s %d: no such process to measure here (%v)", s.Source("server-pid"), *serverPID, err)
+			return s.Errorf("%s %d: no such process to measure here (%v)", s.Source("server-pid"), *serverPID, err)
 		}
 	}
 	if u, err := url.Parse(*baseURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return fmt.Errorf("%s must be an absolute http or https URL such as http://127.0.0.1:8080, not %q", s.Source("url"), redact.URL(*baseURL))
+		return s.Errorf("%s must be an absolute http or https URL such as http://127.0.0.1:8080, not %q", s.Source("url"), redact.URL(*baseURL))
 	}
 	token, err := tokenFor(getenv("CASEOPS_JWT_SECRET"), *lf.token)
 	if err != nil {

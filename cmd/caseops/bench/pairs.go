@@ -3,7 +3,6 @@ package bench
 import (
 	"context"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -221,7 +220,7 @@ func runPairs(ctx context.Context, exe string, args []string, getenv func(string
 	if err := s.Parse(args); err != nil {
 		return err
 	}
-	if err := errors.Join(lf.validate(), pf.validate(), positive("--pairs", *pairCount)); err != nil {
+	if err := s.Invalid(lf.validate(), pf.validate(), atLeastOne(s, "pairs", *pairCount)); err != nil {
 		return err
 	}
 	jwtSecret := getenv("CASEOPS_JWT_SECRET")

@@ -61,10 +61,10 @@ func addPgbenchFlags(s *settings.Set) pgbenchFlags {
 
 func (f pgbenchFlags) validate() error {
 	if *f.threads < 1 {
-		return errors.New("--pgbench-threads must be at least 1")
+		return fmt.Errorf("--pgbench-threads must be at least 1, not %d", *f.threads)
 	}
 	if _, err := exec.LookPath(*f.binary); err != nil {
-		return fmt.Errorf("--pgbench: %w", err)
+		return fmt.Errorf("--pgbench %q: %w", *f.binary, err)
 	}
 	_, err := withDatabase(*f.databaseURL, pgbenchDatabase)
 	return err
@@ -332,8 +332,8 @@ func runPgbenchCommand(ctx context.Context, exe string, args []string, getenv fu
 	if err := s.Parse(args); err != nil {
 		return err
 	}
-	if err := errors.Join(pf.validate(), positive("--operations", *operations), positive("--concurrency", *concurrency),
-		positive("--duration", int(*duration))); err != nil {
+	if err := s.Invalid(pf.validate(), atLeastOne(s, "operations", *operations), atLeastOne(s, "concurrency", *concurrency),
+		positiveDuration(s, "duration", *duration)); err != nil {
 		return err
 	}
 	workDir, err := os.MkdirTemp("", "caseops-bench-")
@@ -363,9 +363,16 @@ func runPgbenchCommand(ctx context.Context, exe string, args []string, getenv fu
 	return nil
 }
 
-func positive(name string, n int) error {
-	if n <= 0 {
-		return fmt.Errorf("%s must be positive", name)
+func atLeastOne(s *settings.Set, name string, n int) error {
+	if n < 1 {
+		return fmt.Errorf("%s must be at least 1, not %d", s.Source(name), n)
+	}
+	return nil
+}
+
+func positiveDuration(s *settings.Set, name string, d time.Duration) error {
+	if d <= 0 {
+		return fmt.Errorf("%s must be more than 0s, not %s", s.Source(name), d)
 	}
 	return nil
 }

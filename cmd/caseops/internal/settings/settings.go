@@ -10,6 +10,7 @@ import (
 	"io"
 	"sort"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/caseops/caseops/store/redact"
@@ -17,6 +18,7 @@ import (
 
 // Set is the flags of one command.
 type Set struct {
+	command string // "caseops serve", as a person types it
 	fs      *flag.FlagSet
 	getenv  func(string) string
 	envOf   map[string]string // flag name -> variable
@@ -27,6 +29,8 @@ type Set struct {
 	// problems are variables that did not parse, in the order their flags were defined; a flag given on
 	// the command line overrides its variable, problem and all.
 	problems []problem
+	// badValue is the flag value the flag package refused, said for a person.
+	badValue string
 	// usage goes to stdout when asked for (--help) and to stderr with an error; out is where it goes now.
 	stdout, stderr, out io.Writer
 }
@@ -36,13 +40,13 @@ type problem struct {
 	err  error
 }
 
-// New starts the flags of a command; usage is its synopsis as --help prints it ("caseops serve [flags]").
-// --help prints to stdout, as help asked for does; the usage that goes with an error goes to stderr.
-func New(name, usage string, getenv func(string) string, stdout, stderr io.Writer) *Set {
-	s := &Set{fs: flag.NewFlagSet(name, flag.ContinueOnError), getenv: getenv,
+// New starts the flags of a command: command is how a person types it ("caseops serve"), usage its
+// synopsis as --help prints it ("caseops serve [flags]"). --help prints to stdout, as help asked for does.
+func New(command, usage string, getenv func(string) string, stdout, stderr io.Writer) *Set {
+	s := &Set{command: command, fs: flag.NewFlagSet(command, flag.ContinueOnError), getenv: getenv,
 		envOf: map[string]string{}, secret: map[string]bool{}, url: map[string]bool{}, fromEnv: map[string]bool{},
 		stdout: stdout, stderr: stderr, out: stderr}
-	// The flag package would print its error before the usage; the command's caller prints it once, after.
+	// The flag package would print its error and the whole usage; an error is one line, printed by the caller.
 	s.fs.SetOutput(io.Discard)
 	s.fs.Usage = func() {
 		stderr := s.out
@@ -126,7 +130,7 @@ func (s *Set) Bool(name, env string, def bool, help string) *bool {
 	if v, ok := s.env(name, env); ok {
 		b, err := strconv.ParseBool(v)
 		if err != nil {
-			s.refuse(name, fmt.Errorf("$%s: %q is not true or false", env, v))
+			s.refuse(name, fmt.Errorf("$%s %q %s", env, v, expected(false, err)))
 		}
 		def = b
 	}
@@ -138,7 +142,7 @@ func (s *Set) Int(name, env string, def int, help string) *int {
 	if v, ok := s.env(name, env); ok {
 		n, err := strconv.Atoi(v)
 		if err != nil {
-			s.refuse(name, fmt.Errorf("$%s: %q is not an integer", env, v))
+			s.refuse(name, fmt.Errorf("$%s %q %s", env, v, expected(0, err)))
 		}
 		def = n
 	}
@@ -150,7 +154,7 @@ func (s *Set) Float(name, env string, def float64, help string) *float64 {
 	if v, ok := s.env(name, env); ok {
 		f, err := strconv.ParseFloat(v, 64)
 		if err != nil {
-			s.refuse(name, fmt.Errorf("$%s: %q is not a number", env, v))
+			s.refuse(name, fmt.Errorf("$%s %q %s", env, v, expected(0.0, err)))
 		}
 		def = f
 	}
@@ -162,27 +166,32 @@ func (s *Set) Duration(name, env string, def time.Duration, help string) *time.D
 	if v, ok := s.env(name, env); ok {
 		d, err := time.ParseDuration(v)
 		if err != nil {
-			s.refuse(name, fmt.Errorf("$%s: %q is not a duration such as 10s", env, v))
+			s.refuse(name, fmt.Errorf("$%s %q %s", env, v, expected(time.Duration(0), err)))
 		}
 		def = d
 	}
 	return s.fs.Duration(name, def, help)
 }
 
-// Parse reads the flags; --help prints the usage and returns flag.ErrHelp. A variable that does not parse
-// is an error naming it.
+// Parse reads the flags; --help prints the usage and returns flag.ErrHelp. Any other problem, with a flag
+// or with a variable, is an *Error: one line that names the setting, its value and what it must be.
 func (s *Set) Parse(args []string) error {
+	s.fs.VisitAll(func(f *flag.Flag) {
+		if _, done := f.Value.(checkedValue); !done {
+			f.Value = checkedValue{f.Value, f.Name, s}
+		}
+	})
 	var usage bytes.Buffer
 	s.out = &usage
+	s.badValue = ""
 	err := s.fs.Parse(args)
 	s.out = s.stderr
 	if errors.Is(err, flag.ErrHelp) {
 		_, _ = usage.WriteTo(s.stdout)
-	} else {
-		_, _ = usage.WriteTo(s.stderr)
+		return err
 	}
 	if err != nil {
-		return err
+		return s.flagError(err)
 	}
 	var errs []error
 	for _, p := range s.problems {
@@ -190,19 +199,157 @@ func (s *Set) Parse(args []string) error {
 			errs = append(errs, p.err)
 		}
 	}
-	if err := errors.Join(errs...); err != nil {
+	if err := s.Invalid(errs...); err != nil {
 		return err
 	}
 	if s.noArgs && s.fs.NArg() > 0 {
-		s.fs.Usage()
 		arg := s.fs.Arg(0)
 		if _, err := strconv.ParseBool(arg); err == nil {
 			// "--migrate false" sets --migrate to true and leaves "false" over, which must not pass unnoticed.
-			return fmt.Errorf("unexpected argument %q: a true/false flag takes its value after =, as in --flag=%s", arg, arg)
+			return s.Errorf("unexpected argument %q: a true/false flag takes its value after =, as in --flag=%s", arg, arg)
 		}
-		return fmt.Errorf("unexpected argument %q (quote a value that has spaces)", arg)
+		return s.Errorf("unexpected argument %q (quote a value that has spaces)", arg)
 	}
 	return nil
+}
+
+// flagError says for a person what the flag package refused; its own messages name flags with one dash.
+func (s *Set) flagError(err error) error {
+	if s.badValue != "" {
+		return s.Errorf("%s", s.badValue)
+	}
+	msg := err.Error()
+	if name, ok := strings.CutPrefix(msg, "flag provided but not defined: -"); ok {
+		var names []string
+		s.fs.VisitAll(func(f *flag.Flag) { names = append(names, f.Name) })
+		if near := Nearest(name, names); near != "" {
+			return s.Errorf("there is no setting --%s (did you mean --%s?)", name, near)
+		}
+		return s.Errorf("there is no setting --%s", name)
+	}
+	if name, ok := strings.CutPrefix(msg, "flag needs an argument: -"); ok {
+		return s.Errorf("--%s needs a value", name)
+	}
+	if arg, ok := strings.CutPrefix(msg, "bad flag syntax: "); ok {
+		return s.Errorf("%q is not a setting: give --name value or --name=value", arg)
+	}
+	return s.Errorf("%s", msg)
+}
+
+// checkedValue is a flag's value that keeps, for Parse, what was wrong with a value it refused.
+type checkedValue struct {
+	flag.Value
+	name string
+	s    *Set
+}
+
+func (v checkedValue) Set(value string) error {
+	err := v.Value.Set(value)
+	if err != nil {
+		var kind any
+		if g, ok := v.Value.(flag.Getter); ok {
+			kind = g.Get()
+		}
+		v.s.badValue = fmt.Sprintf("--%s %q %s", v.name, value, expected(kind, err))
+	}
+	return err
+}
+
+// IsBoolFlag keeps a true/false flag one that needs no value.
+func (v checkedValue) IsBoolFlag() bool {
+	b, ok := v.Value.(interface{ IsBoolFlag() bool })
+	return ok && b.IsBoolFlag()
+}
+
+// expected says what a value of kind's type must look like; err is why strconv or time refused one.
+func expected(kind any, err error) string {
+	if errors.Is(err, strconv.ErrRange) || err.Error() == "value out of range" {
+		return "is too large a number"
+	}
+	switch kind.(type) {
+	case bool:
+		return "is not true or false"
+	case int, int64, uint, uint64:
+		return "is not a whole number"
+	case float64:
+		return "is not a number"
+	case time.Duration:
+		return "is not a duration such as 90s, 15m or 2h"
+	}
+	return "cannot be used: " + err.Error()
+}
+
+// Error is settings a command cannot run with, as one line for a person: the command, each problem,
+// and where the settings are listed.
+type Error struct {
+	Command  string   // "caseops serve"
+	Problems []string // each names a setting, its value and what it must be
+}
+
+func (e *Error) Error() string {
+	return fmt.Sprintf("%s: %s; run '%s --help' for the settings", e.Command, strings.Join(e.Problems, "; "), e.Command)
+}
+
+// Errorf is a problem with this command's settings, as an *Error.
+func (s *Set) Errorf(format string, a ...any) error {
+	return s.Invalid(fmt.Errorf(format, a...))
+}
+
+// Invalid reports every non-nil problem with this command's settings as one *Error; nil when there is none.
+func (s *Set) Invalid(problems ...error) error {
+	e := &Error{Command: s.command}
+	for _, p := range problems {
+		if p == nil {
+			continue
+		}
+		var inner *Error
+		if errors.As(p, &inner) {
+			e.Problems = append(e.Problems, inner.Problems...)
+		} else {
+			e.Problems = append(e.Problems, p.Error())
+		}
+	}
+	if len(e.Problems) == 0 {
+		return nil
+	}
+	return e
+}
+
+// Given reports whether a setting was given at all, by its flag or by its variable, rather than left to its default.
+func (s *Set) Given(name string) bool { return s.given(name) || s.fromEnv[name] }
+
+// Nearest is the one of known a person most likely meant by word, a near miss in spelling or case;
+// "" when none is near.
+func Nearest(word string, known []string) string {
+	best, bestDistance := "", len(word)/3+1 // one slip in three characters, at least one
+	for _, k := range known {
+		if d := editDistance(strings.ToLower(word), strings.ToLower(k)); d < bestDistance {
+			best, bestDistance = k, d
+		}
+	}
+	return best
+}
+
+// editDistance is the Levenshtein distance between a and b, counted in runes.
+func editDistance(a, b string) int {
+	ra, rb := []rune(a), []rune(b)
+	prev := make([]int, len(rb)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(ra); i++ {
+		cur := make([]int, len(rb)+1)
+		cur[0] = i
+		for j := 1; j <= len(rb); j++ {
+			cost := 1
+			if ra[i-1] == rb[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev = cur
+	}
+	return prev[len(rb)]
 }
 
 // Env lists every variable the command reads, for tools that check the deployment files against it.
