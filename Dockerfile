@@ -17,6 +17,8 @@ FROM gcr.io/distroless/static-debian12:nonroot
 COPY --from=build /caseops /caseops
 # distroless's nonroot user (65532); named again so the image never runs as root by accident.
 USER nonroot:nonroot
+# Every interface of the container: development mode's loopback default is unreachable through a port mapping.
+ENV CASEOPS_ADDR=:8080
 EXPOSE 8080
 ENTRYPOINT ["/caseops"]
 CMD ["serve"]

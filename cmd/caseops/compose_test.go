@@ -540,12 +540,16 @@ func TestDockerfile(t *testing.T) {
 	}
 
 	final := df.stages[len(df.stages)-1]
-	user := ""
+	user, addr := "", ""
 	copiedBinary, cmdExec := false, false
 	for _, in := range final.instructions {
 		switch in.keyword {
 		case "USER":
 			user = strings.Split(in.args, ":")[0]
+		case "ENV":
+			if v, ok := strings.CutPrefix(in.args, "CASEOPS_ADDR="); ok {
+				addr = v
+			}
 		case "COPY":
 			if strings.Contains(in.args, "--from="+build.name) && strings.HasSuffix(in.args, " "+df.entrypoint) {
 				copiedBinary = true
@@ -571,6 +575,10 @@ func TestDockerfile(t *testing.T) {
 	}
 	if !cmdExec {
 		t.Error(`final stage needs CMD ["serve"] in exec form`)
+	}
+	// Development mode listens on loopback by default, which a port mapping cannot reach.
+	if addr != ":8080" {
+		t.Errorf("final stage sets CASEOPS_ADDR=%q, want \":8080\" so a published port reaches serve", addr)
 	}
 
 	for _, st := range df.stages {
