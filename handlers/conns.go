@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"runtime"
 	"runtime/debug"
 	"sync"
 	"sync/atomic"
@@ -217,6 +218,7 @@ func (l *Listener) forget(c *trackedConn) {
 	if !l.releasing && l.peak >= max(16, l.max/4) && len(l.conns) <= l.peak/4 {
 		l.releasing = true
 		time.AfterFunc(time.Second, func() {
+			runtime.GC() // the connections' buffers wait in sync.Pools, which a collection only empties on its second pass
 			debug.FreeOSMemory()
 			l.mu.Lock()
 			l.releasing, l.peak = false, len(l.conns)
