@@ -16,17 +16,22 @@ const idsKey = "caseops.ids"
 // (or the request-id when it sent none) so a client can correlate any answer, errors included.
 func withRequestIDs(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		v := ids{requestID: uuid.NewString()}
-		v.clientRequestID = c.Request().Header.Get("client-request-id")
-		if !printableToken(v.clientRequestID) {
-			v.clientRequestID = v.requestID
-		}
+		v := newRequestIDs(c.Request().Header.Get("client-request-id"))
 		c.Set(idsKey, v)
 		h := c.Response().Header()
 		h.Set("request-id", v.requestID)
 		h.Set("client-request-id", v.clientRequestID)
 		return next(c)
 	}
+}
+
+// newRequestIDs makes a new request-id, and echoes clientRequestID when it can be echoed safely.
+func newRequestIDs(clientRequestID string) ids {
+	v := ids{requestID: uuid.NewString(), clientRequestID: clientRequestID}
+	if !printableToken(v.clientRequestID) {
+		v.clientRequestID = v.requestID
+	}
+	return v
 }
 
 func requestIDs(c echo.Context) ids {

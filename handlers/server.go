@@ -52,6 +52,7 @@ func NewServer(logger *slog.Logger, cfg Config, tokens TokenVerifier, operations
 	// becomes; the route is read after routing, when the request is done.
 	e.Pre(observeRequests(logger, m, routes))
 	e.Pre(limitHeaders(cmp.Or(cfg.MaxHeaderBytes, DefaultMaxHeaderBytes)))
+	e.Pre(guardConnection) // with a Listener: ambiguous framing, and requests a shutdown stopped
 	e.Use(middleware.RecoverWithConfig(middleware.RecoverConfig{DisableStackAll: true, DisablePrintStack: true}))
 	if cfg.RequestTimeout > 0 {
 		e.Use(middleware.ContextTimeoutWithConfig(middleware.ContextTimeoutConfig{Timeout: cfg.RequestTimeout}))

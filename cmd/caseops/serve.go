@@ -33,6 +33,7 @@ type serveConfig struct {
 	startupTimeout  time.Duration
 	maxConns        int
 	maxBodyBytes    int
+	maxHTTPConns    int
 	metricsAddr     string
 	pprof           bool
 	logFormat       string
@@ -46,6 +47,9 @@ const devAddr = "127.0.0.1:8080"
 
 // maxMaxBodyBytes caps --max-body-bytes: the largest valid body is a few KiB, so more only invites abuse.
 const maxMaxBodyBytes = 64 << 20
+
+// maxMaxHTTPConns caps --max-conns: past it the cap no longer protects the server's memory.
+const maxMaxHTTPConns = 100000
 
 // jwtConfig says how bearer tokens are checked; with none of it set, serve runs in development mode.
 type jwtConfig struct {
@@ -74,6 +78,7 @@ func parseServe(args []string, getenv func(string) string, stdout, stderr io.Wri
 	startupTimeout := s.Duration("startup-timeout", "CASEOPS_STARTUP_TIMEOUT", 60*time.Second, "how long to keep retrying an unreachable database at start")
 	maxConns := s.Int("db-max-conns", "CASEOPS_DB_MAX_CONNS", 16, "most connections in the Postgres pool")
 	maxBodyBytes := s.Int("max-body-bytes", "CASEOPS_MAX_BODY_BYTES", handlers.DefaultMaxBodyBytes, "largest POST or PATCH body accepted, in bytes; larger ones are answered 413")
+	maxHTTPConns := s.Int("max-conns", "CASEOPS_MAX_CONNS", handlers.DefaultMaxConns, "most HTTP connections open at once (each listener); past it an idle one is closed, or the new one is answered 503 (not the Postgres pool: see --db-max-conns)")
 	metricsAddr := s.String("metrics-addr", "CASEOPS_METRICS_ADDR", "", "address of a separate listener for /metrics (empty: /metrics is served on --addr)")
 	pprof := s.Bool("pprof", "CASEOPS_PPROF", false, "also serve Go's profiler at /debug/pprof/ on --metrics-addr (which must be set: never on the API's address)")
 	logFormat := s.String("log-format", "CASEOPS_LOG_FORMAT", "json", "log format: json or text")
@@ -83,7 +88,7 @@ func parseServe(args []string, getenv func(string) string, stdout, stderr io.Wri
 	}
 	c = serveConfig{databaseURL: *dbURL, addr: *addr, migrate: *migrate, requestTimeout: *requestTimeout,
 		shutdownTimeout: *shutdownTimeout, startupTimeout: *startupTimeout, maxConns: *maxConns,
-		maxBodyBytes: *maxBodyBytes, metricsAddr: *metricsAddr, pprof: *pprof, logFormat: *logFormat, jwt: jwt()}
+		maxBodyBytes: *maxBodyBytes, maxHTTPConns: *maxHTTPConns, metricsAddr: *metricsAddr, pprof: *pprof, logFormat: *logFormat, jwt: jwt()}
 	if err := checkJWT(s, c.jwt); err != nil {
 		return c, s, err
 	}
@@ -104,6 +109,9 @@ func parseServe(args []string, getenv func(string) string, stdout, stderr io.Wri
 	}
 	if strings.Contains(c.databaseURL, "pool_max_conns") && !isFlagSet(s, "db-max-conns") && getenv("CASEOPS_DB_MAX_CONNS") == "" {
 		c.maxConns = 0 // the URL's pool_max_conns stands unless --db-max-conns is given
+	}
+	if c.maxHTTPConns < 1 || c.maxHTTPConns > maxMaxHTTPConns {
+		return c, s, s.Errorf("%s must be from 1 to %d, not %d", s.Source("max-conns"), maxMaxHTTPConns, c.maxHTTPConns)
 	}
 	if c.maxBodyBytes < 1 || c.maxBodyBytes > maxMaxBodyBytes {
 		return c, s, s.Errorf("%s must be from 1 to %d, not %d", s.Source("max-body-bytes"), maxMaxBodyBytes, c.maxBodyBytes)
@@ -275,7 +283,8 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	serving = true
 	// The pool closes after the servers, when in-flight requests have released their connections.
-	err = serveUntilDone(ctx, logger, cfg.shutdownTimeout, servers, addrs, pool.Close)
+	listen := handlers.ListenerConfig{MaxConns: cfg.maxHTTPConns, Logger: logger}
+	err = serveUntilDone(ctx, logger, cfg.shutdownTimeout, listen, servers, addrs, pool.Close)
 	stopRequestLog() // its last lines before "stopped"
 	if err != nil {
 		return err
@@ -297,12 +306,15 @@ func newHTTPServer(h http.Handler, logger *slog.Logger) *http.Server {
 }
 
 // serveUntilDone serves servers[i] on addrs[i] until ctx ends or one of them fails, then shuts all of them
-// down together: each stops accepting at once, and in-flight requests get until the timeout to finish.
+// down together: each stops accepting at once, connections without a request being worked on are closed
+// at once (a client trickling its body holds nothing up), and requests being worked on get until the
+// timeout to finish. Each listener guards its connections as listen says (see handlers.Listener).
 // Then release runs (it closes the database pool) within the same deadline: a database that stopped
 // answering, which would keep a connection busy and the pool open, cannot hold the process past it.
-func serveUntilDone(ctx context.Context, logger *slog.Logger, timeout time.Duration, servers []*http.Server, addrs []string, release func()) error {
-	listeners := make([]net.Listener, 0, len(addrs))
-	for _, addr := range addrs {
+func serveUntilDone(ctx context.Context, logger *slog.Logger, timeout time.Duration, listen handlers.ListenerConfig,
+	servers []*http.Server, addrs []string, release func()) error {
+	listeners := make([]*handlers.Listener, 0, len(addrs))
+	for i, addr := range addrs {
 		ln, err := net.Listen("tcp", addr)
 		if err != nil {
 			for _, l := range listeners {
@@ -311,7 +323,8 @@ func serveUntilDone(ctx context.Context, logger *slog.Logger, timeout time.Durat
 			release()
 			return err
 		}
-		listeners = append(listeners, ln)
+		listeners = append(listeners, handlers.NewListener(ln, listen))
+		listeners[i].Attach(servers[i])
 	}
 	logger.Info("caseops listening", "addr", listeners[0].Addr().String())
 	if len(listeners) > 1 {
@@ -333,6 +346,9 @@ func serveUntilDone(ctx context.Context, logger *slog.Logger, timeout time.Durat
 	logger.Info("shutting down", "deadline", timeout.String())
 	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
 	defer cancel()
+	for _, l := range listeners {
+		l.StopUnworked()
+	}
 	shutdownErr := make(chan error, len(servers))
 	for _, srv := range servers {
 		go func() { shutdownErr <- srv.Shutdown(shutdownCtx) }()
