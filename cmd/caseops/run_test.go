@@ -352,6 +352,7 @@ func TestServeRefusesNonsensicalSettings(t *testing.T) {
 		{[]string{"--shutdown-timeout", "0s"}, "--shutdown-timeout must be at least 1ms, not 0s"},
 		{[]string{"--startup-timeout", "-5s"}, "--startup-timeout must be at least 1ms, not -5s"},
 		{[]string{"--db-max-conns", "0"}, "--db-max-conns must be from 1 to 10000, not 0"},
+		{[]string{"--max-conns", "0"}, "--max-conns must be from 1 to 100000, not 0"},
 		{[]string{"--max-body-bytes", "0"}, "--max-body-bytes must be from 1 to 67108864, not 0"},
 		{[]string{"--log-format", "xml"}, `--log-format must be json or text, not "xml"`},
 		{[]string{"--pprof"}, "--pprof needs --metrics-addr: the profiler is never served on the API's address"},
