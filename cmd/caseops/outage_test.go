@@ -304,8 +304,8 @@ func TestDatabaseOutage(t *testing.T) {
 	cutStart := time.Now()
 	proxy.cut()
 	cutAt := time.Now() // requests started from here on cannot reach the database
-	// Readiness is cached for a second; then it must notice.
-	waitFor(t, 3*time.Second, func() bool { st, _ := probe("/readyz"); return st == 503 }, "/readyz to fail during the outage")
+	// Readiness is cached for a second and holds its verdict for two more; then it must notice.
+	waitFor(t, 5*time.Second, func() bool { st, _ := probe("/readyz"); return st == 503 }, "/readyz to fail during the outage")
 	if st, body := probe("/readyz"); st != 503 || !strings.Contains(body, "the database is unreachable") {
 		t.Errorf("/readyz during the outage: %d %s", st, body)
 	}
@@ -319,7 +319,7 @@ func TestDatabaseOutage(t *testing.T) {
 	waitFor(t, 5*time.Second, func() bool { return successesSince(restoreAt) >= writers }, "writes to succeed after the database returns")
 	firstOK := time.Now()
 	waitFor(t, 5*time.Second, func() bool { return successesSince(firstOK) >= 20 }, "writes after recovery")
-	waitFor(t, 3*time.Second, func() bool { st, _ := probe("/readyz"); return st == 200 }, "/readyz to pass again")
+	waitFor(t, 5*time.Second, func() bool { st, _ := probe("/readyz"); return st == 200 }, "/readyz to pass again")
 	close(stop)
 	wg.Wait()
 
