@@ -138,6 +138,7 @@ func Connect(ctx context.Context, databaseURL string, pc PoolConfig) (*pgxpool.P
 		cfg.MaxConns = pc.MaxConns
 	}
 	cfg.ConnConfig.Tracer = pc.Tracer
+	cfg.BeforeConnect = (&connectBackoff{}).beforeConnect
 	cfg.AfterConnect = func(ctx context.Context, conn *pgx.Conn) error {
 		// Before the schema exists (a fresh database awaiting migration) there is nothing to prepare yet;
 		// pgx then prepares each statement on first use instead.

@@ -81,6 +81,10 @@ func mapError(err error) error {
 	if errors.Is(err, context.Canceled) {
 		return err
 	}
+	var backoff *backoffError
+	if errors.As(err, &backoff) {
+		return fmt.Errorf("%w: %v", ErrUnavailable, err)
+	}
 	if errors.Is(err, context.DeadlineExceeded) || isConnectionError(err) {
 		return fmt.Errorf("%w: %v", ErrUnavailable, err)
 	}
