@@ -23,6 +23,9 @@ var (
 	ErrInvalidTransition = errors.New("status transition not allowed")
 	// ErrUnavailable: the database cannot be reached or is shutting down; retrying later may succeed.
 	ErrUnavailable = errors.New("database unavailable")
+	// ErrOutcomeUnknown: the database stopped answering after a write was sent, so it may or may not have
+	// been applied. It comes wrapped with ErrUnavailable.
+	ErrOutcomeUnknown = errors.New("the write may or may not have been applied")
 )
 
 // TransitionError is a status change the status machine refuses; it is an ErrInvalidTransition.

@@ -5,10 +5,13 @@ package store
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
@@ -103,6 +106,7 @@ WITH mark AS (
 		CASE WHEN $6::timestamptz IS NULL AND case_operation_status_is_terminal($3) THEN now() ELSE $6 END,
 		$7::jsonb, $8::integer, $9::text, $10::integer
 	FROM mark
+	WHERE case_operation_write_in_time($13)
 	RETURNING r
 ), ev AS (
 	INSERT INTO case_operation_events (tenant_id, operation_id, kind, actor, request_id, changes)
@@ -128,10 +132,15 @@ func (s *Store) Create(ctx context.Context, tenant string, n NewOperation, a Aud
 	if n.ResultInfo != nil {
 		code, message, subcode = n.ResultInfo.Code, n.ResultInfo.Message, n.ResultInfo.Subcode
 	}
-	rows, _ := s.pool.Query(ctx, createSQL, tenant, [16]byte(id), string(status), string(action), n.PercentProgress,
-		n.CompletedDateTime, jsonOrNil(n.CreatedBy), code, message, subcode, jsonOrNil(a.Actor), a.RequestID)
-	op, err := pgx.CollectExactlyOneRow(rows, scanOperation)
-	return op, mapError(err)
+	var op Operation
+	err := s.write(ctx, func(conn *pgxpool.Conn) error {
+		rows, _ := conn.Query(ctx, createSQL, tenant, [16]byte(id), string(status), string(action), n.PercentProgress,
+			n.CompletedDateTime, jsonOrNil(n.CreatedBy), code, message, subcode, jsonOrNil(a.Actor), a.RequestID, deadline(ctx))
+		var err error
+		op, err = pgx.CollectExactlyOneRow(rows, scanOperation)
+		return err
+	})
+	return op, err
 }
 
 const getSQL = `SELECT ` + operationColumns + ` FROM case_operations WHERE tenant_id = $1 AND id = $2`
@@ -184,7 +193,7 @@ WITH old AS (
 		result_message = d.result_message, result_subcode = d.result_subcode,
 		version = r.version + 1, last_modified_date_time = greatest(now(), r.last_modified_date_time)
 	FROM decided d
-	WHERE d.verdict = 'updated' AND r.tenant_id = $1 AND r.id = $2
+	WHERE d.verdict = 'updated' AND r.tenant_id = $1 AND r.id = $2 AND case_operation_write_in_time($24)
 	RETURNING r
 ), ev AS (
 	INSERT INTO case_operation_events (tenant_id, operation_id, kind, actor, request_id, changes)
@@ -215,7 +224,7 @@ func (s *Store) Patch(ctx context.Context, tenant string, id uuid.UUID, p Patch,
 		p.CreatedBy.Set, createdByMergePatch(p.CreatedBy.Value),
 		false, nil, false, nil, false, nil,
 		p.CreatedDateTime, versions,
-		jsonOrNil(a.Actor), a.RequestID, created,
+		jsonOrNil(a.Actor), a.RequestID, created, deadline(ctx),
 	}
 	if p.ResultInfo.Set {
 		ri := p.ResultInfo.Value
@@ -228,12 +237,14 @@ func (s *Store) Patch(ctx context.Context, tenant string, id uuid.UUID, p Patch,
 	}
 	var verdict, oldStatus string
 	var r operationRow
-	err := s.pool.QueryRow(ctx, patchSQL, args...).Scan(&verdict, &oldStatus,
-		&r.TenantID, &r.ID, &r.ODataType, &r.Status, &r.Action, &r.PercentProgress,
-		&r.CreatedDateTime, &r.CompletedDateTime, &r.CreatedBy, &r.ResultCode, &r.ResultMessage,
-		&r.ResultSubcode, &r.Version, &r.LastModifiedDateTime)
+	err := s.write(ctx, func(conn *pgxpool.Conn) error {
+		return conn.QueryRow(ctx, patchSQL, args...).Scan(&verdict, &oldStatus,
+			&r.TenantID, &r.ID, &r.ODataType, &r.Status, &r.Action, &r.PercentProgress,
+			&r.CreatedDateTime, &r.CompletedDateTime, &r.CreatedBy, &r.ResultCode, &r.ResultMessage,
+			&r.ResultSubcode, &r.Version, &r.LastModifiedDateTime)
+	})
 	if err != nil {
-		return Operation{}, PatchResult{}, mapError(err)
+		return Operation{}, PatchResult{}, err
 	}
 	switch verdict {
 	case "stale":
@@ -255,7 +266,7 @@ WITH old AS (
 	FROM case_operations r WHERE tenant_id = $1 AND id = $2 FOR UPDATE
 ), del AS (
 	DELETE FROM case_operations r USING old
-	WHERE old.verdict = 'deleted' AND r.tenant_id = $1 AND r.id = $2
+	WHERE old.verdict = 'deleted' AND r.tenant_id = $1 AND r.id = $2 AND case_operation_write_in_time($7)
 	RETURNING r
 ), ev AS (
 	INSERT INTO case_operation_events (tenant_id, operation_id, kind, actor, request_id, changes)
@@ -268,12 +279,54 @@ SELECT verdict FROM old`
 func (s *Store) Delete(ctx context.Context, tenant string, id uuid.UUID, ifMatch []Revision, a Audit) error {
 	var verdict string
 	versions, created := revisionArrays(ifMatch)
-	err := s.pool.QueryRow(ctx, deleteSQL, tenant, [16]byte(id), versions, jsonOrNil(a.Actor), a.RequestID, created).Scan(&verdict)
+	err := s.write(ctx, func(conn *pgxpool.Conn) error {
+		return conn.QueryRow(ctx, deleteSQL, tenant, [16]byte(id), versions, jsonOrNil(a.Actor), a.RequestID, created,
+			deadline(ctx)).Scan(&verdict)
+	})
 	if err != nil {
-		return mapError(err)
+		return err
 	}
 	if verdict == "stale" {
 		return ErrPreconditionFailed
+	}
+	return nil
+}
+
+// write runs one write statement, which commits or rolls back on its own, on a connection of its own, so that
+// its failure says whether anything was written. Refused by Postgres, or failed before a byte was sent, it
+// wrote nothing. Lost after it was sent (the request's deadline passed before the answer came, the connection
+// broke), it may have committed or not: that is ErrOutcomeUnknown.
+func (s *Store) write(ctx context.Context, statement func(*pgxpool.Conn) error) error {
+	conn, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return mapError(err)
+	}
+	defer conn.Release()
+	err = statement(conn)
+	if err != nil && lostInFlight(err) {
+		return fmt.Errorf("%w: %w", ErrOutcomeUnknown, mapError(err))
+	}
+	return mapError(err)
+}
+
+// lostInFlight reports whether err says that a statement was sent and its answer never came.
+func lostInFlight(err error) bool {
+	var pgErr *pgconn.PgError
+	switch {
+	case errors.As(err, &pgErr), errors.Is(err, pgx.ErrNoRows):
+		return false // Postgres answered
+	case pgconn.SafeToRetry(err):
+		return false // nothing was sent
+	case errors.Is(err, context.Canceled):
+		return false // the client left: there is nobody to tell
+	}
+	return errors.Is(err, context.DeadlineExceeded) || isConnectionError(err)
+}
+
+// deadline is when ctx ends, for a write statement to refuse to run later than that; nil when it never does.
+func deadline(ctx context.Context) *time.Time {
+	if d, ok := ctx.Deadline(); ok {
+		return &d
 	}
 	return nil
 }
