@@ -23,6 +23,8 @@ var (
 	ErrInvalidTransition = errors.New("status transition not allowed")
 	// ErrUnavailable: the database cannot be reached or is shutting down; retrying later may succeed.
 	ErrUnavailable = errors.New("database unavailable")
+	// ErrRepeatMismatch: a repeatable create reuses the request id of an earlier one that asked for something else.
+	ErrRepeatMismatch = errors.New("repeatable request id already used for another request")
 	// ErrOutcomeUnknown: the database stopped answering after a write was sent, so it may or may not have
 	// been applied. It comes wrapped with ErrUnavailable.
 	ErrOutcomeUnknown = errors.New("the write may or may not have been applied")

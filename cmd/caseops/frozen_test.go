@@ -80,7 +80,8 @@ func freeze(t *testing.T, pids []int) (thaw func()) {
 
 // A frozen Postgres (every backend of the service's database stopped, as a server stalled under load is) answers
 // nothing, so writes sent to it are answered 503 at the request timeout. Those 503s must mean what they say: after
-// the thaw, the writes the database reaches late write nothing.
+// the thaw, the writes the database reaches late write nothing, and a POST repeated with its
+// Repeatability-Request-ID creates the operation once.
 func TestFrozenDatabaseCommitsNoWriteAnswered503(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -194,4 +195,19 @@ func TestFrozenDatabaseCommitsNoWriteAnswered503(t *testing.T) {
 		t.Errorf("percentProgress is %d after the thaw, not %d; the PATCH answered 503 set it", n, progress)
 	}
 
+	// The POST, repeated as its 503 said it may be, creates the operation once; a second repeat is answered as the first.
+	first := post()
+	if first.status != 201 || first.header.Get("Repeatability-Result") != "accepted" || first.header.Get("Location") == "" {
+		t.Fatalf("the repeated POST: %d, Repeatability-Result %q: %v", first.status, first.header.Get("Repeatability-Result"), first.body)
+	}
+	again := post()
+	if again.status != 201 || again.header.Get("Repeatability-Result") != "accepted" ||
+		again.header.Get("Location") != first.header.Get("Location") || again.header.Get("ETag") != first.header.Get("ETag") ||
+		again.body["id"] != first.body["id"] {
+		t.Errorf("the POST repeated again: %d %q %q, want the first answer %d %q %q",
+			again.status, again.header.Get("Location"), again.header.Get("ETag"), first.status, first.header.Get("Location"), first.header.Get("ETag"))
+	}
+	if n := count(`SELECT count(*) FROM case_operations`); n != 2 {
+		t.Errorf("%d operations after the POST was repeated twice, want 2", n)
+	}
 }
