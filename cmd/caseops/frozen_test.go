@@ -211,3 +211,58 @@ func TestFrozenDatabaseCommitsNoWriteAnswered503(t *testing.T) {
 		t.Errorf("%d operations after the POST was repeated twice, want 2", n)
 	}
 }
+
+// A write that waits on a row lock past the request timeout is ended by Postgres itself (serve sets each
+// connection's statement_timeout below --request-timeout), so its 503 says the database could not be reached,
+// not that the write may have been applied, and the write stays undone when the lock is released.
+func TestWriteHeldByALockIsRolledBackBeforeItsTimeout(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	dbURL := storetest.NewDatabase(t)
+	const requestTimeout = time.Second
+	s := serve(t, map[string]string{"DATABASE_URL": dbURL, "CASEOPS_JWT_SECRET": opsTestSecret,
+		"CASEOPS_REQUEST_TIMEOUT": requestTimeout.String(), "CASEOPS_DB_MAX_CONNS": "2"})
+	token := opsToken(t)
+	admin, err := pgx.Connect(ctx, dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close(ctx)
+
+	created := sendWithHeaders(t, "POST", s.base+"/beta/tagOperations", token, `{"status": "running"}`)
+	if created.status != 201 {
+		t.Fatalf("POST: %d %v", created.status, created.body)
+	}
+	id, _ := created.body["id"].(string)
+	tx, err := admin.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(ctx)
+	if _, err := tx.Exec(ctx, `SELECT FROM case_operations WHERE id = $1 FOR UPDATE`, id); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	a := sendWithHeaders(t, "PATCH", s.base+"/beta/tagOperations/"+id, token, `{"percentProgress": 40}`)
+	took := time.Since(start)
+	const unavailable = "The service cannot reach its database right now; retry after a few seconds."
+	if a.status != 503 || a.header.Get("Retry-After") == "" || a.message != unavailable {
+		t.Errorf("the PATCH held by the lock: %d, Retry-After %q, message %q; want 503 with Retry-After and %q",
+			a.status, a.header.Get("Retry-After"), a.message, unavailable)
+	}
+	if took >= requestTimeout+500*time.Millisecond {
+		t.Errorf("the PATCH held by the lock was answered after %s, past the %s request timeout", took, requestTimeout)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var events int
+	var progress *int
+	if err := admin.QueryRow(ctx, `SELECT (SELECT count(*) FROM case_operation_events WHERE request_id = $1),
+		(SELECT percent_progress FROM case_operations WHERE id = $2)`, a.header.Get("request-id"), id).Scan(&events, &progress); err != nil {
+		t.Fatal(err)
+	}
+	if events != 0 || progress != nil {
+		t.Errorf("after the lock was released the PATCH answered 503 left %d events and percentProgress %v", events, progress)
+	}
+}
