@@ -110,6 +110,10 @@ type innerErrorJSON struct {
 // retryAfterSeconds is what a client is told to wait while the database is away.
 const retryAfterSeconds = 5
 
+// outcomeUnknownMessage answers the one 503 after which a write may have been applied: every other 503 wrote nothing.
+const outcomeUnknownMessage = "The database stopped answering after this write was sent, so the write may or may not " +
+	"have been applied: GET the operation before retrying, or retry a POST with the same Repeatability-Request-ID."
+
 // toError decides what a client may see of err: store errors become their HTTP meaning,
 // Echo's own errors keep their status, and anything else is a 500 that only the log explains.
 func toError(err error, maxBodyBytes int64) (*Error, bool) {
@@ -136,6 +140,8 @@ func toError(err error, maxBodyBytes int64) (*Error, bool) {
 		return &Error{Status: http.StatusConflict, Target: "status", Message: "The status cannot change this way: " +
 			"notStarted may become any status, running may become running, succeeded, partiallySucceeded or failed, " +
 			"and a terminal status never changes."}, false
+	case errors.Is(err, store.ErrOutcomeUnknown):
+		return &Error{Status: http.StatusServiceUnavailable, RetryAfter: retryAfterSeconds, Message: outcomeUnknownMessage}, true
 	case errors.Is(err, store.ErrUnavailable):
 		return &Error{Status: http.StatusServiceUnavailable, RetryAfter: retryAfterSeconds,
 			Message: "The service cannot reach its database right now; retry after a few seconds."}, true

@@ -24,6 +24,10 @@ const (
 	readinessTimeout = time.Second
 	// readinessCacheFor lets any number of probes and load balancers share one check a second.
 	readinessCacheFor = time.Second
+	// readinessHold is how long the checks must disagree with the verdict before it changes: a pool that
+	// another client starves now and then fails one check and passes the next, and a load balancer must not
+	// pull a working replica out for that.
+	readinessHold = 2 * time.Second
 )
 
 type statusJSON struct {
@@ -48,7 +52,10 @@ type readiness struct {
 
 	mu        sync.Mutex
 	checkedAt time.Time
-	notReady  *Error // nil: ready
+	decided   bool   // a verdict has been given: the first check's stands at once
+	notReady  *Error // the verdict; nil: ready
+	// disagreeingSince is when the checks began to disagree with the verdict; zero while they agree.
+	disagreeingSince time.Time
 }
 
 func (r *readiness) handle() echo.HandlerFunc {
@@ -60,7 +67,8 @@ func (r *readiness) handle() echo.HandlerFunc {
 	}
 }
 
-// check returns why the service is not ready, or nil; it asks the database at most once per readinessCacheFor.
+// check returns why the service is not ready, or nil; it asks the database at most once per readinessCacheFor,
+// and changes its verdict only when the checks have disagreed with it for readinessHold.
 func (r *readiness) check(ctx context.Context) *Error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -81,12 +89,20 @@ func (r *readiness) check(ctx context.Context) *Error {
 		reason = "the database schema is at version " + strconv.FormatInt(version, 10) +
 			", but this binary expects version " + strconv.FormatInt(r.expected, 10)
 	}
+	var found *Error
+	if reason != "" {
+		found = &Error{Status: http.StatusServiceUnavailable, RetryAfter: retryAfterSeconds,
+			Message: "The service is not ready: " + reason + "."}
+	}
 	was := r.notReady
 	r.checkedAt = time.Now()
-	r.notReady = nil
-	if reason != "" {
-		r.notReady = &Error{Status: http.StatusServiceUnavailable, RetryAfter: retryAfterSeconds,
-			Message: "The service is not ready: " + reason + "."}
+	switch {
+	case !r.decided || (found == nil) == (was == nil):
+		r.decided, r.notReady, r.disagreeingSince = true, found, time.Time{}
+	case r.disagreeingSince.IsZero():
+		r.disagreeingSince = r.checkedAt
+	case r.checkedAt.Sub(r.disagreeingSince) >= readinessHold:
+		r.notReady, r.disagreeingSince = found, time.Time{}
 	}
 	// Log changes of state only: a load balancer polling an unready service must not flood the log.
 	switch {

@@ -2,9 +2,11 @@ package handlers
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/google/uuid"
@@ -16,6 +18,7 @@ import (
 // OperationStore is what the handlers need of the store.
 type OperationStore interface {
 	Create(ctx context.Context, tenant string, n store.NewOperation, a store.Audit) (store.Operation, error)
+	CreateRepeatable(ctx context.Context, tenant string, n store.NewOperation, a store.Audit, r store.Repeatable) (store.Operation, bool, error)
 	Get(ctx context.Context, tenant string, id uuid.UUID) (store.Operation, error)
 	List(ctx context.Context, tenant string, q store.ListQuery) (store.Page, error)
 	Patch(ctx context.Context, tenant string, id uuid.UUID, p store.Patch, a store.Audit) (store.Operation, store.PatchResult, error)
@@ -58,6 +61,11 @@ func handleCreateOperation(s OperationStore, maxBodyBytes int64) echo.HandlerFun
 		if err := noQueryOptions(c); err != nil {
 			return err
 		}
+		repeatable, err := repeatability(c.Request().Header, time.Now())
+		if err != nil {
+			c.Response().Header().Set(headerRepeatabilityResult, "rejected")
+			return err
+		}
 		obj, err := readBody(c, maxBodyBytes)
 		if err != nil {
 			return err
@@ -76,9 +84,22 @@ func handleCreateOperation(s OperationStore, maxBodyBytes int64) echo.HandlerFun
 				"cannot be null with a terminal status; leave it out and the service sets it to the time of the request."}})
 		}
 		caller := callerOf(c)
-		op, err := s.Create(c.Request().Context(), caller.TenantID, newOperation(body, caller), audit(c))
+		var op store.Operation
+		if repeatable == nil {
+			op, err = s.Create(c.Request().Context(), caller.TenantID, newOperation(body, caller), audit(c))
+		} else {
+			op, _, err = s.CreateRepeatable(c.Request().Context(), caller.TenantID, newOperation(body, caller), audit(c), *repeatable)
+			if errors.Is(err, store.ErrRepeatMismatch) {
+				c.Response().Header().Set(headerRepeatabilityResult, "rejected")
+				return &Error{Status: http.StatusConflict, Target: headerRepeatabilityRequestID, Message: "This " +
+					"Repeatability-Request-ID was already used for a request with another body or caller; a repeat must be the same request."}
+			}
+		}
 		if err != nil {
 			return err
+		}
+		if repeatable != nil {
+			c.Response().Header().Set(headerRepeatabilityResult, "accepted")
 		}
 		c.Response().Header().Set("Location", baseURL(c)+collectionPath+"/"+op.ID.String())
 		return writeOperation(c, http.StatusCreated, op)

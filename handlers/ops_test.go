@@ -185,12 +185,21 @@ func TestReadinessIsCheckedOnceASecond(t *testing.T) {
 	}
 	time.Sleep(1100 * time.Millisecond)
 	schema.err = errors.New("boom")
-	// Not an outage, but not ready either.
-	if e := assertError(t, s.do("GET", "/readyz", ""), 503, "serviceUnavailable", ""); e["message"] != "The service is not ready: the database did not answer the readiness check." {
-		t.Errorf("message %q", e["message"])
+	// A failed check does not change the verdict at once (see readinessHold)...
+	if r := s.do("GET", "/readyz", ""); r.status != 200 {
+		t.Errorf("readyz after one failed check: %d %s", r.status, r.body)
 	}
 	if n := schema.calls.Load(); n != 2 {
 		t.Errorf("a probe a second later did not ask again: %d calls", n)
+	}
+	// ...but checks failing for the whole hold do. Not an outage, but not ready either.
+	deadline := time.Now().Add(handlers.ReadinessHold + 5*time.Second)
+	r := s.do("GET", "/readyz", "")
+	for ; r.status == 200 && time.Now().Before(deadline); r = s.do("GET", "/readyz", "") {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if e := assertError(t, r, 503, "serviceUnavailable", ""); e["message"] != "The service is not ready: the database did not answer the readiness check." {
+		t.Errorf("message %q", e["message"])
 	}
 }
 
@@ -369,5 +378,93 @@ func TestMaxBodyBytes(t *testing.T) {
 	}
 	if got := s.do("PATCH", "/beta/tagOperation", body+" "); got.status != 413 {
 		t.Errorf("PATCH over the limit: %d", got.status)
+	}
+}
+
+// A pool that another client starves now and then fails some readiness checks and passes the next ones:
+// /readyz holds its verdict through that, so a load balancer does not pull a working replica out, and gives
+// the new verdict only once the checks have disagreed with it for the whole hold.
+func TestReadinessHoldsItsVerdictThroughAStarvedPool(t *testing.T) {
+	t.Parallel()
+	pool, err := pgxpool.New(context.Background(), storetest.NewDatabase(t)+"&pool_max_conns=2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	s := newOpsServer(t, pool, readyConfig(), nil)
+	s.token = ""
+	ready := fmt.Sprintf(`{"status": "ok", "schemaVersion": %d}`, migrations.LatestVersion())
+	assertJSON(t, s.do("GET", "/readyz", ""), 200, ready)
+
+	// starve takes every connection of the pool, as a burst of long requests does, until the returned func.
+	starve := func() func() {
+		held := make([]*pgxpool.Conn, 0, 2)
+		for range 2 {
+			c, err := pool.Acquire(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			held = append(held, c)
+		}
+		return func() {
+			for _, c := range held {
+				c.Release()
+			}
+		}
+	}
+	// probeUntil asks /readyz until the pool's statistics say a readiness check has run as wanted, and
+	// returns every answer it got on the way.
+	probeUntil := func(checked func(pgxpool.Stat) bool, what string) []response {
+		var answers []response
+		deadline := time.Now().Add(10 * time.Second)
+		for !checked(*pool.Stat()) {
+			if time.Now().After(deadline) {
+				t.Fatalf("timed out waiting for %s", what)
+			}
+			answers = append(answers, s.do("GET", "/readyz", ""))
+			time.Sleep(20 * time.Millisecond)
+		}
+		return answers
+	}
+	for round := range 3 {
+		release := starve()
+		canceled := pool.Stat().CanceledAcquireCount()
+		answers := probeUntil(func(st pgxpool.Stat) bool { return st.CanceledAcquireCount() > canceled },
+			"a readiness check to find the pool starved")
+		release()
+		acquired := pool.Stat().AcquireCount()
+		answers = append(answers, probeUntil(func(st pgxpool.Stat) bool { return st.AcquireCount() > acquired },
+			"a readiness check to get a connection again")...)
+		for _, r := range answers {
+			if r.status != 200 {
+				t.Fatalf("round %d: /readyz answered %d %s after one failed check", round, r.status, r.body)
+			}
+			assertJSON(t, r, 200, ready)
+		}
+	}
+
+	// Starved for longer than the hold, the service is not ready; given its connections back, it is again.
+	release := starve()
+	start := time.Now()
+	deadline := start.Add(10 * time.Second)
+	r := s.do("GET", "/readyz", "")
+	for r.status == 200 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+		r = s.do("GET", "/readyz", "")
+	}
+	if e := assertError(t, r, 503, "serviceUnavailable", ""); e["message"] != "The service is not ready: the database is unreachable." {
+		t.Errorf("message %q", e["message"])
+	}
+	if took := time.Since(start); took < handlers.ReadinessHold {
+		t.Errorf("/readyz failed %s into the starvation, before the %s hold", took, handlers.ReadinessHold)
+	}
+	release()
+	waitUntil := time.Now().Add(10 * time.Second)
+	for r = s.do("GET", "/readyz", ""); r.status != 200 && time.Now().Before(waitUntil); r = s.do("GET", "/readyz", "") {
+		time.Sleep(20 * time.Millisecond)
+	}
+	assertJSON(t, r, 200, ready)
+	if log := s.log.String(); strings.Count(log, `"msg":"not ready"`) != 1 || strings.Count(log, `"msg":"ready again"`) != 1 {
+		t.Errorf("want one not-ready and one ready-again line, log:\n%s", log)
 	}
 }

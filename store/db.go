@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -119,6 +120,10 @@ func EnsureDatabase(ctx context.Context, databaseURL string) (bool, error) {
 // PoolConfig tunes the connection pool.
 type PoolConfig struct {
 	MaxConns int32 // 0: pgxpool's default
+	// StatementTimeout, when positive, is every connection's statement_timeout: Postgres itself ends, and
+	// rolls back, a statement that runs longer. Below the request timeout, it makes a request that timed out
+	// in the database one that wrote nothing.
+	StatementTimeout time.Duration
 	// Tracer, when set, sees every query; tests use it to count round trips.
 	Tracer pgx.QueryTracer
 }
@@ -138,11 +143,15 @@ func Connect(ctx context.Context, databaseURL string, pc PoolConfig) (*pgxpool.P
 		cfg.MaxConns = pc.MaxConns
 	}
 	cfg.ConnConfig.Tracer = pc.Tracer
+	if pc.StatementTimeout > 0 {
+		cfg.ConnConfig.RuntimeParams["statement_timeout"] = strconv.FormatInt(max(pc.StatementTimeout.Milliseconds(), 1), 10)
+	}
+	cfg.BeforeConnect = (&connectBackoff{}).beforeConnect
 	cfg.AfterConnect = func(ctx context.Context, conn *pgx.Conn) error {
-		// Before the schema exists (a fresh database awaiting migration) there is nothing to prepare yet;
-		// pgx then prepares each statement on first use instead.
+		// Before the schema has what they use (a fresh database awaiting migration, an older schema) there
+		// is nothing to prepare yet; pgx then prepares each statement on first use instead.
 		var ready bool
-		if err := conn.QueryRow(ctx, `SELECT to_regclass('case_operation_events') IS NOT NULL`).Scan(&ready); err != nil || !ready {
+		if err := conn.QueryRow(ctx, `SELECT to_regclass('case_operation_repeatable_requests') IS NOT NULL`).Scan(&ready); err != nil || !ready {
 			return err
 		}
 		for _, sql := range hotStatements {

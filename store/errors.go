@@ -25,6 +25,11 @@ var (
 	ErrUnavailable = errors.New("database unavailable")
 	// ErrNoDatabase: the server has no database of the name the URL gives.
 	ErrNoDatabase = errors.New("database does not exist")
+	// ErrRepeatMismatch: a repeatable create reuses the request id of an earlier one that asked for something else.
+	ErrRepeatMismatch = errors.New("repeatable request id already used for another request")
+	// ErrOutcomeUnknown: the database stopped answering after a write was sent, so it may or may not have
+	// been applied. It comes wrapped with ErrUnavailable.
+	ErrOutcomeUnknown = errors.New("the write may or may not have been applied")
 )
 
 // TransitionError is a status change the status machine refuses; it is an ErrInvalidTransition.
@@ -85,6 +90,10 @@ func mapError(err error) error {
 	}
 	if errors.Is(err, context.Canceled) {
 		return err
+	}
+	var backoff *backoffError
+	if errors.As(err, &backoff) {
+		return fmt.Errorf("%w: %v", ErrUnavailable, err)
 	}
 	if errors.Is(err, context.DeadlineExceeded) || isConnectionError(err) {
 		return fmt.Errorf("%w: %v", ErrUnavailable, err)

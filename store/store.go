@@ -3,12 +3,17 @@
 package store
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
@@ -49,12 +54,16 @@ type operationRow struct {
 	LastModifiedDateTime time.Time
 }
 
+// targets are where a scan of operationColumns goes.
+func (r *operationRow) targets() []any {
+	return []any{&r.TenantID, &r.ID, &r.ODataType, &r.Status, &r.Action, &r.PercentProgress,
+		&r.CreatedDateTime, &r.CompletedDateTime, &r.CreatedBy, &r.ResultCode, &r.ResultMessage,
+		&r.ResultSubcode, &r.Version, &r.LastModifiedDateTime}
+}
+
 func scanOperation(row pgx.CollectableRow) (Operation, error) {
 	var r operationRow
-	err := row.Scan(&r.TenantID, &r.ID, &r.ODataType, &r.Status, &r.Action, &r.PercentProgress,
-		&r.CreatedDateTime, &r.CompletedDateTime, &r.CreatedBy, &r.ResultCode, &r.ResultMessage,
-		&r.ResultSubcode, &r.Version, &r.LastModifiedDateTime)
-	if err != nil {
+	if err := row.Scan(r.targets()...); err != nil {
 		return Operation{}, err
 	}
 	return r.toOperation(), nil
@@ -93,9 +102,16 @@ func utc(t *time.Time) *time.Time {
 // Each write statement below evaluates it before it writes its row.
 const historyWritten = `set_config('caseops.history', 'written', true)`
 
+// createSQL creates an operation and its history event. For a repeatable request ($14 not null) it first looks
+// for the answer to an earlier one with the same id: found, it creates nothing and returns that operation with
+// the earlier request's hash; else it records the answer with the operation, and clears out expired answers.
 const createSQL = `
 WITH mark AS (
 	SELECT ` + historyWritten + `
+), seen AS (
+	SELECT q.request_hash, jsonb_populate_record(NULL::case_operations, q.operation) AS r
+	FROM case_operation_repeatable_requests q
+	WHERE q.tenant_id = $1 AND q.request_id = $14 AND q.expires_at > now()
 ), ins AS (
 	INSERT INTO case_operations AS r (tenant_id, id, status, action, percent_progress, completed_date_time,
 		created_by, result_code, result_message, result_subcode)
@@ -103,15 +119,74 @@ WITH mark AS (
 		CASE WHEN $6::timestamptz IS NULL AND case_operation_status_is_terminal($3) THEN now() ELSE $6 END,
 		$7::jsonb, $8::integer, $9::text, $10::integer
 	FROM mark
+	WHERE NOT EXISTS (SELECT FROM seen) AND case_operation_write_in_time($13)
 	RETURNING r
 ), ev AS (
 	INSERT INTO case_operation_events (tenant_id, operation_id, kind, actor, request_id, changes)
 	SELECT (r).tenant_id, (r).id, 'created', $11, $12, case_operation_changes(NULL, r) FROM ins
+), answer AS (
+	INSERT INTO case_operation_repeatable_requests (tenant_id, request_id, request_hash, first_sent, expires_at, operation)
+	SELECT $1, $14::text, $15::bytea, $16::timestamptz, now() + $17::bigint * interval '1 second', to_jsonb(r)
+	FROM ins WHERE $14::text IS NOT NULL
+), expired AS (
+	DELETE FROM case_operation_repeatable_requests
+	WHERE $14::text IS NOT NULL AND ctid = ANY (ARRAY(SELECT ctid FROM case_operation_repeatable_requests
+		WHERE expires_at <= now() ORDER BY expires_at LIMIT 100 FOR UPDATE SKIP LOCKED))
 )
-SELECT ` + rowColumns + ` FROM ins`
+SELECT NULL::bytea, ` + rowColumns + ` FROM ins
+UNION ALL
+SELECT request_hash, ` + rowColumns + ` FROM seen`
+
+// RepeatabilityWindow is how long the answer to a repeatable create is kept: a repeat sent within it, counted
+// from when the first request was first sent, gets that answer.
+const RepeatabilityWindow = 10 * time.Minute
+
+// Repeatable names a create that the client may send again (OASIS Repeatable Requests).
+type Repeatable struct {
+	RequestID string
+	FirstSent time.Time
+}
 
 // Create stores a new operation for tenant and records its creation in the history, in one statement.
 func (s *Store) Create(ctx context.Context, tenant string, n NewOperation, a Audit) (Operation, error) {
+	op, _, err := s.create(ctx, tenant, n, a, nil)
+	return op, err
+}
+
+// CreateRepeatable is Create for a request the client may repeat. The first request with r's id creates the
+// operation and keeps the answer, in the same transaction; a repeat within RepeatabilityWindow creates nothing
+// and gets that operation as it was created, with repeated true. A repeat that asks for something else (another
+// body or another caller) is ErrRepeatMismatch.
+func (s *Store) CreateRepeatable(ctx context.Context, tenant string, n NewOperation, a Audit, r Repeatable) (op Operation, repeated bool, err error) {
+	op, repeated, err = s.create(ctx, tenant, n, a, &r)
+	if errors.Is(err, errRepeatRace) {
+		// A twin committed between this statement's snapshot and its insert, or an expired answer is in the
+		// way: clear the latter and try once more, which finds the former.
+		err = s.write(ctx, func(conn *pgxpool.Conn) error {
+			_, err := conn.Exec(ctx, `DELETE FROM case_operation_repeatable_requests
+				WHERE tenant_id = $1 AND request_id = $2 AND expires_at <= now()`, tenant, r.RequestID)
+			return err
+		})
+		if err == nil {
+			op, repeated, err = s.create(ctx, tenant, n, a, &r)
+		}
+	}
+	return op, repeated, err
+}
+
+// errRepeatRace is a repeatable create that found its request id taken when it inserted it.
+var errRepeatRace = errors.New("repeatable request id taken meanwhile")
+
+func (s *Store) create(ctx context.Context, tenant string, n NewOperation, a Audit, rep *Repeatable) (Operation, bool, error) {
+	var requestID *string
+	var hash []byte
+	var firstSent *time.Time
+	if rep != nil {
+		requestID, firstSent = &rep.RequestID, &rep.FirstSent
+		b, _ := json.Marshal(n) // an operation of strings, numbers and times always marshals
+		sum := sha256.Sum256(b)
+		hash = sum[:]
+	}
 	id := n.ID
 	if id == uuid.Nil {
 		id = uuid.New()
@@ -128,10 +203,31 @@ func (s *Store) Create(ctx context.Context, tenant string, n NewOperation, a Aud
 	if n.ResultInfo != nil {
 		code, message, subcode = n.ResultInfo.Code, n.ResultInfo.Message, n.ResultInfo.Subcode
 	}
-	rows, _ := s.pool.Query(ctx, createSQL, tenant, [16]byte(id), string(status), string(action), n.PercentProgress,
-		n.CompletedDateTime, jsonOrNil(n.CreatedBy), code, message, subcode, jsonOrNil(a.Actor), a.RequestID)
-	op, err := pgx.CollectExactlyOneRow(rows, scanOperation)
-	return op, mapError(err)
+	var op Operation
+	var seenHash []byte
+	err := s.write(ctx, func(conn *pgxpool.Conn) error {
+		rows, _ := conn.Query(ctx, createSQL, tenant, [16]byte(id), string(status), string(action), n.PercentProgress,
+			n.CompletedDateTime, jsonOrNil(n.CreatedBy), code, message, subcode, jsonOrNil(a.Actor), a.RequestID, deadline(ctx),
+			requestID, hash, firstSent, int64(RepeatabilityWindow/time.Second))
+		var err error
+		op, err = pgx.CollectExactlyOneRow(rows, func(row pgx.CollectableRow) (Operation, error) {
+			var r operationRow
+			err := row.Scan(append([]any{&seenHash}, r.targets()...)...)
+			return r.toOperation(), err
+		})
+		var pgErr *pgconn.PgError
+		if errors.As(err, &pgErr) && pgErr.ConstraintName == "case_operation_repeatable_requests_pkey" {
+			return errRepeatRace
+		}
+		return err
+	})
+	switch {
+	case err != nil:
+		return Operation{}, false, err
+	case seenHash != nil && !bytes.Equal(seenHash, hash):
+		return Operation{}, false, ErrRepeatMismatch
+	}
+	return op, seenHash != nil, nil
 }
 
 const getSQL = `SELECT ` + operationColumns + ` FROM case_operations WHERE tenant_id = $1 AND id = $2`
@@ -184,7 +280,7 @@ WITH old AS (
 		result_message = d.result_message, result_subcode = d.result_subcode,
 		version = r.version + 1, last_modified_date_time = greatest(now(), r.last_modified_date_time)
 	FROM decided d
-	WHERE d.verdict = 'updated' AND r.tenant_id = $1 AND r.id = $2
+	WHERE d.verdict = 'updated' AND r.tenant_id = $1 AND r.id = $2 AND case_operation_write_in_time($24)
 	RETURNING r
 ), ev AS (
 	INSERT INTO case_operation_events (tenant_id, operation_id, kind, actor, request_id, changes)
@@ -215,7 +311,7 @@ func (s *Store) Patch(ctx context.Context, tenant string, id uuid.UUID, p Patch,
 		p.CreatedBy.Set, createdByMergePatch(p.CreatedBy.Value),
 		false, nil, false, nil, false, nil,
 		p.CreatedDateTime, versions,
-		jsonOrNil(a.Actor), a.RequestID, created,
+		jsonOrNil(a.Actor), a.RequestID, created, deadline(ctx),
 	}
 	if p.ResultInfo.Set {
 		ri := p.ResultInfo.Value
@@ -228,12 +324,14 @@ func (s *Store) Patch(ctx context.Context, tenant string, id uuid.UUID, p Patch,
 	}
 	var verdict, oldStatus string
 	var r operationRow
-	err := s.pool.QueryRow(ctx, patchSQL, args...).Scan(&verdict, &oldStatus,
-		&r.TenantID, &r.ID, &r.ODataType, &r.Status, &r.Action, &r.PercentProgress,
-		&r.CreatedDateTime, &r.CompletedDateTime, &r.CreatedBy, &r.ResultCode, &r.ResultMessage,
-		&r.ResultSubcode, &r.Version, &r.LastModifiedDateTime)
+	err := s.write(ctx, func(conn *pgxpool.Conn) error {
+		return conn.QueryRow(ctx, patchSQL, args...).Scan(&verdict, &oldStatus,
+			&r.TenantID, &r.ID, &r.ODataType, &r.Status, &r.Action, &r.PercentProgress,
+			&r.CreatedDateTime, &r.CompletedDateTime, &r.CreatedBy, &r.ResultCode, &r.ResultMessage,
+			&r.ResultSubcode, &r.Version, &r.LastModifiedDateTime)
+	})
 	if err != nil {
-		return Operation{}, PatchResult{}, mapError(err)
+		return Operation{}, PatchResult{}, err
 	}
 	switch verdict {
 	case "stale":
@@ -255,7 +353,7 @@ WITH old AS (
 	FROM case_operations r WHERE tenant_id = $1 AND id = $2 FOR UPDATE
 ), del AS (
 	DELETE FROM case_operations r USING old
-	WHERE old.verdict = 'deleted' AND r.tenant_id = $1 AND r.id = $2
+	WHERE old.verdict = 'deleted' AND r.tenant_id = $1 AND r.id = $2 AND case_operation_write_in_time($7)
 	RETURNING r
 ), ev AS (
 	INSERT INTO case_operation_events (tenant_id, operation_id, kind, actor, request_id, changes)
@@ -268,12 +366,54 @@ SELECT verdict FROM old`
 func (s *Store) Delete(ctx context.Context, tenant string, id uuid.UUID, ifMatch []Revision, a Audit) error {
 	var verdict string
 	versions, created := revisionArrays(ifMatch)
-	err := s.pool.QueryRow(ctx, deleteSQL, tenant, [16]byte(id), versions, jsonOrNil(a.Actor), a.RequestID, created).Scan(&verdict)
+	err := s.write(ctx, func(conn *pgxpool.Conn) error {
+		return conn.QueryRow(ctx, deleteSQL, tenant, [16]byte(id), versions, jsonOrNil(a.Actor), a.RequestID, created,
+			deadline(ctx)).Scan(&verdict)
+	})
 	if err != nil {
-		return mapError(err)
+		return err
 	}
 	if verdict == "stale" {
 		return ErrPreconditionFailed
+	}
+	return nil
+}
+
+// write runs one write statement, which commits or rolls back on its own, on a connection of its own, so that
+// its failure says whether anything was written. Refused by Postgres, or failed before a byte was sent, it
+// wrote nothing. Lost after it was sent (the request's deadline passed before the answer came, the connection
+// broke), it may have committed or not: that is ErrOutcomeUnknown.
+func (s *Store) write(ctx context.Context, statement func(*pgxpool.Conn) error) error {
+	conn, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return mapError(err)
+	}
+	defer conn.Release()
+	err = statement(conn)
+	if err != nil && lostInFlight(err) {
+		return fmt.Errorf("%w: %w", ErrOutcomeUnknown, mapError(err))
+	}
+	return mapError(err)
+}
+
+// lostInFlight reports whether err says that a statement was sent and its answer never came.
+func lostInFlight(err error) bool {
+	var pgErr *pgconn.PgError
+	switch {
+	case errors.As(err, &pgErr), errors.Is(err, pgx.ErrNoRows):
+		return false // Postgres answered
+	case pgconn.SafeToRetry(err):
+		return false // nothing was sent
+	case errors.Is(err, context.Canceled):
+		return false // the client left: there is nobody to tell
+	}
+	return errors.Is(err, context.DeadlineExceeded) || isConnectionError(err)
+}
+
+// deadline is when ctx ends, for a write statement to refuse to run later than that; nil when it never does.
+func deadline(ctx context.Context) *time.Time {
+	if d, ok := ctx.Deadline(); ok {
+		return &d
 	}
 	return nil
 }

@@ -32,6 +32,7 @@ type dbProxy struct {
 	held    int        // chunks of data waiting for the proxy to resume
 	flowing *sync.Cond // signalled when hung or down changes
 	conns   map[net.Conn]bool
+	dials   int // connections clients opened to the proxy, turned away or not
 	wg      sync.WaitGroup
 }
 
@@ -87,6 +88,7 @@ func (p *dbProxy) pipe(client net.Conn) {
 	// first connections after the restore for a SYN retransmission (a second each).
 	p.mu.Lock()
 	down := p.down
+	p.dials++
 	p.mu.Unlock()
 	if down {
 		client.Close()
@@ -185,6 +187,13 @@ func (p *dbProxy) heldChunks() int {
 	return p.held
 }
 
+// dialed is how many connections clients have opened to the proxy.
+func (p *dbProxy) dialed() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.dials
+}
+
 func (p *dbProxy) restore() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -207,6 +216,7 @@ func (w outageWrite) ok() bool { return w.err == nil && w.status/100 == 2 }
 func writer(base, token string, stop <-chan struct{}, record func(outageWrite)) {
 	client := &http.Client{Timeout: 10 * time.Second}
 	var id string
+	created := 0 // the k of the POST that created id
 	for k := 0; ; k++ {
 		select {
 		case <-stop:
@@ -214,9 +224,10 @@ func writer(base, token string, stop <-chan struct{}, record func(outageWrite)) 
 		case <-time.After(25 * time.Millisecond):
 		}
 		w := outageWrite{method: "PATCH", id: id, start: time.Now()}
-		// Consecutive PATCHes always change percentProgress, so every acknowledged one writes a history event.
+		// No two PATCHes of one operation send the same percentProgress (a new one is created before k wraps,
+		// even when every write in between failed), so every acknowledged PATCH writes a history event.
 		path, body := "/beta/tagOperations/"+id, `{"percentProgress": `+strconv.Itoa(k%100+1)+`}`
-		if id == "" || k%4 == 0 {
+		if id == "" || k%4 == 0 || k-created >= 99 {
 			w.method, path, body = "POST", "/beta/tagOperations", `{"status": "running", "percentProgress": 0}`
 		}
 		req, _ := http.NewRequest(w.method, base+path, strings.NewReader(body))
@@ -235,7 +246,7 @@ func writer(base, token string, stop <-chan struct{}, record func(outageWrite)) 
 			res.Body.Close()
 			w.status, w.requestID, w.retryWait, w.code = res.StatusCode, res.Header.Get("request-id"), res.Header.Get("Retry-After"), answer.Error.Code
 			if w.method == "POST" && w.status == 201 {
-				id, w.id = answer.ID, answer.ID
+				id, w.id, created = answer.ID, answer.ID, k
 			}
 		}
 		record(w)
@@ -251,9 +262,9 @@ func TestDatabaseOutage(t *testing.T) {
 	q := u.Query()
 	q.Set("connect_timeout", "2")
 	u.RawQuery = q.Encode()
-	const requestTimeout = 2 * time.Second
+	const requestTimeout, maxConns = 2 * time.Second, 4
 	s := serve(t, map[string]string{"DATABASE_URL": u.String(), "CASEOPS_JWT_SECRET": opsTestSecret,
-		"CASEOPS_REQUEST_TIMEOUT": requestTimeout.String(), "CASEOPS_DB_MAX_CONNS": "4"})
+		"CASEOPS_REQUEST_TIMEOUT": requestTimeout.String(), "CASEOPS_DB_MAX_CONNS": strconv.Itoa(maxConns)})
 	token := opsToken(t)
 
 	var mu sync.Mutex
@@ -303,9 +314,10 @@ func TestDatabaseOutage(t *testing.T) {
 
 	cutStart := time.Now()
 	proxy.cut()
+	dialsBefore := proxy.dialed()
 	cutAt := time.Now() // requests started from here on cannot reach the database
-	// Readiness is cached for a second; then it must notice.
-	waitFor(t, 3*time.Second, func() bool { st, _ := probe("/readyz"); return st == 503 }, "/readyz to fail during the outage")
+	// Readiness is cached for a second and holds its verdict for two more; then it must notice.
+	waitFor(t, 5*time.Second, func() bool { st, _ := probe("/readyz"); return st == 503 }, "/readyz to fail during the outage")
 	if st, body := probe("/readyz"); st != 503 || !strings.Contains(body, "the database is unreachable") {
 		t.Errorf("/readyz during the outage: %d %s", st, body)
 	}
@@ -315,11 +327,12 @@ func TestDatabaseOutage(t *testing.T) {
 	time.Sleep(time.Until(cutAt.Add(2500 * time.Millisecond)))
 
 	restoreAt := time.Now()
+	dialsDuring := proxy.dialed() - dialsBefore
 	proxy.restore()
 	waitFor(t, 5*time.Second, func() bool { return successesSince(restoreAt) >= writers }, "writes to succeed after the database returns")
 	firstOK := time.Now()
 	waitFor(t, 5*time.Second, func() bool { return successesSince(firstOK) >= 20 }, "writes after recovery")
-	waitFor(t, 3*time.Second, func() bool { st, _ := probe("/readyz"); return st == 200 }, "/readyz to pass again")
+	waitFor(t, 5*time.Second, func() bool { st, _ := probe("/readyz"); return st == 200 }, "/readyz to pass again")
 	close(stop)
 	wg.Wait()
 
@@ -354,7 +367,13 @@ func TestDatabaseOutage(t *testing.T) {
 	if len(during) < 10 {
 		t.Errorf("only %d writes fell inside the outage", len(during))
 	}
-	if took := firstOK.Sub(restoreAt); took > 3*time.Second {
+	// The pool backs off between failed connection attempts, by at most a second: about ten attempts in the
+	// first second, then at least half a second apart, instead of one per request. The connections the cut
+	// broke send a cancel request each.
+	if limit := maxConns + 10 + int(2*restoreAt.Sub(cutStart).Seconds()); dialsDuring > limit {
+		t.Errorf("the pool dialed %d times in the %s the database was away, want at most %d", dialsDuring, restoreAt.Sub(cutStart), limit)
+	}
+	if took := firstOK.Sub(restoreAt); took > 2500*time.Millisecond { // the next attempt is due within a second
 		t.Errorf("recovery took %s", took)
 	}
 
@@ -380,7 +399,7 @@ func TestDatabaseOutage(t *testing.T) {
 	if events != len(acked) || rows != len(created) {
 		t.Errorf("%d acknowledged writes left %d history events; %d acknowledged creates left %d rows", len(acked), events, len(created), rows)
 	}
-	t.Logf("%d writes: %d acknowledged, %d during the outage; recovery took %s", len(writes), len(acked), len(during), firstOK.Sub(restoreAt))
+	t.Logf("%d writes: %d acknowledged, %d during the outage, %d dials; recovery took %s", len(writes), len(acked), len(during), dialsDuring, firstOK.Sub(restoreAt))
 
 	if err := s.stop(); err != nil {
 		t.Errorf("serve returned %v after the outage; it should have stayed up and stopped cleanly", err)

@@ -215,7 +215,8 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		warnDevelopmentAddr(logger, cfg)
 	}
 
-	pool, err := store.Connect(ctx, cfg.databaseURL, store.PoolConfig{MaxConns: int32(cfg.maxConns)})
+	pool, err := store.Connect(ctx, cfg.databaseURL, store.PoolConfig{MaxConns: int32(cfg.maxConns),
+		StatementTimeout: statementTimeout(cfg.requestTimeout)})
 	if err != nil {
 		return err
 	}
@@ -234,7 +235,13 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 			} else if created {
 				logger.Info("created database", "database", pool.Config().ConnConfig.Database)
 			}
-			return migrateUp(ctx, pool, logger)
+			// Migrations and index builds may take longer than any request: their connections have no statement timeout.
+			migrationPool, err := store.Connect(ctx, cfg.databaseURL, store.PoolConfig{MaxConns: int32(cfg.maxConns)})
+			if err != nil {
+				return err
+			}
+			defer migrationPool.Close()
+			return migrateUp(ctx, migrationPool, logger)
 		})
 		if err != nil {
 			return err
@@ -291,6 +298,13 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	logger.Info("stopped")
 	return nil
+}
+
+// statementTimeout bounds each statement inside Postgres, a fifth below the request timeout: a request that
+// waited on a lock or a slow database is told 503 after Postgres has rolled its write back, so the 503 means
+// that nothing was written.
+func statementTimeout(requestTimeout time.Duration) time.Duration {
+	return requestTimeout - requestTimeout/5
 }
 
 func newHTTPServer(h http.Handler, logger *slog.Logger) *http.Server {
