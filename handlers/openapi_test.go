@@ -218,14 +218,6 @@ func openAPIEnum(doc *openapi3.T, name string) []string {
 	return values
 }
 
-func enumStrings[S ~string](in []S) []string {
-	out := make([]string, len(in))
-	for i, s := range in {
-		out[i] = string(s)
-	}
-	return out
-}
-
 // The self-test: hand-made answers as CONTRACT.md describes them pass, and answers that break it fail.
 func TestValidateResponse(t *testing.T) {
 	t.Parallel()
@@ -240,7 +232,7 @@ func TestValidateResponse(t *testing.T) {
 			`"resultInfo":null}`
 		badRequest = `{"error":{"code":"badRequest","message":"The request body has 2 invalid properties: percentProgress, status.",` +
 			`"details":[{"code":"invalidValue","message":"percentProgress must be an integer from 0 to 100, or null.","target":"percentProgress"},` +
-			`{"code":"invalidValue","message":"status must be one of notStarted, …; it cannot be null.","target":"status"}],` +
+			`{"code":"invalidValue","message":"status must be one of notStarted, …; did you mean running?","target":"status"}],` +
 			`"innerError":{"date":"2026-01-02T03:04:05Z","request-id":"` + requestID + `","client-request-id":"my-client-42"}}}`
 	)
 	graphError := func(code string) string {

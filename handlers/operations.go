@@ -202,9 +202,17 @@ func noQueryOptions(c echo.Context) error {
 		return err
 	}
 	for key := range params {
-		return badRequest(key, "The query option "+quote(key)+" is not supported on this request.")
+		return badRequest(key, "The query option "+quote(key)+" is not supported on this request, which takes no query options.")
 	}
 	return nil
+}
+
+// joinWords lists words as people write them: "a", "a and b", "a, b and c".
+func joinWords(words []string, conjunction string) string {
+	if len(words) < 2 {
+		return strings.Join(words, "")
+	}
+	return strings.Join(words[:len(words)-1], ", ") + " " + conjunction + " " + words[len(words)-1]
 }
 
 // prefersMinimal reports whether the client asked for Prefer: return=minimal.

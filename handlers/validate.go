@@ -10,6 +10,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/caseops/caseops/handlers/spelling"
 	"github.com/caseops/caseops/store"
 )
 
@@ -83,7 +84,7 @@ func parseOperationBody(obj *object, mode bodyMode) (operationBody, problems) {
 			if ok && store.Status(s).Valid() {
 				out.Patch.Status = store.Some(store.Status(s))
 			} else {
-				errs.invalid(key, "status must be one of "+joinStatuses()+"; it cannot be null.")
+				errs.invalid(key, notAMember(key, v, enumStrings(store.Statuses)))
 			}
 		case "action":
 			a, ok := v.(string)
@@ -93,7 +94,7 @@ func parseOperationBody(obj *object, mode bodyMode) (operationBody, problems) {
 			case ok && store.Action(a) == store.ActionUnknownFutureValue && mode == modePatch:
 				// Graph's evolvable-enum sentinel: a client that echoes it back means "no change".
 			default:
-				errs.invalid(key, "action must be one of "+joinActions()+"; it cannot be null.")
+				errs.invalid(key, notAMember(key, v, enumStrings(store.Actions)))
 			}
 		case "createdBy":
 			if v == nil {
@@ -109,11 +110,37 @@ func parseOperationBody(obj *object, mode bodyMode) (operationBody, problems) {
 			}
 		default:
 			if !isIgnoredAnnotation(key) {
-				errs.add(key, "unknownProperty", "tagOperation has no property "+quote(key)+".")
+				errs.unknown(key, "tagOperation", key, selectableProperties)
 			}
 		}
 	}
 	return out, errs
+}
+
+// unknown reports the property key, which entity does not have, with the one it most likely meant.
+func (p *problems) unknown(target, entity, key string, properties []string) {
+	msg := entity + " has no property " + quote(key)
+	if meant := spelling.Nearest(key, properties); meant != "" {
+		msg += "; did you mean " + meant + "?"
+	} else {
+		msg += "; its properties are " + joinWords(properties, "and") + "."
+	}
+	p.add(target, "unknownProperty", msg)
+}
+
+// notAMember says what property must be when v is none of its members: null only when v is null,
+// and the member v most likely stands for when there is one.
+func notAMember(property string, v any, members []string) string {
+	list := strings.Join(members, ", ")
+	if v == nil {
+		return property + " cannot be null; it must be one of " + list + "."
+	}
+	if s, ok := v.(string); ok {
+		if meant := spelling.Nearest(s, members); meant != "" {
+			return property + " must be one of " + list + "; did you mean " + meant + "?"
+		}
+	}
+	return property + " must be one of " + list + "."
 }
 
 // isIgnoredAnnotation: OData annotations other than @odata.type carry no data we store.
@@ -205,7 +232,7 @@ func parseIdentitySet(errs *problems, target string, v any) (*store.IdentitySetP
 			slot = &p.User
 		default:
 			if !isIgnoredAnnotation(key) {
-				errs.add(path, "unknownProperty", "identitySet has no property "+quote(key)+".")
+				errs.unknown(path, "identitySet", key, []string{"application", "device", "user"})
 			}
 			continue
 		}
@@ -241,7 +268,7 @@ func parseIdentity(errs *problems, target string, v any) (*store.IdentityPatch, 
 			}
 		default:
 			if !isIgnoredAnnotation(key) {
-				errs.add(path, "unknownProperty", "identity has no property "+quote(key)+".")
+				errs.unknown(path, "identity", key, []string{"id", "displayName"})
 			}
 		}
 	}
@@ -283,27 +310,19 @@ func parseResultInfo(errs *problems, target string, v any) (*store.ResultInfoPat
 			}
 		default:
 			if !isIgnoredAnnotation(key) {
-				errs.add(path, "unknownProperty", "resultInfo has no property "+quote(key)+".")
+				errs.unknown(path, "resultInfo", key, []string{"code", "message", "subcode"})
 			}
 		}
 	}
 	return p, len(*errs) == before
 }
 
-func joinStatuses() string {
-	names := make([]string, len(store.Statuses))
-	for i, s := range store.Statuses {
-		names[i] = string(s)
+func enumStrings[T ~string](members []T) []string {
+	names := make([]string, len(members))
+	for i, m := range members {
+		names[i] = string(m)
 	}
-	return strings.Join(names, ", ")
-}
-
-func joinActions() string {
-	names := make([]string, len(store.Actions))
-	for i, a := range store.Actions {
-		names[i] = string(a)
-	}
-	return strings.Join(names, ", ")
+	return names
 }
 
 // newOperation turns a validated POST body into what the store creates; createdBy defaults to the caller.

@@ -1,0 +1,154 @@
+package handlers_test
+
+import (
+	"encoding/json"
+	"reflect"
+	"testing"
+)
+
+// detail is one member of error.details, as a client reads it.
+type detail struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+	Target  string `json:"target"`
+}
+
+// assertWholeError checks every part of a Graph error answer: status, code, target, message and each detail.
+func assertWholeError(t *testing.T, r response, status int, code, target, message string, details ...detail) {
+	t.Helper()
+	targets := make([]string, len(details))
+	for i, d := range details {
+		targets[i] = d.Target
+	}
+	e := assertError(t, r, status, code, target, targets...)
+	if e["message"] != message {
+		t.Errorf("message\n got %q\nwant %q", e["message"], message)
+	}
+	var got struct {
+		Error struct {
+			Details []detail `json:"details"`
+		} `json:"error"`
+	}
+	if err := json.Unmarshal(r.body, &got); err != nil {
+		t.Fatal(err)
+	}
+	if len(details) == 0 {
+		details = nil
+	}
+	if !reflect.DeepEqual(got.Error.Details, details) {
+		t.Errorf("details\n got %+v\nwant %+v", got.Error.Details, details)
+	}
+}
+
+const listOptions = "A list of operations takes $filter, $orderby, $select, $top, $count and $skiptoken."
+
+// An unknown query option is answered with the options the request takes, and the one it most likely meant.
+func TestUnknownQueryOptionMessages(t *testing.T) {
+	t.Parallel()
+	s := newTestServer(t)
+	id := s.create(`{}`)["id"].(string)
+	for _, c := range []struct{ method, path, target, message string }{
+		{"GET", "/beta/tagOperations?$fitler=status%20eq%20'running'", "$fitler",
+			"The query option '$fitler' is not supported on this request; did you mean $filter? " + listOptions},
+		{"GET", "/beta/tagOperations?$Filter=status%20eq%20'running'", "$Filter",
+			"The query option '$Filter' is not supported on this request; did you mean $filter? " + listOptions},
+		{"GET", "/beta/tagOperations?fitler=status%20eq%20'running'", "fitler",
+			"The query option 'fitler' is not supported on this request; did you mean $filter? " + listOptions},
+		{"GET", "/beta/tagOperations?$orderBy=status", "$orderBy",
+			"The query option '$orderBy' is not supported on this request; did you mean $orderby? " + listOptions},
+		{"GET", "/beta/tagOperations?pretty", "pretty",
+			"The query option 'pretty' is not supported on this request. " + listOptions},
+		{"GET", "/beta/tagOperations?$expand=createdBy", "$expand",
+			"The query option '$expand' is not supported on this request: tagOperation has no navigation properties to expand."},
+		{"GET", "/beta/tagOperations/" + id + "?$select=status", "$select",
+			"The query option '$select' is not supported on this request, which takes no query options."},
+		{"DELETE", "/beta/tagOperations/" + id + "?$top=1", "$top",
+			"The query option '$top' is not supported on this request, which takes no query options."},
+		{"GET", "/beta/tagOperations/delta?$deltaToken=abc", "$deltaToken",
+			"The query option '$deltaToken' is not supported on delta; did you mean $deltatoken? Follow @odata.nextLink and " +
+				"@odata.deltaLink as they are, and set the page size with Prefer: odata.maxpagesize."},
+	} {
+		r := s.do(c.method, c.path, "")
+		assertWholeError(t, r, 400, "badRequest", c.target, c.message)
+	}
+	if n := len(s.events(id)); n != 1 {
+		t.Errorf("%d events, want only the create", n)
+	}
+}
+
+// A property of $filter, $orderby or $select with a slip in it is answered with the property it most likely meant;
+// so is a member of an enumeration in $filter.
+func TestQueryPropertySuggestions(t *testing.T) {
+	t.Parallel()
+	s := newTestServer(t)
+	const filterable = "status, action, percentProgress, createdDateTime, completedDateTime, createdBy/user/id, " +
+		"createdBy/application/id, resultInfo/code"
+	for _, c := range []struct{ query, target, message string }{
+		{"$filter=Status eq 'running'", "$filter",
+			"$filter is not valid: unknown property 'Status' (did you mean status?); a filter may use " + filterable + " (at position 1)."},
+		{"$filter=createdBy/User/id eq 'ada'", "$filter",
+			"$filter is not valid: unknown property 'createdBy/User/id' (did you mean createdBy/user/id?); a filter may use " + filterable + " (at position 1)."},
+		{"$filter=precentProgress gt 5", "$filter",
+			"$filter is not valid: unknown property 'precentProgress' (did you mean percentProgress?); a filter may use " + filterable + " (at position 1)."},
+		{"$filter=tenant_id eq 'other'", "$filter",
+			"$filter is not valid: unknown property 'tenant_id'; a filter may use " + filterable + " (at position 1)."},
+		{"$filter=status eq 'Running'", "$filter",
+			"$filter is not valid: 'Running' is not a value of status (did you mean 'running'?); it is one of notStarted, " +
+				"submissionFailed, running, succeeded, partiallySucceeded, failed (at position 11)."},
+		{"$filter=action in ('applyTags', 'Index')", "$filter",
+			"$filter is not valid: 'Index' is not a value of action (did you mean 'index'?); it is one of contentExport, " +
+				"applyTags, convertToPdf, index, estimateStatistics, addToReviewSet (at position 25)."},
+		{"$orderby=CreatedDateTime desc", "$orderby",
+			"$orderby is not valid: unknown property 'CreatedDateTime' (did you mean createdDateTime?); operations can be sorted by " +
+				filterable + " (at position 1)."},
+		{"$select=id,PercentProgress", "$select",
+			"$select is not valid: unknown property 'PercentProgress' (did you mean percentProgress?); $select may list id, " +
+				"createdDateTime, completedDateTime, percentProgress, status, action, createdBy, resultInfo or * (at position 4)."},
+	} {
+		r := s.do("GET", "/beta/tagOperations?"+encodeQuery(c.query), "")
+		assertWholeError(t, r, 400, "badRequest", c.target, c.message)
+	}
+}
+
+// An unknown property in a body is answered with the property it most likely meant, or with the properties
+// there are; an enumeration value with a slip in its case with the member it meant; and null is mentioned
+// only when null was sent.
+func TestBodyPropertyMessages(t *testing.T) {
+	t.Parallel()
+	s := newTestServer(t)
+	id := s.create(`{}`)["id"].(string)
+	before := s.row(id)
+	const statuses = "notStarted, submissionFailed, running, succeeded, partiallySucceeded, failed"
+	const actions = "contentExport, applyTags, convertToPdf, index, estimateStatistics, addToReviewSet"
+	for _, c := range []struct {
+		body string
+		want detail
+	}{
+		{`{"PercentProgress": 5}`, detail{"unknownProperty", "tagOperation has no property 'PercentProgress'; did you mean percentProgress?", "PercentProgress"}},
+		{`{"completedDatetime": null}`, detail{"unknownProperty", "tagOperation has no property 'completedDatetime'; did you mean completedDateTime?", "completedDatetime"}},
+		{`{"tenantId": "other"}`, detail{"unknownProperty", "tagOperation has no property 'tenantId'; its properties are id, " +
+			"createdDateTime, completedDateTime, percentProgress, status, action, createdBy and resultInfo.", "tenantId"}},
+		{`{"createdBy": {"User": {"id": "u"}}}`, detail{"unknownProperty", "identitySet has no property 'User'; did you mean user?", "createdBy/User"}},
+		{`{"createdBy": {"owner": {"id": "u"}}}`, detail{"unknownProperty", "identitySet has no property 'owner'; its properties are application, device and user.", "createdBy/owner"}},
+		{`{"createdBy": {"user": {"displayname": "Ada"}}}`, detail{"unknownProperty", "identity has no property 'displayname'; did you mean displayName?", "createdBy/user/displayname"}},
+		{`{"resultInfo": {"subCode": 1}}`, detail{"unknownProperty", "resultInfo has no property 'subCode'; did you mean subcode?", "resultInfo/subCode"}},
+		{`{"resultInfo": {"text": "x"}}`, detail{"unknownProperty", "resultInfo has no property 'text'; its properties are code, message and subcode.", "resultInfo/text"}},
+		{`{"status": "Running"}`, detail{"invalidValue", "status must be one of " + statuses + "; did you mean running?", "status"}},
+		{`{"status": "paused"}`, detail{"invalidValue", "status must be one of " + statuses + ".", "status"}},
+		{`{"status": 1}`, detail{"invalidValue", "status must be one of " + statuses + ".", "status"}},
+		{`{"status": null}`, detail{"invalidValue", "status cannot be null; it must be one of " + statuses + ".", "status"}},
+		{`{"action": "ApplyTags"}`, detail{"invalidValue", "action must be one of " + actions + "; did you mean applyTags?", "action"}},
+		{`{"action": null}`, detail{"invalidValue", "action cannot be null; it must be one of " + actions + ".", "action"}},
+	} {
+		for _, req := range [][2]string{{"POST", "/beta/tagOperations"}, {"PATCH", "/beta/tagOperations/" + id}} {
+			r := s.do(req[0], req[1], c.body)
+			assertWholeError(t, r, 400, "badRequest", c.want.Target, c.want.Message, c.want)
+		}
+	}
+	if s.row(id) != before {
+		t.Errorf("a refused PATCH changed the row")
+	}
+	if n := s.count("SELECT count(*) FROM case_operations"); n != 1 {
+		t.Errorf("%d operations, want only the one created", n)
+	}
+}
