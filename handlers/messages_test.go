@@ -152,3 +152,55 @@ func TestBodyPropertyMessages(t *testing.T) {
 		t.Errorf("%d operations, want only the one created", n)
 	}
 }
+
+// A body that is not JSON is answered with where the problem is (line, column and byte offset) and, in words,
+// what was expected there.
+func TestBodySyntaxMessages(t *testing.T) {
+	t.Parallel()
+	s := newTestServer(t)
+	id := s.create(`{}`)["id"].(string)
+	before := s.row(id)
+	const notJSON = "The request body is not valid JSON: "
+	const value = "where a value was expected: a string in double quotes, a number, true, false, null, an object or an array"
+	for _, c := range []struct{ body, message string }{
+		{`{"status": nope}`, notJSON + "at line 1, column 13 (byte offset 12), it has 'o' where 'u' was expected, to spell null; " +
+			"a string goes in double quotes."},
+		{`{"status": running}`, notJSON + "at line 1, column 12 (byte offset 11), it has 'r' " + value + "."},
+		{`{"status": True}`, notJSON + "at line 1, column 12 (byte offset 11), it has 'T' " + value + "."},
+		{"{\n  \"percentProgress\": 5,\n  \"status\": x\n}", notJSON + "at line 3, column 13 (byte offset 38), it has 'x' " + value + "."},
+		{"\xef\xbb\xbf" + `{"status": nope}`, notJSON + "at line 1, column 13 (byte offset 15), it has 'o' where 'u' was expected, " +
+			"to spell null; a string goes in double quotes."},
+		{`{"percentProgress": 5,}`, notJSON + "at line 1, column 23 (byte offset 22), it has '}' where a property name in " +
+			"double quotes was expected; JSON allows no comma before it."},
+		{`{percentProgress: 5}`, notJSON + "at line 1, column 2 (byte offset 1), it has 'p' where a property name in double quotes was expected."},
+		{`{"percentProgress" 5}`, notJSON + "at line 1, column 20 (byte offset 19), it has '5' where ':' was expected after the property name."},
+		{`{"percentProgress": 5 "status": "running"}`, notJSON + "at line 1, column 23 (byte offset 22), it has '\"' where ',' or '}' " +
+			"was expected after the property's value."},
+		{`{"percentProgress": 5.}`, notJSON + "at line 1, column 23 (byte offset 22), it has '}' where a digit was expected after the decimal point."},
+		{`{"resultInfo": {"message": "a` + "\t" + `b"}}`, notJSON + "at line 1, column 30 (byte offset 29), it has a tab inside " +
+			`a string, where a control character must be escaped (\t for a tab, \n for a line break, \u0001 and the like for others).`},
+		{`{"resultInfo": {"message": "a\qb"}}`, notJSON + "at line 1, column 31 (byte offset 30), it has 'q' after a backslash, " +
+			`where an escape was expected: \", \\, \/, \b, \f, \n, \r, \t, or \u and four hexadecimal digits.`},
+		{`{"createdBy": {"user": {"id": ["a" "b"]}}}`, notJSON + "at line 1, column 36 (byte offset 35), it has '\"' where ',' or ']' " +
+			"was expected after the array element."},
+		{`{"percentProgress": 5`, notJSON + "it ends at line 1, column 22 (byte offset 21), before every object, array and string in it is closed."},
+		{`{"status": "running`, notJSON + "it ends at line 1, column 20 (byte offset 19), before every object, array and string in it is closed."},
+		{` `, `The request body is empty; it must be a JSON object, such as {"percentProgress": 50}.`},
+		{`nope`, notJSON + "at line 1, column 2 (byte offset 1), it has 'o' where 'u' was expected, to spell null; a string goes in double quotes."},
+		{`[{"percentProgress": 2}]`, `The request body must be a JSON object, such as {"percentProgress": 50}, not an array.`},
+		{`"x"`, `The request body must be a JSON object, such as {"percentProgress": 50}, not a string.`},
+		{`null`, `The request body must be a JSON object, such as {"percentProgress": 50}, not null.`},
+		{`{"percentProgress": 2} {}`, "The request body must hold one JSON object and nothing after it; at line 1, column 24 " +
+			"(byte offset 23), it has '{'."},
+	} {
+		for _, req := range [][2]string{{"POST", "/beta/tagOperations"}, {"PATCH", "/beta/tagOperations/" + id}} {
+			assertWholeError(t, s.do(req[0], req[1], c.body), 400, "badRequest", "", c.message)
+		}
+	}
+	if s.row(id) != before {
+		t.Errorf("a refused PATCH changed the row")
+	}
+	if n := s.count("SELECT count(*) FROM case_operations"); n != 1 {
+		t.Errorf("%d operations, want only the one created", n)
+	}
+}
