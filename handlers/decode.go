@@ -284,9 +284,13 @@ func describeValue(tok json.Token) string {
 	return "an array"
 }
 
-func quote(s string) string {
+func quote(s string) string { return "'" + clip(s) + "'" }
+
+// clip shortens a name a client sent to at most 64 bytes and an ellipsis, so that a huge key costs an
+// answer little.
+func clip(s string) string {
 	if len(s) > 64 {
 		s = s[:64] + "…"
 	}
-	return "'" + strings.ToValidUTF8(s, "") + "'"
+	return strings.ToValidUTF8(s, "")
 }

@@ -18,8 +18,8 @@ func BenchmarkDecodePatchBody(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
-				if _, errs := parseOperationBody(obj, modePatch); len(errs) > 0 {
-					b.Fatal(errs)
+				if _, errs := parseOperationBody(obj, modePatch); errs.count() > 0 {
+					b.Fatal(errs.listed)
 				}
 			}
 		})

@@ -2,7 +2,9 @@ package handlers_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"reflect"
+	"strings"
 	"testing"
 )
 
@@ -202,5 +204,48 @@ func TestBodySyntaxMessages(t *testing.T) {
 	}
 	if n := s.count("SELECT count(*) FROM case_operations"); n != 1 {
 		t.Errorf("%d operations, want only the one created", n)
+	}
+}
+
+// However many problems a body has, the answer lists the first 20 and counts the rest, so its size is bounded.
+func TestManyProblemsAreCounted(t *testing.T) {
+	t.Parallel()
+	s := newTestServer(t)
+	id := s.create(`{}`)["id"].(string)
+	before := s.row(id)
+	const properties = "; its properties are id, createdDateTime, completedDateTime, percentProgress, status, action, createdBy and resultInfo."
+	var body strings.Builder
+	body.WriteString(`{"percentProgress": 500`)
+	for i := range 6000 {
+		fmt.Fprintf(&body, `,"k%d":1`, i)
+	}
+	body.WriteString(`}`)
+	want := []detail{{"invalidValue", "percentProgress must be an integer from 0 to 100, or null.", "percentProgress"}}
+	targets := []string{"percentProgress"}
+	for i := range 19 {
+		k := fmt.Sprintf("k%d", i)
+		want = append(want, detail{"unknownProperty", "tagOperation has no property '" + k + "'" + properties, k})
+		targets = append(targets, k)
+	}
+	want = append(want, detail{"moreProblems", "5981 more problems are not listed; correct these and send the request " +
+		"again to see the rest.", ""})
+	message := "The request body has 6001 problems; the first 20 concern " + strings.Join(targets, ", ") + "."
+	for _, req := range [][2]string{{"POST", "/beta/tagOperations"}, {"PATCH", "/beta/tagOperations/" + id}, {"PATCH", "/beta/tagOperation"}} {
+		r := s.do(req[0], req[1], body.String())
+		if req[1] == "/beta/tagOperation" {
+			// Without an id the body names no operation: one problem more.
+			want := append(append([]detail{}, want[:20]...), detail{"moreProblems", "5982 more problems are not listed; " +
+				"correct these and send the request again to see the rest.", ""})
+			assertWholeError(t, r, 400, "badRequest", "", "The request body has 6002 problems; the first 20 concern "+
+				strings.Join(targets, ", ")+".", want...)
+		} else {
+			assertWholeError(t, r, 400, "badRequest", "", message, want...)
+		}
+		if len(r.body) > 8<<10 {
+			t.Errorf("%s %s: a %d-byte body got a %d-byte answer", req[0], req[1], body.Len(), len(r.body))
+		}
+	}
+	if s.row(id) != before {
+		t.Errorf("a refused PATCH changed the row")
 	}
 }

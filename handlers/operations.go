@@ -63,8 +63,8 @@ func handleCreateOperation(s OperationStore, maxBodyBytes int64) echo.HandlerFun
 			return err
 		}
 		body, errs := parseOperationBody(obj, modeCreate)
-		if len(errs) > 0 {
-			return invalidBody(errs)
+		if errs.count() > 0 {
+			return errs.error()
 		}
 		terminal := body.Patch.Status.Set && body.Patch.Status.Value.Terminal()
 		if body.Patch.CompletedDateTime.Value != nil && !terminal {
@@ -127,8 +127,8 @@ func handlePatchOperation(s OperationStore, m *metrics, maxBodyBytes int64, body
 		case !bodyID && body.ID != nil && *body.ID != id:
 			errs.add("id", "readOnlyProperty", "id is read-only; it may be sent only with the operation's own id.")
 		}
-		if len(errs) > 0 {
-			return invalidBody(errs)
+		if errs.count() > 0 {
+			return errs.error()
 		}
 		if bodyID {
 			id = *body.ID

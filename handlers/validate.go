@@ -33,12 +33,29 @@ const (
 	modeCreate
 )
 
-// problems collects every problem of a body, so the client hears of all of them at once.
-type problems []Detail
+// maxDetails bounds the problems an answer describes: a body of thousands of unknown properties gets the first
+// maxDetails and a count of the rest, so neither the answer nor the work of writing it grows with the body.
+const maxDetails = 20
+
+// problems collects the problems of a body, so the client hears of all of them at once.
+type problems struct {
+	listed []Detail
+	more   int // problems past the first maxDetails: counted, not described
+}
 
 func (p *problems) add(target, code, message string) {
-	*p = append(*p, Detail{Code: code, Message: message, Target: target})
+	if p.full() {
+		p.more++
+		return
+	}
+	p.listed = append(p.listed, Detail{Code: code, Message: message, Target: clip(target)})
 }
+
+// full reports whether the next problem will only be counted, so that describing it can be skipped.
+func (p *problems) full() bool { return len(p.listed) >= maxDetails }
+
+// count is the number of problems found.
+func (p *problems) count() int { return len(p.listed) + p.more }
 
 func (p *problems) invalid(target, message string) { p.add(target, "invalidValue", message) }
 
@@ -119,6 +136,10 @@ func parseOperationBody(obj *object, mode bodyMode) (operationBody, problems) {
 
 // unknown reports the property key, which entity does not have, with the one it most likely meant.
 func (p *problems) unknown(target, entity, key string, properties []string) {
+	if p.full() {
+		p.more++
+		return
+	}
 	msg := entity + " has no property " + quote(key)
 	if meant := spelling.Nearest(key, properties); meant != "" {
 		msg += "; did you mean " + meant + "?"
@@ -215,7 +236,7 @@ func parseIdentitySet(errs *problems, target string, v any) (*store.IdentitySetP
 		errs.invalid(target, target+" must be an identitySet object or null.")
 		return nil, false
 	}
-	before := len(*errs)
+	before := errs.count()
 	p := &store.IdentitySetPatch{}
 	for _, key := range obj.keys {
 		path := target + "/" + key
@@ -242,7 +263,7 @@ func parseIdentitySet(errs *problems, target string, v any) (*store.IdentitySetP
 			*slot = store.Some(ip)
 		}
 	}
-	return p, len(*errs) == before
+	return p, errs.count() == before
 }
 
 func parseIdentity(errs *problems, target string, v any) (*store.IdentityPatch, bool) {
@@ -251,7 +272,7 @@ func parseIdentity(errs *problems, target string, v any) (*store.IdentityPatch, 
 		errs.invalid(target, target+" must be an identity object or null.")
 		return nil, false
 	}
-	before := len(*errs)
+	before := errs.count()
 	p := &store.IdentityPatch{}
 	for _, key := range obj.keys {
 		path := target + "/" + key
@@ -272,7 +293,7 @@ func parseIdentity(errs *problems, target string, v any) (*store.IdentityPatch, 
 			}
 		}
 	}
-	return p, len(*errs) == before
+	return p, errs.count() == before
 }
 
 func parseResultInfo(errs *problems, target string, v any) (*store.ResultInfoPatch, bool) {
@@ -281,7 +302,7 @@ func parseResultInfo(errs *problems, target string, v any) (*store.ResultInfoPat
 		errs.invalid(target, target+" must be a resultInfo object or null.")
 		return nil, false
 	}
-	before := len(*errs)
+	before := errs.count()
 	p := &store.ResultInfoPatch{}
 	for _, key := range obj.keys {
 		path := target + "/" + key
@@ -314,7 +335,7 @@ func parseResultInfo(errs *problems, target string, v any) (*store.ResultInfoPat
 			}
 		}
 	}
-	return p, len(*errs) == before
+	return p, errs.count() == before
 }
 
 func enumStrings[T ~string](members []T) []string {
