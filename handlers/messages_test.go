@@ -6,6 +6,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 )
 
 // detail is one member of error.details, as a client reads it.
@@ -248,4 +249,34 @@ func TestManyProblemsAreCounted(t *testing.T) {
 	if s.row(id) != before {
 		t.Errorf("a refused PATCH changed the row")
 	}
+}
+
+// A completion time more than a few minutes ahead of the service's clock (a worker's clock skew) is refused on
+// POST and PATCH, naming the property, and nothing is written.
+func TestCompletedDateTimeInTheFuture(t *testing.T) {
+	t.Parallel()
+	s := newTestServer(t)
+	id := s.create(`{"status": "running"}`)["id"].(string)
+	before := s.row(id)
+	later := time.Now().UTC().Add(6 * time.Minute).Truncate(time.Second).Format(time.RFC3339)
+	for _, value := range []string{"2999-01-01T00:00:00Z", "2999-01-01T02:00:00+02:00", later} {
+		body := `{"status": "succeeded", "completedDateTime": "` + value + `"}`
+		want := detail{"invalidValue", "completedDateTime " + value + " is in the future: a completion time may be at most " +
+			"5 minutes after the service's clock.", "completedDateTime"}
+		for _, req := range [][2]string{{"POST", "/beta/tagOperations"}, {"PATCH", "/beta/tagOperations/" + id}} {
+			assertWholeError(t, s.do(req[0], req[1], body), 400, "badRequest", want.Target, want.Message, want)
+		}
+	}
+	if s.row(id) != before {
+		t.Errorf("a refused PATCH changed the row")
+	}
+	if n := s.count("SELECT count(*) FROM case_operations"); n != 1 {
+		t.Errorf("%d operations, want only the one created", n)
+	}
+	// Within the allowance, a worker whose clock runs ahead is believed.
+	soon := time.Now().UTC().Add(4 * time.Minute).Truncate(time.Second).Format(time.RFC3339)
+	r := s.do("PATCH", "/beta/tagOperations/"+id, `{"status": "succeeded", "completedDateTime": "`+soon+`"}`)
+	assertEntity(t, r, 200, map[string]any{"id": id, "status": "succeeded", "completedDateTime": soon, "@odata.etag": etagVersion(2)})
+	r = s.do("POST", "/beta/tagOperations", `{"status": "failed", "completedDateTime": "`+soon+`"}`)
+	assertEntity(t, r, 201, map[string]any{"status": "failed", "completedDateTime": soon, "@odata.etag": etagVersion(1)})
 }

@@ -17,6 +17,8 @@ import (
 const (
 	maxIdentityChars      = 1024
 	maxResultMessageChars = 4096
+	// maxClockSkew is how far ahead of the service's clock a worker's completion time may be.
+	maxClockSkew = 5 * time.Minute
 )
 
 // operationBody is a validated POST or PATCH body.
@@ -85,7 +87,14 @@ func parseOperationBody(obj *object, mode bodyMode) (operationBody, problems) {
 				out.CreatedDateTime = t
 			}
 		case "completedDateTime":
-			if t, ok := parseTime(&errs, key, v, true); ok {
+			t, ok := parseTime(&errs, key, v, true)
+			switch {
+			case !ok: // parseTime has said why
+			case t != nil && t.After(time.Now().Add(maxClockSkew)):
+				// A time far ahead (the year 2999) would skew every duration report.
+				errs.invalid(key, "completedDateTime "+clip(v.(string))+" is in the future: a completion time may be at most "+
+					itoa(int(maxClockSkew/time.Minute))+" minutes after the service's clock.")
+			default:
 				out.Patch.CompletedDateTime = store.Some(t)
 			}
 		case "percentProgress":
