@@ -280,3 +280,70 @@ func TestCompletedDateTimeInTheFuture(t *testing.T) {
 	r = s.do("POST", "/beta/tagOperations", `{"status": "failed", "completedDateTime": "`+soon+`"}`)
 	assertEntity(t, r, 201, map[string]any{"status": "failed", "completedDateTime": soon, "@odata.etag": etagVersion(1)})
 }
+
+// An If-Match or If-None-Match that is no entity tag can never match, so it is a 400 that shows the form expected,
+// not a 412 that a client retries for ever; If-None-Match is honoured on writes.
+func TestConditionalHeaders(t *testing.T) {
+	t.Parallel()
+	s := newTestServer(t)
+	op := s.create(`{}`)
+	id := op["id"].(string)
+	path := "/beta/tagOperations/" + id
+	current := etagOf(t, op["createdDateTime"].(string), 1)
+	before := s.row(id)
+	const form = " is not an entity tag. Send * or ETags as the service gave them, quotes included, such as " +
+		`W/"3.hol4d7qf5q", separated by commas.`
+	for _, header := range []string{"If-Match", "If-None-Match"} {
+		for _, c := range []struct{ value, message string }{
+			{`garbage`, "'garbage'" + form},
+			{`\"` + strings.TrimPrefix(current, `W/"`)[:len(current)-4] + `\"`, "'" + `\"` + strings.TrimPrefix(current, `W/"`)[:len(current)-4] +
+				`\"'` + form + " Do not escape the quotes with backslashes."},
+			{`W/\"1.abc\"`, `'W/\"1.abc\"'` + form + " Do not escape the quotes with backslashes."},
+			{`w/"1.abc"`, `'w/"1.abc"'` + form},
+			{`"1.abc`, `'"1.abc'` + form},
+			{current + ` ` + current, "'" + current + " " + current + "'" + form},
+			{`*, ` + current, "'*' must be the only value of " + header + "; send * alone, or ETags only."},
+		} {
+			for _, method := range []string{"PATCH", "DELETE"} {
+				body := ""
+				if method == "PATCH" {
+					body = `{"percentProgress": 5}`
+				}
+				r := s.do(method, path, body, header, c.value)
+				assertWholeError(t, r, 400, "badRequest", header, "The "+header+" header is malformed: "+c.message)
+			}
+		}
+	}
+	if s.row(id) != before {
+		t.Errorf("a malformed precondition wrote the row")
+	}
+
+	// Well-formed, If-None-Match is evaluated after If-Match (RFC 9110 §13.2.2); on a write, a match is 412.
+	exists := "The operation exists, and If-None-Match: * allows the request only when it does not; nothing was changed."
+	named := "The operation's current ETag is one that If-None-Match names; nothing was changed."
+	for _, c := range []struct {
+		method, ifMatch, ifNoneMatch, message string
+	}{
+		{"PATCH", "", "*", exists},
+		{"PATCH", "", `W/"9.abc", ` + current, named},
+		{"PATCH", current, "*", exists},
+		{"DELETE", "", "*", exists},
+		{"DELETE", "", current, named},
+	} {
+		r := s.do(c.method, path, `{"percentProgress": 5}`, "If-Match", c.ifMatch, "If-None-Match", c.ifNoneMatch)
+		assertWholeError(t, r, 412, "preconditionFailed", "", c.message)
+	}
+	r := s.do("PATCH", path, `{"percentProgress": 5}`, "If-Match", `W/"9.abc"`, "If-None-Match", "*")
+	assertWholeError(t, r, 412, "preconditionFailed", "", "The operation has changed since the ETag in If-Match was issued; read it again and retry.")
+	if s.row(id) != before {
+		t.Errorf("a failed precondition wrote the row")
+	}
+	r = s.do("PATCH", "/beta/tagOperations/05de44a5-44a5-05de-a544-de05a544de05", `{"percentProgress": 5}`, "If-None-Match", "*")
+	assertWholeError(t, r, 404, "notFound", "", "The operation does not exist.")
+	r = s.do("PATCH", path, `{"percentProgress": 5}`, "If-None-Match", `W/"9.abc"`, "If-Match", current)
+	assertEntity(t, r, 200, map[string]any{"id": id, "percentProgress": 5, "@odata.etag": etagVersion(2)})
+	r = s.do("DELETE", path, "", "If-None-Match", current)
+	if r.status != 204 {
+		t.Fatalf("DELETE with an If-None-Match naming an older ETag: %d %s", r.status, r.body)
+	}
+}

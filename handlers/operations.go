@@ -116,6 +116,10 @@ func handlePatchOperation(s OperationStore, m *metrics, maxBodyBytes int64, body
 		if err := noQueryOptions(c); err != nil {
 			return err
 		}
+		cond, err := readConditions(c.Request().Header)
+		if err != nil {
+			return err
+		}
 		obj, err := readBody(c, maxBodyBytes)
 		if err != nil {
 			return err
@@ -135,8 +139,11 @@ func handlePatchOperation(s OperationStore, m *metrics, maxBodyBytes int64, body
 		}
 		p := body.Patch
 		p.CreatedDateTime = body.CreatedDateTime
-		p.IfMatch = ifMatch(c.Request().Header)
-		op, res, err := s.Patch(c.Request().Context(), callerOf(c).TenantID, id, p, audit(c))
+		ctx, tenant := c.Request().Context(), callerOf(c).TenantID
+		if p.IfMatch, err = cond.pin(ctx, s, tenant, id); err != nil {
+			return err
+		}
+		op, res, err := s.Patch(ctx, tenant, id, p, audit(c))
 		if err != nil {
 			return err
 		}
@@ -160,8 +167,16 @@ func handleDeleteOperation(s OperationStore) echo.HandlerFunc {
 		if err := noQueryOptions(c); err != nil {
 			return err
 		}
-		err = s.Delete(c.Request().Context(), callerOf(c).TenantID, id, ifMatch(c.Request().Header), audit(c))
+		cond, err := readConditions(c.Request().Header)
 		if err != nil {
+			return err
+		}
+		ctx, tenant := c.Request().Context(), callerOf(c).TenantID
+		ifMatch, err := cond.pin(ctx, s, tenant, id)
+		if err != nil {
+			return err
+		}
+		if err := s.Delete(ctx, tenant, id, ifMatch, audit(c)); err != nil {
 			return err
 		}
 		return c.NoContent(http.StatusNoContent)

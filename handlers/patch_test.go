@@ -269,7 +269,7 @@ func TestPatchIfMatch(t *testing.T) {
 	before := s.row(id)
 	other := etagOf(t, time.Now().UTC().Format(time.RFC3339Nano), 2) // the right version of another incarnation
 	for _, stale := range []string{tag(1), tag(3), `"` + strings.TrimPrefix(tag(2), `W/"`), `W/"2"`, other,
-		`garbage`, tag(1) + ", " + tag(3),
+		tag(1) + ", " + tag(3),
 		// Tags compare as strings: the same numbers written otherwise are other tags.
 		strings.ToUpper(tag(2)), strings.Replace(tag(2), `W/"2.`, `W/"02.`, 1), strings.Replace(tag(2), `W/"2.`, `W/"+2.`, 1),
 		// A creation time before any timestamptz.
