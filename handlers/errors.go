@@ -214,10 +214,6 @@ func errorHandler(logger *slog.Logger, maxBodyBytes int64) echo.HTTPErrorHandler
 				ClientRequestID: ids.clientRequestID,
 			},
 		}}
-		if c.Request().Method == http.MethodHead {
-			_ = c.NoContent(e.Status)
-			return
-		}
 		if werr := writeJSON(c, e.Status, body); werr != nil {
 			logger.ErrorContext(c.Request().Context(), "writing error response", "error", werr.Error())
 		}
