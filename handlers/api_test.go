@@ -48,8 +48,8 @@ func TestCreate(t *testing.T) {
 		{`{"id": "not-a-guid"}`, "id"},
 		{`{"id": "{05de44a5-44a5-05de-a544-de05a544de05}"}`, "id"},
 		{`{"percentProgress": 101}`, "percentProgress"},
-		{`{"completedDateTime": "2030-01-01T00:00:00Z"}`, "completedDateTime"},
-		{`{"status": "running", "completedDateTime": "2030-01-01T00:00:00Z"}`, "completedDateTime"},
+		{`{"completedDateTime": "2026-01-01T00:00:00Z"}`, "completedDateTime"},
+		{`{"status": "running", "completedDateTime": "2026-01-01T00:00:00Z"}`, "completedDateTime"},
 		{`{"status": "failed", "completedDateTime": "2000-01-01T00:00:00Z"}`, "completedDateTime"},
 		{`{"status": "failed", "completedDateTime": null}`, "completedDateTime"}, // as a PATCH of a running one is
 		{`{"id": "00000000-0000-0000-0000-000000000000"}`, "id"},

@@ -4,11 +4,14 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"mime"
 	"net/http"
+	"regexp"
 	"strconv"
 	"strings"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/labstack/echo/v4"
@@ -72,38 +75,65 @@ func decodeObject(body []byte) (*object, error) {
 	}
 	// RFC 8259 §8.1: a sender must not start JSON with a byte order mark, but a parser may ignore one;
 	// some clients send it.
-	body = bytes.TrimPrefix(body, []byte("\xef\xbb\xbf"))
+	bom := 0
+	if rest, ok := bytes.CutPrefix(body, []byte("\xef\xbb\xbf")); ok {
+		body, bom = rest, 3
+	}
 	if jsontext.LoneSurrogate(body) {
 		// encoding/json would quietly store U+FFFD in its place.
 		return nil, badRequest("", `The request body escapes a lone UTF-16 surrogate (such as \ud800), which is no character.`)
+	}
+	if len(bytes.Trim(body, jsonSpace)) == 0 {
+		return nil, badRequest("", "The request body is empty; it must be a JSON object, such as "+exampleBody+".")
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.UseNumber()
 	tok, err := dec.Token()
 	if err != nil {
-		return nil, badRequest("", "The request body must be a JSON object: "+jsonProblem(err))
+		return nil, notJSON(body, bom)
 	}
 	if tok != json.Delim('{') {
-		return nil, badRequest("", "The request body must be a JSON object.")
+		return nil, badRequest("", "The request body must be a JSON object, such as "+exampleBody+", not "+describeValue(tok)+".")
 	}
 	obj, err := decodeMembers(dec, 1)
+	if errors.Is(err, errMalformed) {
+		return nil, notJSON(body, bom)
+	}
 	if err != nil {
 		return nil, err
 	}
+	end := int(dec.InputOffset())
 	if _, err := dec.Token(); err != io.EOF {
-		return nil, badRequest("", "The request body must hold one JSON object and nothing after it.")
+		end += len(body[end:]) - len(bytes.TrimLeft(body[end:], jsonSpace))
+		r, _ := utf8.DecodeRune(body[end:])
+		return nil, badRequest("", "The request body must hold one JSON object and nothing after it; "+
+			position(body, end, bom)+", it has "+describeChar(r)+".")
 	}
 	return obj, nil
 }
+
+const (
+	// jsonSpace is the whitespace JSON allows between tokens.
+	jsonSpace = " \t\r\n"
+	// exampleBody shows the shape every POST and PATCH body has.
+	exampleBody = `{"percentProgress": 50}`
+)
+
+// errMalformed stands for any syntax error of the decoder, whose own offsets are not reliable:
+// notJSON finds and describes the error again.
+var errMalformed = errors.New("the request body is not valid JSON")
 
 func decodeMembers(dec *json.Decoder, depth int) (*object, error) {
 	obj := &object{values: map[string]any{}}
 	for dec.More() {
 		tok, err := dec.Token()
 		if err != nil {
-			return nil, badRequest("", "The request body is not valid JSON: "+jsonProblem(err))
+			return nil, errMalformed
 		}
-		key := tok.(string) // inside an object the decoder only yields string keys here
+		key, ok := tok.(string) // inside an object the decoder yields only string keys; a safeguard
+		if !ok {
+			return nil, errMalformed
+		}
 		if _, dup := obj.values[key]; dup {
 			return nil, badRequest(key, "The property "+quote(key)+" appears more than once.")
 		}
@@ -115,7 +145,7 @@ func decodeMembers(dec *json.Decoder, depth int) (*object, error) {
 		obj.values[key] = v
 	}
 	if _, err := dec.Token(); err != nil { // the closing brace
-		return nil, badRequest("", "The request body is not valid JSON: "+jsonProblem(err))
+		return nil, errMalformed
 	}
 	return obj, nil
 }
@@ -123,7 +153,7 @@ func decodeMembers(dec *json.Decoder, depth int) (*object, error) {
 func decodeValue(dec *json.Decoder, depth int) (any, error) {
 	tok, err := dec.Token()
 	if err != nil {
-		return nil, badRequest("", "The request body is not valid JSON: "+jsonProblem(err))
+		return nil, errMalformed
 	}
 	d, ok := tok.(json.Delim)
 	if !ok {
@@ -144,25 +174,123 @@ func decodeValue(dec *json.Decoder, depth int) (any, error) {
 		arr = append(arr, v)
 	}
 	if _, err := dec.Token(); err != nil {
-		return nil, badRequest("", "The request body is not valid JSON: "+jsonProblem(err))
+		return nil, errMalformed
 	}
 	return arr, nil
 }
 
-func jsonProblem(err error) string {
+// notJSON says where body stops being JSON and what was expected there. body has lost the bom bytes
+// of a byte order mark, which the byte offset counts.
+func notJSON(body []byte, bom int) *Error {
+	const prefix = "The request body is not valid JSON: "
 	var syn *json.SyntaxError
-	if errors.As(err, &syn) {
-		return syn.Error() + " at byte " + itoa(int(syn.Offset)) + "."
+	if err := json.Unmarshal(body, new(json.RawMessage)); !errors.As(err, &syn) {
+		return badRequest("", prefix+"it could not be parsed.")
 	}
-	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-		return "it ends too soon."
+	at := int(syn.Offset) - 1 // the scanner has read the byte it refuses
+	if at < 0 || at >= len(body) || syn.Error() == "unexpected end of JSON input" {
+		return badRequest("", prefix+"it ends "+position(body, len(body), bom)+
+			", before every object, array and string in it is closed.")
 	}
-	return "it could not be parsed."
+	r, _ := utf8.DecodeRune(body[at:])
+	found := describeChar(r)
+	var problem string
+	switch context := syn.Error(); {
+	case strings.HasSuffix(context, "looking for beginning of value"):
+		problem = "it has " + found + " where a value was expected: a string in double quotes, a number, true, false, " +
+			"null, an object or an array" + afterComma(body, at)
+	case strings.HasSuffix(context, "looking for beginning of object key string"):
+		problem = "it has " + found + " where a property name in double quotes was expected" + afterComma(body, at)
+	case strings.HasSuffix(context, "after object key"):
+		problem = "it has " + found + " where ':' was expected after the property name"
+	case strings.HasSuffix(context, "after object key:value pair"):
+		problem = "it has " + found + " where ',' or '}' was expected after the property's value"
+	case strings.HasSuffix(context, "after array element"):
+		problem = "it has " + found + " where ',' or ']' was expected after the array element"
+	case strings.HasSuffix(context, "in string literal"):
+		problem = "it has " + found + ` inside a string, where a control character must be escaped (\t for a tab, ` +
+			`\n for a line break, \u0001 and the like for others)`
+	case strings.HasSuffix(context, "in string escape code"):
+		problem = "it has " + found + ` after a backslash, where an escape was expected: \", \\, \/, \b, \f, \n, \r, \t, ` +
+			`or \u and four hexadecimal digits`
+	case strings.HasSuffix(context, `in \u hexadecimal character escape`):
+		problem = "it has " + found + ` where a hexadecimal digit of a \u escape was expected`
+	case strings.HasSuffix(context, "after decimal point in numeric literal"):
+		problem = "it has " + found + " where a digit was expected after the decimal point"
+	case strings.HasSuffix(context, "in exponent of numeric literal"):
+		problem = "it has " + found + " where a digit was expected in the exponent"
+	case strings.HasSuffix(context, "in numeric literal"):
+		problem = "it has " + found + " where a digit was expected"
+	default:
+		if m := literalContext.FindStringSubmatch(context); m != nil {
+			problem = "it has " + found + " where '" + m[2] + "' was expected, to spell " + m[1]
+			if unicode.IsLetter(r) {
+				problem += "; a string goes in double quotes"
+			}
+		} else {
+			problem = "it has " + found + ", which JSON does not allow there"
+		}
+	}
+	return badRequest("", prefix+position(body, at, bom)+", "+problem+".")
 }
 
-func quote(s string) string {
+// literalContext is how encoding/json names a misspelt true, false or null.
+var literalContext = regexp.MustCompile(`in literal (true|false|null) \(expecting '(.)'\)$`)
+
+// afterComma points out a trailing comma when the refused '}' or ']' at follows one.
+func afterComma(body []byte, at int) string {
+	before := bytes.TrimRight(body[:at], jsonSpace)
+	if (body[at] == '}' || body[at] == ']') && len(before) > 0 && before[len(before)-1] == ',' {
+		return "; JSON allows no comma before it"
+	}
+	return ""
+}
+
+// position names the byte at of body as a person finds it: line and column (in characters, from 1), and the
+// byte offset (from 0) in the body as sent, whose first bom bytes were a byte order mark.
+func position(body []byte, at, bom int) string {
+	line := 1 + bytes.Count(body[:at], []byte("\n"))
+	column := 1 + utf8.RuneCount(body[bytes.LastIndexByte(body[:at], '\n')+1:at])
+	return "at line " + itoa(line) + ", column " + itoa(column) + " (byte offset " + itoa(at+bom) + ")"
+}
+
+// describeChar names r for a message; a control character by what it does or its code point.
+func describeChar(r rune) string {
+	switch {
+	case r == '\t':
+		return "a tab"
+	case r == '\n':
+		return "a line break"
+	case r == '\r':
+		return "a carriage return"
+	case !unicode.IsPrint(r):
+		return fmt.Sprintf("the character U+%04X", r)
+	}
+	return "'" + string(r) + "'"
+}
+
+// describeValue names the kind of a JSON value that is not an object.
+func describeValue(tok json.Token) string {
+	switch tok.(type) {
+	case nil:
+		return "null"
+	case bool:
+		return "a Boolean"
+	case json.Number:
+		return "a number"
+	case string:
+		return "a string"
+	}
+	return "an array"
+}
+
+func quote(s string) string { return "'" + clip(s) + "'" }
+
+// clip shortens a name a client sent to at most 64 bytes and an ellipsis, so that a huge key costs an
+// answer little.
+func clip(s string) string {
 	if len(s) > 64 {
 		s = s[:64] + "…"
 	}
-	return "'" + strings.ToValidUTF8(s, "") + "'"
+	return strings.ToValidUTF8(s, "")
 }

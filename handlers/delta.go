@@ -12,6 +12,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
 
+	"github.com/caseops/caseops/handlers/spelling"
 	"github.com/caseops/caseops/store"
 )
 
@@ -95,8 +96,11 @@ func handleDelta(s OperationStore) echo.HandlerFunc {
 		for key, values := range params {
 			name := optionName(key)
 			if name != "$skiptoken" && name != "$deltatoken" {
-				return badRequest(key, "The query option "+quote(key)+" is not supported on delta; follow "+
-					"@odata.nextLink and @odata.deltaLink as they are, and set the page size with Prefer: odata.maxpagesize.")
+				advice := "follow @odata.nextLink and @odata.deltaLink as they are, and set the page size with Prefer: odata.maxpagesize."
+				if meant := spelling.Nearest(name, []string{"$skiptoken", "$deltatoken"}); meant != "" {
+					advice = "did you mean " + meant + "? F" + strings.TrimPrefix(advice, "f")
+				}
+				return badRequest(key, "The query option "+quote(key)+" is not supported on delta; "+advice)
 			}
 			if len(params) > 1 || len(values) > 1 {
 				return badRequest(name, "Give one $skiptoken or one $deltatoken, as @odata.nextLink or @odata.deltaLink has it.")

@@ -88,28 +88,6 @@ func etag(r store.Revision) string {
 	return `W/"` + strconv.FormatInt(r.Version, 10) + "." + strconv.FormatInt(r.Created.UnixMicro(), 36) + `"`
 }
 
-// ifMatch reads If-Match: nil when absent or "*", else the revisions it names (an empty, non-nil
-// slice when it names none of ours, which then never matches).
-func ifMatch(h http.Header) []store.Revision {
-	values := h.Values("If-Match")
-	if len(values) == 0 {
-		return nil
-	}
-	revisions := []store.Revision{}
-	for _, v := range values {
-		for _, tag := range strings.Split(v, ",") {
-			tag = strings.TrimSpace(tag)
-			if tag == "*" {
-				return nil
-			}
-			if r, ok := parseETag(tag); ok {
-				revisions = append(revisions, r)
-			}
-		}
-	}
-	return revisions
-}
-
 // parseETag reads a tag etag wrote, exactly as it wrote it: If-Match compares tags character by
 // character (RFC 9110 §8.8.3.2), so "W/\"02.ABC\"" is not "W/\"2.abc\"" even though the numbers agree.
 func parseETag(tag string) (store.Revision, bool) {

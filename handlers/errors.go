@@ -41,16 +41,25 @@ func badRequest(target, message string) *Error {
 }
 
 // invalidBody reports every problem found in a request body at once.
-func invalidBody(details []Detail) *Error {
-	e := &Error{Status: http.StatusBadRequest, Details: details}
-	if len(details) == 1 {
-		e.Message, e.Target = details[0].Message, details[0].Target
-	} else {
-		targets := make([]string, len(details))
-		for i, d := range details {
-			targets[i] = d.Target
-		}
-		e.Message = "The request body has " + itoa(len(details)) + " invalid properties: " + strings.Join(targets, ", ") + "."
+func invalidBody(details []Detail) *Error { return (&problems{listed: details}).error() }
+
+// error is the answer to a body with these problems: each of them, or the first maxDetails and a count of the rest.
+func (p *problems) error() *Error {
+	e := &Error{Status: http.StatusBadRequest, Details: p.listed}
+	targets := make([]string, len(p.listed))
+	for i, d := range p.listed {
+		targets[i] = d.Target
+	}
+	switch {
+	case p.more > 0:
+		e.Message = "The request body has " + itoa(p.count()) + " problems; the first " + itoa(len(p.listed)) +
+			" concern " + strings.Join(targets, ", ") + "."
+		e.Details = append(e.Details[:len(e.Details):len(e.Details)], Detail{Code: "moreProblems", Message: itoa(p.more) +
+			" more problems are not listed; correct these and send the request again to see the rest."})
+	case len(p.listed) == 1:
+		e.Message, e.Target = p.listed[0].Message, p.listed[0].Target
+	default:
+		e.Message = "The request body has " + itoa(len(p.listed)) + " invalid properties: " + strings.Join(targets, ", ") + "."
 	}
 	return e
 }
@@ -211,10 +220,6 @@ func errorHandler(logger *slog.Logger, maxBodyBytes int64) echo.HTTPErrorHandler
 				ClientRequestID: ids.clientRequestID,
 			},
 		}}
-		if c.Request().Method == http.MethodHead {
-			_ = c.NoContent(e.Status)
-			return
-		}
 		if werr := writeJSON(c, e.Status, body); werr != nil {
 			logger.ErrorContext(c.Request().Context(), "writing error response", "error", werr.Error())
 		}

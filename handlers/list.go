@@ -17,6 +17,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/caseops/caseops/handlers/odata"
+	"github.com/caseops/caseops/handlers/spelling"
 	"github.com/caseops/caseops/store"
 )
 
@@ -76,6 +77,9 @@ type listOptions struct {
 	digest string // of $filter and $orderby: a $skiptoken is good only for the query it was made for
 }
 
+// listOptionNames are the options a list takes, in the order messages name them.
+var listOptionNames = []string{"$filter", "$orderby", "$select", "$top", "$count", "$skiptoken"}
+
 // listOptionOrder is the order @odata.nextLink writes the options in.
 var listOptionOrder = []string{"$filter", "$orderby", "$select", "$top", "$count"}
 
@@ -92,9 +96,14 @@ func parseListOptions(params url.Values) (listOptions, error) {
 		default:
 			msg := "The query option " + quote(key) + " is not supported on this request"
 			if why, known := unsupportedOptions[name]; known {
-				msg += ": " + why
+				return opts, badRequest(key, msg+": "+why+".")
 			}
-			return opts, badRequest(key, msg+".")
+			if meant := spelling.Nearest(name, listOptionNames); meant != "" {
+				msg += "; did you mean " + meant + "?"
+			} else {
+				msg += "."
+			}
+			return opts, badRequest(key, msg+" A list of operations takes "+joinWords(listOptionNames, "and")+".")
 		}
 	}
 

@@ -64,6 +64,29 @@ func checkOpenAPIResponse(req *http.Request, status int, header http.Header, bod
 	if err != nil {
 		return err
 	}
+	// The document lists neither HEAD nor OPTIONS: HEAD answers as GET without a body, and OPTIONS, like every 405,
+	// lists in Allow exactly the methods the document gives the path, and HEAD and OPTIONS.
+	item := spec.pathItem(req)
+	if allow := header.Get("Allow"); item != nil && (req.Method == http.MethodOptions || status == http.StatusMethodNotAllowed) &&
+		allow != allowOf(item) {
+		return fmt.Errorf("Allow %q, but the document has %q", allow, allowOf(item))
+	}
+	excludeBody := false
+	switch req.Method {
+	case http.MethodHead:
+		if len(body) > 0 {
+			return fmt.Errorf("HEAD answered with a %d-byte body", len(body))
+		}
+		req = req.Clone(req.Context())
+		req.Method, excludeBody = http.MethodGet, true
+	case http.MethodOptions:
+		if item != nil {
+			if status != http.StatusNoContent || len(body) > 0 {
+				return fmt.Errorf("OPTIONS answered %d with a %d-byte body, want 204 and none", status, len(body))
+			}
+			return nil
+		}
+	}
 	route, pathParams, err := spec.router.FindRoute(req)
 	switch {
 	case errors.Is(err, routers.ErrMethodNotAllowed):
@@ -76,6 +99,7 @@ func checkOpenAPIResponse(req *http.Request, status int, header http.Header, bod
 	}
 	opts := &openapi3filter.Options{
 		AuthenticationFunc:      openapi3filter.NoopAuthenticationFunc,
+		ExcludeResponseBody:     excludeBody,
 		IncludeResponseStatus:   true, // an undocumented status is an error, not a pass
 		MultiError:              true,
 		SchemaValidationOptions: []openapi3.SchemaValidationOption{openapi3.WithStringFormatValidator("uuid", openAPIGUIDFormat)},
@@ -97,6 +121,32 @@ func checkOpenAPIResponse(req *http.Request, status int, header http.Header, bod
 	return nil
 }
 
+// pathItem is the document's path the request's URL names, or nil; a path that takes GET is preferred, so that
+// /beta/tagOperations/delta is not taken for an {id}.
+func (s *openAPISpec) pathItem(req *http.Request) *openapi3.PathItem {
+	for _, method := range []string{http.MethodGet, http.MethodPost, http.MethodPatch, http.MethodDelete} {
+		r := req.Clone(req.Context())
+		r.Method = method
+		if route, _, err := s.router.FindRoute(r); err == nil {
+			return route.PathItem
+		}
+	}
+	return nil
+}
+
+// allowOf is the Allow header of a path of the document: its methods, HEAD with GET, and OPTIONS.
+func allowOf(item *openapi3.PathItem) string {
+	methods := []string{http.MethodOptions}
+	for method := range item.Operations() {
+		methods = append(methods, strings.ToUpper(method))
+		if strings.EqualFold(method, http.MethodGet) {
+			methods = append(methods, http.MethodHead)
+		}
+	}
+	slices.Sort(methods)
+	return strings.Join(methods, ", ")
+}
+
 // errorRoute stands for a request the document has no operation for: the only answer it allows is
 // the component response name (Echo's own 404 or 405, in the Graph error shape).
 func (s *openAPISpec) errorRoute(req *http.Request, status int, name string) *routers.Route {
@@ -116,11 +166,15 @@ func TestOpenAPIDocument(t *testing.T) {
 	t.Run("every route is documented and every /beta operation is served", func(t *testing.T) {
 		t.Parallel()
 		served := map[string]bool{}
-		for _, r := range NewServer(slog.New(slog.DiscardHandler), Config{ServeMetrics: true}, nil, nil, nil, nil).Routes() {
-			if strings.HasSuffix(r.Name, ".onlyGet") {
-				continue // answers 405 on purpose, as the document's absence of the method says
-			}
+		routes := NewServer(slog.New(slog.DiscardHandler), Config{ServeMetrics: true}, nil, nil, nil, nil).Routes()
+		for _, r := range routes {
 			path := strings.ReplaceAll(r.Path, ":id", "{id}")
+			switch {
+			case strings.Contains(r.Name, ".methodNotAllowed."), r.Method == echo.RouteNotFound:
+				continue // answers 405 on purpose, as the document's absence of the method says
+			case r.Method == http.MethodOptions, r.Method == http.MethodHead:
+				continue // not in the document, which says how they answer; checkOpenAPIResponse holds them to it
+			}
 			served[r.Method+" "+path] = true
 			if item := doc.Paths.Value(path); item == nil || item.GetOperation(r.Method) == nil {
 				t.Errorf("%s %s is served but not in openapi.json", r.Method, r.Path)
@@ -218,14 +272,6 @@ func openAPIEnum(doc *openapi3.T, name string) []string {
 	return values
 }
 
-func enumStrings[S ~string](in []S) []string {
-	out := make([]string, len(in))
-	for i, s := range in {
-		out[i] = string(s)
-	}
-	return out
-}
-
 // The self-test: hand-made answers as CONTRACT.md describes them pass, and answers that break it fail.
 func TestValidateResponse(t *testing.T) {
 	t.Parallel()
@@ -240,7 +286,7 @@ func TestValidateResponse(t *testing.T) {
 			`"resultInfo":null}`
 		badRequest = `{"error":{"code":"badRequest","message":"The request body has 2 invalid properties: percentProgress, status.",` +
 			`"details":[{"code":"invalidValue","message":"percentProgress must be an integer from 0 to 100, or null.","target":"percentProgress"},` +
-			`{"code":"invalidValue","message":"status must be one of notStarted, …; it cannot be null.","target":"status"}],` +
+			`{"code":"invalidValue","message":"status must be one of notStarted, …; did you mean running?","target":"status"}],` +
 			`"innerError":{"date":"2026-01-02T03:04:05Z","request-id":"` + requestID + `","client-request-id":"my-client-42"}}}`
 	)
 	graphError := func(code string) string {
@@ -288,7 +334,16 @@ func TestValidateResponse(t *testing.T) {
 		{name: "unknown path", method: http.MethodGet, path: "/beta/caseOperations", status: 404,
 			header: jsonHeaders(), body: graphError("notFound")},
 		{name: "method not allowed", method: http.MethodPut, path: entityPath, status: 405,
-			header: jsonHeaders("Allow", "OPTIONS, DELETE, GET, PATCH"), body: graphError("methodNotAllowed")},
+			header: jsonHeaders("Allow", "DELETE, GET, HEAD, OPTIONS, PATCH"), body: graphError("methodNotAllowed")},
+		{name: "method not allowed, with an Allow the path does not have", method: http.MethodPut, path: entityPath, status: 405,
+			header: jsonHeaders("Allow", "OPTIONS, DELETE, GET, PATCH, POST"), body: graphError("methodNotAllowed"), wantErr: "Allow"},
+		{name: "options", method: http.MethodOptions, path: "/beta/tagOperations/delta", status: 204,
+			header: headers("Allow", "GET, HEAD, OPTIONS")},
+		{name: "options listing methods that answer 405", method: http.MethodOptions, path: "/beta/tagOperations/delta", status: 204,
+			header: headers("Allow", "DELETE, GET, HEAD, OPTIONS, PATCH, POST, PUT"), wantErr: "Allow"},
+		{name: "head", method: http.MethodHead, path: entityPath, status: 200, header: jsonHeaders("ETag", `W/"2.hol4d7qf5q"`)},
+		{name: "head with a body", method: http.MethodHead, path: entityPath, status: 200,
+			header: jsonHeaders("ETag", `W/"2.hol4d7qf5q"`), body: entity, wantErr: "body"},
 
 		{name: "a property the contract does not have", method: http.MethodGet, path: entityPath, status: 200,
 			header: jsonHeaders("ETag", `W/"2.hol4d7qf5q"`), body: strings.Replace(entity, `"resultInfo":null`, `"resultInfo":null,"tenantId":"dev"`, 1),

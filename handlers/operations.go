@@ -71,8 +71,8 @@ func handleCreateOperation(s OperationStore, maxBodyBytes int64) echo.HandlerFun
 			return err
 		}
 		body, errs := parseOperationBody(obj, modeCreate)
-		if len(errs) > 0 {
-			return invalidBody(errs)
+		if errs.count() > 0 {
+			return errs.error()
 		}
 		terminal := body.Patch.Status.Set && body.Patch.Status.Value.Terminal()
 		if body.Patch.CompletedDateTime.Value != nil && !terminal {
@@ -137,6 +137,10 @@ func handlePatchOperation(s OperationStore, m *metrics, maxBodyBytes int64, body
 		if err := noQueryOptions(c); err != nil {
 			return err
 		}
+		cond, err := readConditions(c.Request().Header)
+		if err != nil {
+			return err
+		}
 		obj, err := readBody(c, maxBodyBytes)
 		if err != nil {
 			return err
@@ -148,16 +152,19 @@ func handlePatchOperation(s OperationStore, m *metrics, maxBodyBytes int64, body
 		case !bodyID && body.ID != nil && *body.ID != id:
 			errs.add("id", "readOnlyProperty", "id is read-only; it may be sent only with the operation's own id.")
 		}
-		if len(errs) > 0 {
-			return invalidBody(errs)
+		if errs.count() > 0 {
+			return errs.error()
 		}
 		if bodyID {
 			id = *body.ID
 		}
 		p := body.Patch
 		p.CreatedDateTime = body.CreatedDateTime
-		p.IfMatch = ifMatch(c.Request().Header)
-		op, res, err := s.Patch(c.Request().Context(), callerOf(c).TenantID, id, p, audit(c))
+		ctx, tenant := c.Request().Context(), callerOf(c).TenantID
+		if p.IfMatch, err = cond.pin(ctx, s, tenant, id); err != nil {
+			return err
+		}
+		op, res, err := s.Patch(ctx, tenant, id, p, audit(c))
 		if err != nil {
 			return err
 		}
@@ -181,8 +188,16 @@ func handleDeleteOperation(s OperationStore) echo.HandlerFunc {
 		if err := noQueryOptions(c); err != nil {
 			return err
 		}
-		err = s.Delete(c.Request().Context(), callerOf(c).TenantID, id, ifMatch(c.Request().Header), audit(c))
+		cond, err := readConditions(c.Request().Header)
 		if err != nil {
+			return err
+		}
+		ctx, tenant := c.Request().Context(), callerOf(c).TenantID
+		ifMatch, err := cond.pin(ctx, s, tenant, id)
+		if err != nil {
+			return err
+		}
+		if err := s.Delete(ctx, tenant, id, ifMatch, audit(c)); err != nil {
 			return err
 		}
 		return c.NoContent(http.StatusNoContent)
@@ -223,9 +238,17 @@ func noQueryOptions(c echo.Context) error {
 		return err
 	}
 	for key := range params {
-		return badRequest(key, "The query option "+quote(key)+" is not supported on this request.")
+		return badRequest(key, "The query option "+quote(key)+" is not supported on this request, which takes no query options.")
 	}
 	return nil
+}
+
+// joinWords lists words as people write them: "a", "a and b", "a, b and c".
+func joinWords(words []string, conjunction string) string {
+	if len(words) < 2 {
+		return strings.Join(words, "")
+	}
+	return strings.Join(words[:len(words)-1], ", ") + " " + conjunction + " " + words[len(words)-1]
 }
 
 // prefersMinimal reports whether the client asked for Prefer: return=minimal.

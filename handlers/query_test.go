@@ -564,7 +564,8 @@ func TestHostileAndUnsupportedQueries(t *testing.T) {
 		{"skip=10", "skip", ""},
 		{"$format=xml", "$format", ""},
 		{"$deltatoken=abc", "$deltatoken", ""},
-		{"$Filter=status eq 'running'", "$Filter", "The query option '$Filter' is not supported on this request."},
+		{"$Filter=status eq 'running'", "$Filter", "The query option '$Filter' is not supported on this request; did you mean $filter? " +
+			"A list of operations takes $filter, $orderby, $select, $top, $count and $skiptoken."},
 		{"$frobnicate=1", "$frobnicate", ""},
 		{"pretty", "pretty", ""},
 	} {

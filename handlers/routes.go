@@ -3,6 +3,8 @@ package handlers
 import (
 	"log/slog"
 	"net/http"
+	"slices"
+	"strings"
 
 	"github.com/labstack/echo/v4"
 	"github.com/prometheus/client_golang/prometheus"
@@ -16,32 +18,85 @@ func addRoutes(e *echo.Echo, logger *slog.Logger, cfg Config, tokens TokenVerifi
 	auth := authenticate(tokens)
 	read := []echo.MiddlewareFunc{auth, requireRead}
 	write := []echo.MiddlewareFunc{auth, requireWrite}
+	api := &routeTable{e: e, methods: map[string][]string{}}
 
-	e.POST("/beta/tagOperations", handleCreateOperation(operations, cfg.MaxBodyBytes), write...)
-	e.GET("/beta/tagOperations", handleListOperations(operations), read...)
-	e.GET("/beta/tagOperations/delta", handleDelta(operations), read...)
-	e.GET("/beta/tagOperations/delta()", handleDelta(operations), read...)
-	for _, delta := range []string{"/beta/tagOperations/delta", "/beta/tagOperations/delta()"} {
-		// Without these, a write to delta would fall through to /:id and answer 404 for a GUID it never named.
-		e.Match([]string{http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete}, delta, onlyGet)
-	}
-	e.GET("/beta/tagOperations/:id", handleGetOperation(operations), read...)
-	e.PATCH("/beta/tagOperations/:id", handlePatchOperation(operations, m, cfg.MaxBodyBytes, false), write...)
-	e.DELETE("/beta/tagOperations/:id", handleDeleteOperation(operations), write...)
+	api.add(http.MethodPost, "/beta/tagOperations", handleCreateOperation(operations, cfg.MaxBodyBytes), write...)
+	api.add(http.MethodGet, "/beta/tagOperations", handleListOperations(operations), read...)
+	api.add(http.MethodGet, "/beta/tagOperations/delta", handleDelta(operations), read...)
+	api.add(http.MethodGet, "/beta/tagOperations/delta()", handleDelta(operations), read...)
+	api.add(http.MethodGet, "/beta/tagOperations/:id", handleGetOperation(operations), read...)
+	api.add(http.MethodPatch, "/beta/tagOperations/:id", handlePatchOperation(operations, m, cfg.MaxBodyBytes, false), write...)
+	api.add(http.MethodDelete, "/beta/tagOperations/:id", handleDeleteOperation(operations), write...)
 	// The seed page's own request: the body's id names the operation.
-	e.PATCH("/beta/tagOperation", handlePatchOperation(operations, m, cfg.MaxBodyBytes, true), write...)
+	api.add(http.MethodPatch, "/beta/tagOperation", handlePatchOperation(operations, m, cfg.MaxBodyBytes, true), write...)
 
 	// Service endpoints: no token, for load balancers, orchestrators and scrapers.
-	e.GET("/openapi.json", handleOpenAPI())
-	e.GET("/healthz", handleHealth())
-	e.GET("/readyz", (&readiness{logger: logger, schema: schema, expected: cfg.SchemaVersion}).handle())
+	api.add(http.MethodGet, "/openapi.json", handleOpenAPI())
+	api.add(http.MethodGet, "/healthz", handleHealth())
+	api.add(http.MethodGet, "/readyz", (&readiness{logger: logger, schema: schema, expected: cfg.SchemaVersion}).handle())
 	if cfg.ServeMetrics {
-		e.GET("/metrics", echo.WrapHandler(MetricsHandler(logger, reg)))
+		api.add(http.MethodGet, "/metrics", echo.WrapHandler(MetricsHandler(logger, reg)))
+	}
+	api.answerOtherMethods()
+}
+
+// routeTable registers routes and remembers the methods each path serves, so that OPTIONS and every 405
+// name exactly the methods that work there.
+type routeTable struct {
+	e       *echo.Echo
+	paths   []string
+	methods map[string][]string // path -> the methods it serves
+}
+
+// add serves method on path; a GET is served for HEAD too (RFC 9110 §9.3.2: the same answer without its body,
+// which net/http drops).
+func (t *routeTable) add(method, path string, h echo.HandlerFunc, m ...echo.MiddlewareFunc) {
+	t.e.Add(method, path, h, m...)
+	if _, known := t.methods[path]; !known {
+		t.paths = append(t.paths, path)
+	}
+	t.methods[path] = append(t.methods[path], method)
+	if method == http.MethodGet {
+		t.e.Add(http.MethodHead, path, h, m...)
+		t.methods[path] = append(t.methods[path], http.MethodHead)
 	}
 }
 
-// onlyGet answers 405 on a resource that can only be read.
-func onlyGet(c echo.Context) error {
-	c.Response().Header().Set("Allow", "GET")
-	return echo.ErrMethodNotAllowed
+// standardMethods are the methods answered explicitly on every path. Without them, a write to
+// /beta/tagOperations/delta would fall through to /:id and answer 404 for a GUID it never named.
+var standardMethods = []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
+	http.MethodDelete, http.MethodTrace, http.MethodConnect}
+
+// answerOtherMethods answers OPTIONS on every path with the methods it serves, and any other method with 405.
+// Echo's own OPTIONS and 405 would list every method registered on the path, those that only answer 405 included.
+func (t *routeTable) answerOtherMethods() {
+	for _, path := range t.paths {
+		served := slices.Concat(t.methods[path], []string{http.MethodOptions})
+		slices.Sort(served)
+		allow := strings.Join(served, ", ")
+		t.e.OPTIONS(path, func(c echo.Context) error {
+			c.Response().Header().Set("Allow", allow)
+			return c.NoContent(http.StatusNoContent)
+		})
+		notAllowed := methodNotAllowed(path, allow)
+		var others []string
+		for _, method := range standardMethods {
+			if !slices.Contains(served, method) {
+				others = append(others, method)
+			}
+		}
+		if len(others) > 0 {
+			t.e.Match(others, path, notAllowed)
+		}
+		t.e.RouteNotFound(path, notAllowed) // any other method a client makes up
+	}
+}
+
+// methodNotAllowed answers 405 on path, which serves the methods in allow.
+func methodNotAllowed(path, allow string) echo.HandlerFunc {
+	path = strings.ReplaceAll(path, ":id", "{id}")
+	return func(c echo.Context) error {
+		return &Error{Status: http.StatusMethodNotAllowed, Header: http.Header{"Allow": {allow}},
+			Message: clip(c.Request().Method) + " is not allowed on " + path + ", which takes " + allow + "."}
+	}
 }

@@ -10,12 +10,15 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/caseops/caseops/handlers/spelling"
 	"github.com/caseops/caseops/store"
 )
 
 const (
 	maxIdentityChars      = 1024
 	maxResultMessageChars = 4096
+	// maxClockSkew is how far ahead of the service's clock a worker's completion time may be.
+	maxClockSkew = 5 * time.Minute
 )
 
 // operationBody is a validated POST or PATCH body.
@@ -32,12 +35,29 @@ const (
 	modeCreate
 )
 
-// problems collects every problem of a body, so the client hears of all of them at once.
-type problems []Detail
+// maxDetails bounds the problems an answer describes: a body of thousands of unknown properties gets the first
+// maxDetails and a count of the rest, so neither the answer nor the work of writing it grows with the body.
+const maxDetails = 20
+
+// problems collects the problems of a body, so the client hears of all of them at once.
+type problems struct {
+	listed []Detail
+	more   int // problems past the first maxDetails: counted, not described
+}
 
 func (p *problems) add(target, code, message string) {
-	*p = append(*p, Detail{Code: code, Message: message, Target: target})
+	if p.full() {
+		p.more++
+		return
+	}
+	p.listed = append(p.listed, Detail{Code: code, Message: message, Target: clip(target)})
 }
+
+// full reports whether the next problem will only be counted, so that describing it can be skipped.
+func (p *problems) full() bool { return len(p.listed) >= maxDetails }
+
+// count is the number of problems found.
+func (p *problems) count() int { return len(p.listed) + p.more }
 
 func (p *problems) invalid(target, message string) { p.add(target, "invalidValue", message) }
 
@@ -67,7 +87,14 @@ func parseOperationBody(obj *object, mode bodyMode) (operationBody, problems) {
 				out.CreatedDateTime = t
 			}
 		case "completedDateTime":
-			if t, ok := parseTime(&errs, key, v, true); ok {
+			t, ok := parseTime(&errs, key, v, true)
+			switch {
+			case !ok: // parseTime has said why
+			case t != nil && t.After(time.Now().Add(maxClockSkew)):
+				// A time far ahead (the year 2999) would skew every duration report.
+				errs.invalid(key, "completedDateTime "+clip(v.(string))+" is in the future: a completion time may be at most "+
+					itoa(int(maxClockSkew/time.Minute))+" minutes after the service's clock.")
+			default:
 				out.Patch.CompletedDateTime = store.Some(t)
 			}
 		case "percentProgress":
@@ -83,7 +110,7 @@ func parseOperationBody(obj *object, mode bodyMode) (operationBody, problems) {
 			if ok && store.Status(s).Valid() {
 				out.Patch.Status = store.Some(store.Status(s))
 			} else {
-				errs.invalid(key, "status must be one of "+joinStatuses()+"; it cannot be null.")
+				errs.invalid(key, notAMember(key, v, enumStrings(store.Statuses)))
 			}
 		case "action":
 			a, ok := v.(string)
@@ -93,7 +120,7 @@ func parseOperationBody(obj *object, mode bodyMode) (operationBody, problems) {
 			case ok && store.Action(a) == store.ActionUnknownFutureValue && mode == modePatch:
 				// Graph's evolvable-enum sentinel: a client that echoes it back means "no change".
 			default:
-				errs.invalid(key, "action must be one of "+joinActions()+"; it cannot be null.")
+				errs.invalid(key, notAMember(key, v, enumStrings(store.Actions)))
 			}
 		case "createdBy":
 			if v == nil {
@@ -109,11 +136,41 @@ func parseOperationBody(obj *object, mode bodyMode) (operationBody, problems) {
 			}
 		default:
 			if !isIgnoredAnnotation(key) {
-				errs.add(key, "unknownProperty", "tagOperation has no property "+quote(key)+".")
+				errs.unknown(key, "tagOperation", key, selectableProperties)
 			}
 		}
 	}
 	return out, errs
+}
+
+// unknown reports the property key, which entity does not have, with the one it most likely meant.
+func (p *problems) unknown(target, entity, key string, properties []string) {
+	if p.full() {
+		p.more++
+		return
+	}
+	msg := entity + " has no property " + quote(key)
+	if meant := spelling.Nearest(key, properties); meant != "" {
+		msg += "; did you mean " + meant + "?"
+	} else {
+		msg += "; its properties are " + joinWords(properties, "and") + "."
+	}
+	p.add(target, "unknownProperty", msg)
+}
+
+// notAMember says what property must be when v is none of its members: null only when v is null,
+// and the member v most likely stands for when there is one.
+func notAMember(property string, v any, members []string) string {
+	list := strings.Join(members, ", ")
+	if v == nil {
+		return property + " cannot be null; it must be one of " + list + "."
+	}
+	if s, ok := v.(string); ok {
+		if meant := spelling.Nearest(s, members); meant != "" {
+			return property + " must be one of " + list + "; did you mean " + meant + "?"
+		}
+	}
+	return property + " must be one of " + list + "."
 }
 
 // isIgnoredAnnotation: OData annotations other than @odata.type carry no data we store.
@@ -188,7 +245,7 @@ func parseIdentitySet(errs *problems, target string, v any) (*store.IdentitySetP
 		errs.invalid(target, target+" must be an identitySet object or null.")
 		return nil, false
 	}
-	before := len(*errs)
+	before := errs.count()
 	p := &store.IdentitySetPatch{}
 	for _, key := range obj.keys {
 		path := target + "/" + key
@@ -205,7 +262,7 @@ func parseIdentitySet(errs *problems, target string, v any) (*store.IdentitySetP
 			slot = &p.User
 		default:
 			if !isIgnoredAnnotation(key) {
-				errs.add(path, "unknownProperty", "identitySet has no property "+quote(key)+".")
+				errs.unknown(path, "identitySet", key, []string{"application", "device", "user"})
 			}
 			continue
 		}
@@ -215,7 +272,7 @@ func parseIdentitySet(errs *problems, target string, v any) (*store.IdentitySetP
 			*slot = store.Some(ip)
 		}
 	}
-	return p, len(*errs) == before
+	return p, errs.count() == before
 }
 
 func parseIdentity(errs *problems, target string, v any) (*store.IdentityPatch, bool) {
@@ -224,7 +281,7 @@ func parseIdentity(errs *problems, target string, v any) (*store.IdentityPatch, 
 		errs.invalid(target, target+" must be an identity object or null.")
 		return nil, false
 	}
-	before := len(*errs)
+	before := errs.count()
 	p := &store.IdentityPatch{}
 	for _, key := range obj.keys {
 		path := target + "/" + key
@@ -241,11 +298,11 @@ func parseIdentity(errs *problems, target string, v any) (*store.IdentityPatch, 
 			}
 		default:
 			if !isIgnoredAnnotation(key) {
-				errs.add(path, "unknownProperty", "identity has no property "+quote(key)+".")
+				errs.unknown(path, "identity", key, []string{"id", "displayName"})
 			}
 		}
 	}
-	return p, len(*errs) == before
+	return p, errs.count() == before
 }
 
 func parseResultInfo(errs *problems, target string, v any) (*store.ResultInfoPatch, bool) {
@@ -254,7 +311,7 @@ func parseResultInfo(errs *problems, target string, v any) (*store.ResultInfoPat
 		errs.invalid(target, target+" must be a resultInfo object or null.")
 		return nil, false
 	}
-	before := len(*errs)
+	before := errs.count()
 	p := &store.ResultInfoPatch{}
 	for _, key := range obj.keys {
 		path := target + "/" + key
@@ -283,27 +340,19 @@ func parseResultInfo(errs *problems, target string, v any) (*store.ResultInfoPat
 			}
 		default:
 			if !isIgnoredAnnotation(key) {
-				errs.add(path, "unknownProperty", "resultInfo has no property "+quote(key)+".")
+				errs.unknown(path, "resultInfo", key, []string{"code", "message", "subcode"})
 			}
 		}
 	}
-	return p, len(*errs) == before
+	return p, errs.count() == before
 }
 
-func joinStatuses() string {
-	names := make([]string, len(store.Statuses))
-	for i, s := range store.Statuses {
-		names[i] = string(s)
+func enumStrings[T ~string](members []T) []string {
+	names := make([]string, len(members))
+	for i, m := range members {
+		names[i] = string(m)
 	}
-	return strings.Join(names, ", ")
-}
-
-func joinActions() string {
-	names := make([]string, len(store.Actions))
-	for i, a := range store.Actions {
-		names[i] = string(a)
-	}
-	return strings.Join(names, ", ")
+	return names
 }
 
 // newOperation turns a validated POST body into what the store creates; createdBy defaults to the caller.

@@ -51,14 +51,17 @@ type Property struct {
 type Schema map[string]Property
 
 // Names lists the schema's property paths in a stable order, for messages.
-func (s Schema) Names(order []string) string {
+func (s Schema) Names(order []string) string { return strings.Join(s.names(order), ", ") }
+
+// names lists the schema's property paths in order, leaving out those it does not have.
+func (s Schema) names(order []string) []string {
 	var names []string
 	for _, n := range order {
 		if _, ok := s[n]; ok {
 			names = append(names, n)
 		}
 	}
-	return strings.Join(names, ", ")
+	return names
 }
 
 // Expr is a boolean $filter expression: *Comparison, *In, *And, *Or or *Not.

@@ -5,6 +5,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/caseops/caseops/handlers/spelling"
 )
 
 // ParseFilter parses a $filter value against schema. The grammar, loosest binding first:
@@ -169,7 +171,8 @@ func (p *parser) operand() (operand, error) {
 			return operand{}, errorAt(t.pos, "functions such as "+truncate(t.text)+"() are not supported; use eq, ne, gt, ge, lt, le, in, and, or, not")
 		}
 		if _, ok := p.schema[t.text]; !ok {
-			return operand{}, errorAt(t.pos, "unknown property "+quoted(t.text)+"; a filter may use "+p.schema.Names(p.names))
+			return operand{}, errorAt(t.pos, "unknown property "+quoted(t.text)+didYouMean(t.text, p.schema.names(p.names))+
+				"; a filter may use "+p.schema.Names(p.names))
 		}
 		return operand{tok: t, property: true}, nil
 	case tokEOF:
@@ -275,7 +278,11 @@ func (p *parser) literal(name string, t token) (Value, error) {
 					return Value{Kind: KindEnum, Str: t.text}, nil
 				}
 			}
-			return Value{}, errorAt(t.pos, t.describe()+" is not a value of "+name+"; it is one of "+strings.Join(prop.Members, ", "))
+			hint := ""
+			if m := spelling.Nearest(t.text, prop.Members); m != "" {
+				hint = " (did you mean '" + m + "'?)"
+			}
+			return Value{}, errorAt(t.pos, t.describe()+" is not a value of "+name+hint+"; it is one of "+strings.Join(prop.Members, ", "))
 		case KindDateTimeOffset:
 			return wrong("a String; write a DateTimeOffset without quotes, as in 2026-01-01T00:00:00Z")
 		}
@@ -336,7 +343,8 @@ func ParseOrderBy(s string, schema Schema, names []string) ([]OrderKey, error) {
 			return nil, errorAt(t.pos, "expected a property to sort by, found "+t.describe())
 		}
 		if _, ok := schema[t.text]; !ok {
-			return nil, errorAt(t.pos, "unknown property "+quoted(t.text)+"; operations can be sorted by "+schema.Names(names))
+			return nil, errorAt(t.pos, "unknown property "+quoted(t.text)+didYouMean(t.text, schema.names(names))+
+				"; operations can be sorted by "+schema.Names(names))
 		}
 		if seen[t.text] {
 			return nil, errorAt(t.pos, t.text+" is given more than once")
@@ -385,7 +393,7 @@ func ParseSelect(s string, names []string) ([]string, error) {
 			}
 		}
 		if !found {
-			return nil, errorAt(at, "unknown property "+quoted(name)+"; $select may list "+strings.Join(names, ", ")+" or *")
+			return nil, errorAt(at, "unknown property "+quoted(name)+didYouMean(name, names)+"; $select may list "+strings.Join(names, ", ")+" or *")
 		}
 		out = append(out, name)
 	}
@@ -393,3 +401,11 @@ func ParseSelect(s string, names []string) ([]string, error) {
 }
 
 func quoted(s string) string { return "'" + truncate(s) + "'" }
+
+// didYouMean is " (did you mean x?)" when name looks like a slip of the property x, else "".
+func didYouMean(name string, properties []string) string {
+	if p := spelling.Nearest(name, properties); p != "" {
+		return " (did you mean " + p + "?)"
+	}
+	return ""
+}

@@ -110,7 +110,7 @@ func TestParseFilterRefusals(t *testing.T) {
 		{"status eq 'running' + 1", "unexpected character '+' (a + in a URL query means a space: write %2B for a plus sign) (at position 21)."},
 		{"status eq '\xff'", "'\xff' is not a value of status; it is one of notStarted, running, failed (at position 11)."},
 		{"\xff", "unexpected character (invalid UTF-8) (at position 1)."},
-		{"Status eq 'running'", "unknown property 'Status'; a filter may use status, percentProgress, createdDateTime, createdBy/user/id (at position 1)."},
+		{"Status eq 'running'", "unknown property 'Status' (did you mean status?); a filter may use status, percentProgress, createdDateTime, createdBy/user/id (at position 1)."},
 		{"status EQ 'running'", "expected a comparison operator (eq, ne, gt, ge, lt, le or in) after status, found EQ (at position 8)."},
 	} {
 		_, err := odata.ParseFilter(c.in, schema, names)
