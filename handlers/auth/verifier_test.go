@@ -60,9 +60,12 @@ func signNone(t *testing.T, c jwt.Claims) string {
 	return s
 }
 
+// newTestVerifier builds a verifier whose clock stands still at testNow, unless cfg brings its own.
 func newTestVerifier(t *testing.T, cfg Config) *Verifier {
 	t.Helper()
-	cfg.Now = func() time.Time { return testNow }
+	if cfg.Now == nil {
+		cfg.Now = func() time.Time { return testNow }
+	}
 	v, err := NewVerifier(t.Context(), cfg)
 	if err != nil {
 		t.Fatal(err)
