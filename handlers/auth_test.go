@@ -250,8 +250,11 @@ func TestJWKS(t *testing.T) {
 	}))
 	t.Cleanup(jwks.Close)
 
+	// The refetch interval is counted on the verifier's clock, which moves only when the test moves it.
+	var clock atomic.Int64
+	clock.Store(time.Now().UnixNano())
 	verifier, err := auth.NewVerifier(t.Context(), auth.Config{JWKSURL: jwks.URL, Issuer: "https://login.example/tenant/v2.0",
-		Audience: "api://caseops", RefetchInterval: 50 * time.Millisecond})
+		Audience: "api://caseops", RefetchInterval: time.Minute, Now: func() time.Time { return time.Unix(0, clock.Load()) }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -314,7 +317,7 @@ func TestJWKS(t *testing.T) {
 	// have cannot be judged: 503 with Retry-After, not 401. When it is back, the new key is fetched.
 	down.Store(true)
 	third := addKey("k3")
-	time.Sleep(60 * time.Millisecond) // past the refetch interval
+	clock.Add(int64(time.Minute)) // past the refetch interval
 	if st := get(sign(first, "k1", nil)); st != 200 {
 		t.Errorf("a cached key while the JWKS is down: %d, want 200", st)
 	}
@@ -335,7 +338,7 @@ func TestJWKS(t *testing.T) {
 			res.StatusCode, res.Header.Get("Retry-After"), res.Header.Get("WWW-Authenticate"), answer.Error, err)
 	}
 	down.Store(false)
-	time.Sleep(60 * time.Millisecond)
+	clock.Add(int64(time.Minute))
 	if st := get(sign(third, "k3", nil)); st != 200 {
 		t.Errorf("the new key once the JWKS is back: %d, want 200", st)
 	}
