@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
+	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
 	"io"
@@ -354,4 +355,46 @@ func addKeyless(t *testing.T) *rsa.PrivateKey {
 		t.Fatal(err)
 	}
 	return k
+}
+
+// A token naming a header member or a claim twice, or expiring too far in the future, is a 401 that says
+// which, and changes nothing.
+func TestAuthenticationRefusesDuplicateMembersAndLongLifetimes(t *testing.T) {
+	t.Parallel()
+	s := newTestServer(t)
+	id := s.create(`{"percentProgress": 1}`)["id"].(string)
+	before := s.row(id)
+	signRaw := func(header, claims string) string {
+		enc := base64.RawURLEncoding
+		signing := enc.EncodeToString([]byte(header)) + "." + enc.EncodeToString([]byte(claims))
+		sig, err := jwt.SigningMethodHS256.Sign(signing, testSecret)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return signing + "." + enc.EncodeToString(sig)
+	}
+	exp := strconv.FormatInt(time.Now().Add(time.Hour).Unix(), 10)
+	rest := `"scp":"` + auth.PermissionReadWrite + `","oid":"dev","exp":` + exp + `}`
+	for _, tc := range []struct{ name, token, message string }{
+		{"tid twice", signRaw(`{"alg":"HS256","typ":"JWT"}`, `{"tid":"t2","tid":"dev",`+rest),
+			`The bearer token's claims name "tid" more than once; each claim may appear only once.`},
+		{"alg twice", signRaw(`{"alg":"none","alg":"HS256","typ":"JWT"}`, `{"tid":"dev",`+rest),
+			`The bearer token's header names "alg" more than once; each header member may appear only once.`},
+		{"exp in the year 9999", signHS256(t, jwt.MapClaims{"tid": "dev", "scp": auth.PermissionReadWrite, "oid": "dev", "exp": 253402300799}),
+			"The bearer token's exp (expiration) is 9999-12-31T23:59:59Z, more than 24h from now; this service accepts tokens that expire within 24h."},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := s.do("PATCH", "/beta/tagOperations/"+id, `{"percentProgress": 50}`, "Authorization", "Bearer "+tc.token)
+			if e := assertError(t, r, 401, "unauthorized", ""); e["message"] != tc.message {
+				t.Errorf("message %q, want %q", e["message"], tc.message)
+			}
+			want := `Bearer realm="caseops", error="invalid_token", error_description="` + strings.ReplaceAll(tc.message, `"`, "'") + `"`
+			if got := r.header.Get("WWW-Authenticate"); got != want {
+				t.Errorf("WWW-Authenticate %q, want %q", got, want)
+			}
+		})
+	}
+	if s.row(id) != before || len(s.events(id)) != 1 {
+		t.Fatalf("a refused request changed the operation")
+	}
 }
