@@ -104,7 +104,7 @@ func serve(t *testing.T, env map[string]string) served {
 	done := make(chan error, 1)
 	go func() { done <- run(ctx, []string{"serve"}, envOf(env), io.Discard, stderr) }()
 	base := "http://" + addr
-	deadline := time.Now().Add(20 * time.Second)
+	deadline := time.Now().Add(60 * time.Second) // serve's default --startup-timeout
 	for {
 		res, err := http.Get(base + "/beta/tagOperations")
 		if err == nil {
