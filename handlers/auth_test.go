@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
+	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
 	"io"
@@ -250,8 +251,11 @@ func TestJWKS(t *testing.T) {
 	}))
 	t.Cleanup(jwks.Close)
 
+	// The refetch interval is counted on the verifier's clock, which moves only when the test moves it.
+	var clock atomic.Int64
+	clock.Store(time.Now().UnixNano())
 	verifier, err := auth.NewVerifier(t.Context(), auth.Config{JWKSURL: jwks.URL, Issuer: "https://login.example/tenant/v2.0",
-		Audience: "api://caseops", RefetchInterval: 50 * time.Millisecond})
+		Audience: "api://caseops", RefetchInterval: time.Minute, Now: func() time.Time { return time.Unix(0, clock.Load()) }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -314,7 +318,7 @@ func TestJWKS(t *testing.T) {
 	// have cannot be judged: 503 with Retry-After, not 401. When it is back, the new key is fetched.
 	down.Store(true)
 	third := addKey("k3")
-	time.Sleep(60 * time.Millisecond) // past the refetch interval
+	clock.Add(int64(time.Minute)) // past the refetch interval
 	if st := get(sign(first, "k1", nil)); st != 200 {
 		t.Errorf("a cached key while the JWKS is down: %d, want 200", st)
 	}
@@ -335,7 +339,7 @@ func TestJWKS(t *testing.T) {
 			res.StatusCode, res.Header.Get("Retry-After"), res.Header.Get("WWW-Authenticate"), answer.Error, err)
 	}
 	down.Store(false)
-	time.Sleep(60 * time.Millisecond)
+	clock.Add(int64(time.Minute))
 	if st := get(sign(third, "k3", nil)); st != 200 {
 		t.Errorf("the new key once the JWKS is back: %d, want 200", st)
 	}
@@ -351,4 +355,46 @@ func addKeyless(t *testing.T) *rsa.PrivateKey {
 		t.Fatal(err)
 	}
 	return k
+}
+
+// A token naming a header member or a claim twice, or expiring too far in the future, is a 401 that says
+// which, and changes nothing.
+func TestAuthenticationRefusesDuplicateMembersAndLongLifetimes(t *testing.T) {
+	t.Parallel()
+	s := newTestServer(t)
+	id := s.create(`{"percentProgress": 1}`)["id"].(string)
+	before := s.row(id)
+	signRaw := func(header, claims string) string {
+		enc := base64.RawURLEncoding
+		signing := enc.EncodeToString([]byte(header)) + "." + enc.EncodeToString([]byte(claims))
+		sig, err := jwt.SigningMethodHS256.Sign(signing, testSecret)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return signing + "." + enc.EncodeToString(sig)
+	}
+	exp := strconv.FormatInt(time.Now().Add(time.Hour).Unix(), 10)
+	rest := `"scp":"` + auth.PermissionReadWrite + `","oid":"dev","exp":` + exp + `}`
+	for _, tc := range []struct{ name, token, message string }{
+		{"tid twice", signRaw(`{"alg":"HS256","typ":"JWT"}`, `{"tid":"t2","tid":"dev",`+rest),
+			`The bearer token's claims name "tid" more than once; each claim may appear only once.`},
+		{"alg twice", signRaw(`{"alg":"none","alg":"HS256","typ":"JWT"}`, `{"tid":"dev",`+rest),
+			`The bearer token's header names "alg" more than once; each header member may appear only once.`},
+		{"exp in the year 9999", signHS256(t, jwt.MapClaims{"tid": "dev", "scp": auth.PermissionReadWrite, "oid": "dev", "exp": 253402300799}),
+			"The bearer token's exp (expiration) is 9999-12-31T23:59:59Z, more than 24h from now; this service accepts tokens that expire within 24h."},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := s.do("PATCH", "/beta/tagOperations/"+id, `{"percentProgress": 50}`, "Authorization", "Bearer "+tc.token)
+			if e := assertError(t, r, 401, "unauthorized", ""); e["message"] != tc.message {
+				t.Errorf("message %q, want %q", e["message"], tc.message)
+			}
+			want := `Bearer realm="caseops", error="invalid_token", error_description="` + strings.ReplaceAll(tc.message, `"`, "'") + `"`
+			if got := r.header.Get("WWW-Authenticate"); got != want {
+				t.Errorf("WWW-Authenticate %q, want %q", got, want)
+			}
+		})
+	}
+	if s.row(id) != before || len(s.events(id)) != 1 {
+		t.Fatalf("a refused request changed the operation")
+	}
 }

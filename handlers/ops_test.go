@@ -141,7 +141,8 @@ func TestHealthAndReadiness(t *testing.T) {
 		if e := assertError(t, r, 503, "serviceUnavailable", ""); e["message"] != "The service is not ready: the database is unreachable." {
 			t.Errorf("message %q", e["message"])
 		}
-		if r.header.Get("Retry-After") == "" || time.Since(start) > 2*time.Second {
+		// A refused connection is answered at once; the margin is for a busy machine, well short of a hang.
+		if r.header.Get("Retry-After") == "" || time.Since(start) > 5*time.Second {
 			t.Errorf("Retry-After %q after %s", r.header.Get("Retry-After"), time.Since(start))
 		}
 		assertJSON(t, s.do("GET", "/healthz", ""), 200, `{"status": "ok"}`)
@@ -154,16 +155,19 @@ func TestHealthAndReadiness(t *testing.T) {
 	})
 }
 
-// countingSchema answers like a database at the binary's version and counts how often it is asked.
+// countingSchema answers like a database at the binary's version, or with err once it is set, and counts
+// how often it is asked.
 type countingSchema struct {
 	calls atomic.Int64
-	err   error
+	err   atomic.Pointer[error]
 }
 
 func (c *countingSchema) SchemaVersion(context.Context) (int64, error) {
 	c.calls.Add(1)
-	time.Sleep(20 * time.Millisecond)
-	return migrations.LatestVersion(), c.err
+	if err := c.err.Load(); err != nil {
+		return 0, *err
+	}
+	return migrations.LatestVersion(), nil
 }
 
 // However many probes arrive, readiness asks the database at most once a second.
@@ -172,6 +176,7 @@ func TestReadinessIsCheckedOnceASecond(t *testing.T) {
 	schema := &countingSchema{}
 	s := newOpsServer(t, storetest.NewPool(t), readyConfig(), schema)
 	var wg sync.WaitGroup
+	start := time.Now()
 	for range 20 {
 		wg.Go(func() {
 			if r := s.do("GET", "/readyz", ""); r.status != 200 {
@@ -180,24 +185,25 @@ func TestReadinessIsCheckedOnceASecond(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	if n := schema.calls.Load(); n != 1 {
-		t.Errorf("20 probes asked the database %d times, want 1", n)
+	// Once for the burst, or once more for each second a busy machine took to send it.
+	if n, most := schema.calls.Load(), 1+int64(time.Since(start)/time.Second); n < 1 || n > most {
+		t.Errorf("20 probes in %s asked the database %d times, want 1 to %d", time.Since(start), n, most)
 	}
-	time.Sleep(1100 * time.Millisecond)
-	schema.err = errors.New("boom")
-	// A failed check does not change the verdict at once (see readinessHold)...
-	if r := s.do("GET", "/readyz", ""); r.status != 200 {
-		t.Errorf("readyz after one failed check: %d %s", r.status, r.body)
-	}
-	if n := schema.calls.Load(); n != 2 {
-		t.Errorf("a probe a second later did not ask again: %d calls", n)
-	}
+	asked := schema.calls.Load()
+	boom := errors.New("boom")
+	schema.err.Store(&boom)
+	// Probes keep the cached answer until the second is up; the first one after it asks again and fails, but one
+	// failed check does not change the verdict (see ReadinessHold)...
+	waitFor(t, 10*time.Second, func() bool {
+		if r := s.do("GET", "/readyz", ""); r.status != 200 {
+			t.Fatalf("readyz before the hold was up: %d %s", r.status, r.body)
+		}
+		return schema.calls.Load() > asked
+	}, "readiness to ask the database again")
 	// ...but checks failing for the whole hold do. Not an outage, but not ready either.
-	deadline := time.Now().Add(handlers.ReadinessHold + 5*time.Second)
-	r := s.do("GET", "/readyz", "")
-	for ; r.status == 200 && time.Now().Before(deadline); r = s.do("GET", "/readyz", "") {
-		time.Sleep(20 * time.Millisecond)
-	}
+	var r response
+	waitFor(t, handlers.ReadinessHold+10*time.Second, func() bool { r = s.do("GET", "/readyz", ""); return r.status != 200 },
+		"readiness to fail once the hold is up")
 	if e := assertError(t, r, 503, "serviceUnavailable", ""); e["message"] != "The service is not ready: the database did not answer the readiness check." {
 		t.Errorf("message %q", e["message"])
 	}
@@ -466,5 +472,17 @@ func TestReadinessHoldsItsVerdictThroughAStarvedPool(t *testing.T) {
 	assertJSON(t, r, 200, ready)
 	if log := s.log.String(); strings.Count(log, `"msg":"not ready"`) != 1 || strings.Count(log, `"msg":"ready again"`) != 1 {
 		t.Errorf("want one not-ready and one ready-again line, log:\n%s", log)
+	}
+}
+
+// waitFor polls cond until it holds, failing the test after timeout.
+func waitFor(t *testing.T, timeout time.Duration, cond func() bool, what string) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", timeout, what)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }

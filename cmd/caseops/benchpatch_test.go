@@ -66,11 +66,11 @@ func TestBenchPatchAgainstADevelopmentServer(t *testing.T) {
 	}{
 		{"no token", load, nil, refused + "(The request has no Authorization header.) to a request without a token: " +
 			"pass --token (serve prints a development token at start), or set CASEOPS_JWT_SECRET to the server's secret for bench to mint one"},
-		{"a wrong --token", append(load, "--token", wrong), nil, refused + "(The bearer token's signature is not valid.) to the token from --token: " +
+		{"a wrong --token", append(load, "--token", wrong), nil, refused + "(" + devSignatureRefused + ") to the token from --token: " +
 			"pass --token a token this server accepts (serve prints a development token at start)"},
-		{"a wrong CASEOPS_TOKEN", load, map[string]string{"CASEOPS_TOKEN": wrong}, refused + "(The bearer token's signature is not valid.) " +
+		{"a wrong CASEOPS_TOKEN", load, map[string]string{"CASEOPS_TOKEN": wrong}, refused + "(" + devSignatureRefused + ") " +
 			"to the token from $CASEOPS_TOKEN: pass --token a token this server accepts (serve prints a development token at start)"},
-		{"another secret", load, map[string]string{"CASEOPS_JWT_SECRET": string(otherSecret)}, refused + "(The bearer token's signature is not valid.) " +
+		{"another secret", load, map[string]string{"CASEOPS_JWT_SECRET": string(otherSecret)}, refused + "(" + devSignatureRefused + ") " +
 			"to the token bench minted with $CASEOPS_JWT_SECRET: set it to the server's secret, or pass --token (serve prints a development token at start)"},
 	} {
 		err := run(ctx, tc.args, envOf(tc.env), io.Discard, io.Discard)
@@ -79,3 +79,7 @@ func TestBenchPatchAgainstADevelopmentServer(t *testing.T) {
 		}
 	}
 }
+
+// devSignatureRefused is the 401 message of a development-mode serve for a token it did not sign.
+const devSignatureRefused = "The bearer token's signature is not valid. caseops serve runs in development mode (no JWT secret " +
+	"or JWKS URL is set), whose signing secret changes at every restart: use the development token it printed when it last started."

@@ -170,7 +170,7 @@ func TestPipelinedRequestsAreServed(t *testing.T) {
 	for i, want := range []struct {
 		status int
 		has    string
-	}{{201, `"percentProgress":1,`}, {400, `"message":"The request body must be a JSON object: invalid character 'P' looking for beginning of value at byte 1."`}, {200, `"value":[{`}} {
+	}{{201, `"percentProgress":1,`}, {400, `"message":"The request body is not valid JSON: at line 3, column 1 (byte offset 4), it has 'P' where a value was expected: a string in double quotes, a number, true, false, null, an object or an array."`}, {200, `"value":[{`}} {
 		res, body, err := c.read()
 		if err != nil {
 			t.Fatalf("request %d: no answer: %v", i+1, err)

@@ -133,7 +133,8 @@ func TestHealthcheckFailsOnAStalledBody(t *testing.T) {
 		<-r.Context().Done()
 	}))
 	t.Cleanup(stalled.Close)
-	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	// Long enough for the status line to arrive on a busy machine, so the deadline can only catch the body.
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 	defer cancel()
 	var stdout bytes.Buffer
 	err := runHealthcheck(ctx, []string{"--url", stalled.URL + "/readyz"}, func(string) string { return "" }, &stdout, io.Discard)

@@ -4,6 +4,7 @@ import (
 	"log/slog"
 	"strings"
 	"testing"
+	"testing/synctest"
 	"time"
 )
 
@@ -27,21 +28,29 @@ func TestLogBuffer(t *testing.T) {
 		t.Fatalf("after a warning:\n%s", out)
 	}
 
-	stop := b.start(10 * time.Millisecond)
-	logger.Info("request", "n", 3)
-	deadline := time.Now().Add(5 * time.Second)
-	for !strings.Contains(out.String(), `"n":3`) && time.Now().Before(deadline) {
-		time.Sleep(5 * time.Millisecond)
-	}
-	if !strings.Contains(out.String(), `"n":3`) {
-		t.Fatalf("the ticker did not flush:\n%s", out)
-	}
-	logger.Info("request", "n", 4)
-	stop()
-	if !strings.Contains(out.String(), `"n":4`) {
-		t.Fatalf("stop did not flush:\n%s", out)
-	}
-	stop() // a second stop is harmless
+	// The ticker runs in a synctest bubble, whose clock moves only when every goroutine in it waits: "at most
+	// one interval" is then exact, however busy the machine is.
+	synctest.Test(t, func(t *testing.T) {
+		const interval = 10 * time.Millisecond
+		stop := b.start(interval)
+		logger.Info("request", "n", 3)
+		time.Sleep(interval - time.Nanosecond)
+		synctest.Wait()
+		if strings.Contains(out.String(), `"n":3`) {
+			t.Fatalf("flushed before the interval was up:\n%s", out)
+		}
+		time.Sleep(time.Nanosecond)
+		synctest.Wait()
+		if !strings.Contains(out.String(), `"n":3`) {
+			t.Fatalf("the ticker did not flush after one interval:\n%s", out)
+		}
+		logger.Info("request", "n", 4)
+		stop()
+		if !strings.Contains(out.String(), `"n":4`) {
+			t.Fatalf("stop did not flush:\n%s", out)
+		}
+		stop() // a second stop is harmless
+	})
 	logger.Info("request", "n", 5)
 	if strings.Contains(out.String(), `"n":5`) {
 		t.Fatalf("written without a flush")

