@@ -533,7 +533,7 @@ func TestHostileAndUnsupportedQueries(t *testing.T) {
 		{"$filter=action eq 'unknownFutureValue'", "$filter", ""},
 		{"$filter=" + strings.Repeat("(", 33) + "status eq 'running'" + strings.Repeat(")", 33), "$filter", "$filter is not valid: the filter is nested more than 32 levels deep (at position 33)."},
 		{"$filter=" + strings.Repeat("not ", 40) + "status eq 'running'", "$filter", ""},
-		{"$filter=status eq 'running'" + strings.Repeat(" or status eq 'running'", 200), "$filter", fmt.Sprintf("$filter is not valid: it is %d characters long; the limit is 4096.", 19+200*23)},
+		{"$filter=status eq 'running'" + strings.Repeat(" or status eq 'running'", 200), "$filter", fmt.Sprintf("$filter is not valid: it is %d bytes long; the limit is 4096 bytes.", 19+200*23)},
 		{"$filter=resultInfo/code in (" + strings.Repeat("1,", 100) + "1)", "$filter", ""},
 		{"$filter=", "$filter", "$filter is not valid: it is empty."},
 		{"$filter=status eq 'running'&$filter=status eq 'failed'", "$filter", ""},

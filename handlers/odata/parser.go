@@ -24,7 +24,7 @@ import (
 // null compares only with eq and ne.
 func ParseFilter(s string, schema Schema, names []string) (Expr, error) {
 	if len(s) > MaxFilterLength {
-		return nil, &Error{Pos: -1, Message: "it is " + strconv.Itoa(len(s)) + " characters long; the limit is " + strconv.Itoa(MaxFilterLength)}
+		return nil, &Error{Pos: -1, Message: "it is " + strconv.Itoa(len(s)) + " bytes long; the limit is " + strconv.Itoa(MaxFilterLength) + " bytes"}
 	}
 	if strings.TrimSpace(s) == "" {
 		return nil, &Error{Pos: -1, Message: "it is empty"}

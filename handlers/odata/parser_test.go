@@ -71,7 +71,9 @@ func TestParseFilterRefusals(t *testing.T) {
 	for _, c := range []struct{ in, want string }{
 		{"", "it is empty."},
 		{"   ", "it is empty."},
-		{strings.Repeat(" ", odata.MaxFilterLength+1), "it is 4097 characters long; the limit is 4096."},
+		{strings.Repeat(" ", odata.MaxFilterLength+1), "it is 4097 bytes long; the limit is 4096 bytes."},
+		// The limit counts bytes, so 2,049 two-byte characters are over it.
+		{"createdBy/user/id eq '" + strings.Repeat("é", 2049) + "'", "it is 4121 bytes long; the limit is 4096 bytes."},
 		{deep, "the filter is nested more than 32 levels deep (at position 33)."},
 		{nots, "the filter is nested more than 32 levels deep (at position 129)."},
 		{in, "an in list may hold at most 100 values (at position 221)."},
