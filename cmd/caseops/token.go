@@ -11,6 +11,7 @@ import (
 
 	"github.com/caseops/caseops/cmd/caseops/internal/settings"
 	"github.com/caseops/caseops/handlers/auth"
+	"github.com/caseops/caseops/handlers/spelling"
 )
 
 // tokenSynopsis is also the README's Commands line for token, so the two cannot drift apart.
@@ -77,7 +78,7 @@ func runToken(_ context.Context, args []string, getenv func(string) string, stdo
 				continue
 			}
 			hint := ""
-			if near := settings.Nearest(p, known); near != "" {
+			if near := spelling.Nearest(p, known); near != "" {
 				hint = " (did you mean " + near + "?)"
 			}
 			return s.Errorf("--%s %q is not a %s the server checks%s; it knows %s", f.flag, p, f.kind, hint, strings.Join(known, " and "))

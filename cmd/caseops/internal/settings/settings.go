@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/caseops/caseops/handlers/spelling"
 	"github.com/caseops/caseops/store/redact"
 )
 
@@ -222,7 +223,7 @@ func (s *Set) flagError(err error) error {
 	if name, ok := strings.CutPrefix(msg, "flag provided but not defined: -"); ok {
 		var names []string
 		s.fs.VisitAll(func(f *flag.Flag) { names = append(names, f.Name) })
-		if near := Nearest(name, names); near != "" {
+		if near := spelling.Nearest(name, names); near != "" {
 			return s.Errorf("there is no setting --%s (did you mean --%s?)", name, near)
 		}
 		return s.Errorf("there is no setting --%s", name)
@@ -317,40 +318,6 @@ func (s *Set) Invalid(problems ...error) error {
 
 // Given reports whether a setting was given at all, by its flag or by its variable, rather than left to its default.
 func (s *Set) Given(name string) bool { return s.given(name) || s.fromEnv[name] }
-
-// Nearest is the one of known a person most likely meant by word, a near miss in spelling or case;
-// "" when none is near.
-func Nearest(word string, known []string) string {
-	best, bestDistance := "", len(word)/3+1 // one slip in three characters, at least one
-	for _, k := range known {
-		if d := editDistance(strings.ToLower(word), strings.ToLower(k)); d < bestDistance {
-			best, bestDistance = k, d
-		}
-	}
-	return best
-}
-
-// editDistance is the Levenshtein distance between a and b, counted in runes.
-func editDistance(a, b string) int {
-	ra, rb := []rune(a), []rune(b)
-	prev := make([]int, len(rb)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(ra); i++ {
-		cur := make([]int, len(rb)+1)
-		cur[0] = i
-		for j := 1; j <= len(rb); j++ {
-			cost := 1
-			if ra[i-1] == rb[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev = cur
-	}
-	return prev[len(rb)]
-}
 
 // Env lists every variable the command reads, for tools that check the deployment files against it.
 func (s *Set) Env() []string {
