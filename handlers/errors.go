@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"context"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -119,6 +120,10 @@ type innerErrorJSON struct {
 // retryAfterSeconds is what a client is told to wait while the database is away.
 const retryAfterSeconds = 5
 
+// StatusClientClosedRequest is the status a request is logged and counted with when its client went away
+// before the answer (nginx's 499): no answer is sent.
+const StatusClientClosedRequest = 499
+
 // outcomeUnknownMessage answers the one 503 after which a write may have been applied: every other 503 wrote nothing.
 const outcomeUnknownMessage = "The database stopped answering after this write was sent, so the write may or may not " +
 	"have been applied: GET the operation before retrying, or retry a POST with the same Repeatability-Request-ID."
@@ -197,6 +202,11 @@ func fromEchoError(he *echo.HTTPError, maxBodyBytes int64) *Error {
 func errorHandler(logger *slog.Logger, maxBodyBytes int64) echo.HTTPErrorHandler {
 	return func(err error, c echo.Context) {
 		if c.Response().Committed {
+			return
+		}
+		if errors.Is(err, context.Canceled) && c.Request().Context().Err() != nil {
+			// The client went away: nobody reads an answer, and it is no failure of the service.
+			c.Response().Status = StatusClientClosedRequest
 			return
 		}
 		e, serious := toError(err, maxBodyBytes)

@@ -486,3 +486,56 @@ func waitFor(t *testing.T, timeout time.Duration, cond func() bool, what string)
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// A client that gives up before its answer is no failure of the service: the request is logged and counted as
+// 499 (client closed request), not as a 500 with an ERROR line that a dashboard would take for a fault.
+func TestClientThatGivesUpIsNotAServerError(t *testing.T) {
+	t.Parallel()
+	pool := storetest.NewPool(t)
+	s := newOpsServer(t, pool, readyConfig(), nil)
+	id := s.create(`{"status": "running"}`)["id"].(string)
+
+	// Hold the row, so the PATCH waits inside the database until its client has gone.
+	tx, err := pool.Begin(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(context.Background())
+	if _, err := tx.Exec(context.Background(), `SELECT FROM case_operations WHERE id = $1 FOR UPDATE`, id); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	req, err := http.NewRequestWithContext(ctx, "PATCH", s.url+"/beta/tagOperations/"+id, strings.NewReader(`{"percentProgress": 5}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+s.token)
+	done := make(chan error, 1)
+	go func() {
+		res, err := http.DefaultClient.Do(req)
+		if err == nil {
+			res.Body.Close()
+		}
+		done <- err
+	}()
+	waitFor(t, 10*time.Second, func() bool {
+		var waiting int
+		err := pool.QueryRow(context.Background(), `SELECT count(*) FROM pg_stat_activity
+			WHERE datname = current_database() AND wait_event_type = 'Lock'`).Scan(&waiting)
+		return err == nil && waiting > 0
+	}, "the PATCH to wait for the row")
+	cancel()
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Fatalf("the client's request ended with %v, want context.Canceled", err)
+	}
+	waitFor(t, 10*time.Second, func() bool { return strings.Contains(s.log.String(), `"route":"/beta/tagOperations/:id"`) },
+		"the PATCH's request line")
+	log := s.log.String()
+	if strings.Contains(log, `"level":"ERROR"`) || !strings.Contains(log, `"method":"PATCH","route":"/beta/tagOperations/:id","status":499`) {
+		t.Errorf("want the PATCH logged with status 499 and no ERROR line, log:\n%s", log)
+	}
+	if got := scrape(t, s)[`caseops_http_requests_total{method="PATCH",route="/beta/tagOperations/:id",status="499"}`]; got != "1" {
+		t.Errorf("caseops_http_requests_total for the PATCH with status 499 = %q, want 1", got)
+	}
+}
