@@ -55,6 +55,10 @@ func (e *InvalidError) Error() string { return e.Target + ": " + e.Message }
 var constraintErrors = map[string]error{
 	"case_operations_status_transition": ErrInvalidTransition,
 	"case_operations_pkey":              ErrAlreadyExists,
+	"case_operations_case_fkey":         ErrCaseNotFound,
+	"ediscovery_cases_pkey":             ErrCaseAlreadyExists,
+	"ediscovery_cases_display_name_length": &InvalidError{"displayName",
+		"displayName must be from 1 to 256 characters."},
 	"case_operations_completed_when_terminal": &InvalidError{"completedDateTime",
 		"completedDateTime is set exactly when the status is terminal (succeeded, partiallySucceeded, failed or submissionFailed); it cannot be set while the status is not terminal, nor cleared once it is."},
 	"case_operations_completed_after_created": &InvalidError{"completedDateTime",

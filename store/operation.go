@@ -110,6 +110,7 @@ type Operation struct {
 	ResultInfo           *ResultInfo // nil when code, message and subcode are all null
 	Version              int64
 	LastModifiedDateTime time.Time
+	CaseID               uuid.UUID // the eDiscovery case it belongs to
 }
 
 // NewOperation is what a create stores; zero values take the column defaults.
@@ -121,6 +122,7 @@ type NewOperation struct {
 	CompletedDateTime *time.Time // nil with a terminal status: the commit time
 	CreatedBy         *IdentitySet
 	ResultInfo        *ResultInfo
+	CaseID            uuid.UUID // uuid.Nil: the tenant's default case
 }
 
 // Optional is one property of a partial update: absent (Set false) or a value to store.

@@ -30,12 +30,12 @@ func (s *Store) Pool() *pgxpool.Pool { return s.pool }
 
 // operationColumns are the columns every read returns, in operationRow's order.
 const operationColumns = `tenant_id, id, odata_type, status, action, percent_progress, created_date_time,
-	completed_date_time, created_by, result_code, result_message, result_subcode, version, last_modified_date_time`
+	completed_date_time, created_by, result_code, result_message, result_subcode, version, last_modified_date_time, case_id`
 
 // rowColumns selects operationColumns out of a composite case_operations value named r.
 const rowColumns = `(r).tenant_id, (r).id, (r).odata_type, (r).status, (r).action, (r).percent_progress,
 	(r).created_date_time, (r).completed_date_time, (r).created_by, (r).result_code, (r).result_message,
-	(r).result_subcode, (r).version, (r).last_modified_date_time`
+	(r).result_subcode, (r).version, (r).last_modified_date_time, (r).case_id`
 
 type operationRow struct {
 	TenantID             string
@@ -52,13 +52,14 @@ type operationRow struct {
 	ResultSubcode        *int32
 	Version              int64
 	LastModifiedDateTime time.Time
+	CaseID               uuid.UUID
 }
 
 // targets are where a scan of operationColumns goes.
 func (r *operationRow) targets() []any {
 	return []any{&r.TenantID, &r.ID, &r.ODataType, &r.Status, &r.Action, &r.PercentProgress,
 		&r.CreatedDateTime, &r.CompletedDateTime, &r.CreatedBy, &r.ResultCode, &r.ResultMessage,
-		&r.ResultSubcode, &r.Version, &r.LastModifiedDateTime}
+		&r.ResultSubcode, &r.Version, &r.LastModifiedDateTime, &r.CaseID}
 }
 
 func scanOperation(row pgx.CollectableRow) (Operation, error) {
@@ -82,6 +83,7 @@ func (r operationRow) toOperation() Operation {
 		CreatedBy:            r.CreatedBy,
 		Version:              r.Version,
 		LastModifiedDateTime: r.LastModifiedDateTime.UTC(),
+		CaseID:               r.CaseID,
 	}
 	if r.ResultCode != nil || r.ResultMessage != nil || r.ResultSubcode != nil {
 		op.ResultInfo = &ResultInfo{Code: r.ResultCode, Message: r.ResultMessage, Subcode: r.ResultSubcode}
@@ -114,12 +116,14 @@ WITH mark AS (
 	WHERE q.tenant_id = $1 AND q.request_id = $14 AND q.expires_at > now()
 ), ins AS (
 	INSERT INTO case_operations AS r (tenant_id, id, status, action, percent_progress, completed_date_time,
-		created_by, result_code, result_message, result_subcode)
+		created_by, result_code, result_message, result_subcode, case_id)
 	SELECT $1::text, $2::uuid, $3::case_operation_status, $4::case_action, $5::integer,
 		CASE WHEN $6::timestamptz IS NULL AND case_operation_status_is_terminal($3) THEN now() ELSE $6 END,
-		$7::jsonb, $8::integer, $9::text, $10::integer
+		$7::jsonb, $8::integer, $9::text, $10::integer, $18::uuid
 	FROM mark
 	WHERE NOT EXISTS (SELECT FROM seen) AND case_operation_write_in_time($13)
+		-- A closed case takes no new operation; one that does not exist fails the foreign key.
+		AND NOT EXISTS (SELECT FROM ediscovery_cases WHERE tenant_id = $1 AND id = $18::uuid AND status = 'closed')
 	RETURNING r
 ), ev AS (
 	INSERT INTO case_operation_events (tenant_id, operation_id, kind, actor, request_id, changes)
@@ -208,7 +212,7 @@ func (s *Store) create(ctx context.Context, tenant string, n NewOperation, a Aud
 	err := s.write(ctx, func(conn *pgxpool.Conn) error {
 		rows, _ := conn.Query(ctx, createSQL, tenant, [16]byte(id), string(status), string(action), n.PercentProgress,
 			n.CompletedDateTime, jsonOrNil(n.CreatedBy), code, message, subcode, jsonOrNil(a.Actor), a.RequestID, deadline(ctx),
-			requestID, hash, firstSent, int64(RepeatabilityWindow/time.Second))
+			requestID, hash, firstSent, int64(RepeatabilityWindow/time.Second), caseOrNil(n.CaseID))
 		var err error
 		op, err = pgx.CollectExactlyOneRow(rows, func(row pgx.CollectableRow) (Operation, error) {
 			var r operationRow
@@ -218,6 +222,9 @@ func (s *Store) create(ctx context.Context, tenant string, n NewOperation, a Aud
 		var pgErr *pgconn.PgError
 		if errors.As(err, &pgErr) && pgErr.ConstraintName == "case_operation_repeatable_requests_pkey" {
 			return errRepeatRace
+		}
+		if errors.Is(err, pgx.ErrNoRows) && n.CaseID != uuid.Nil {
+			return ErrCaseClosed // the one row the statement inserts when its case is open
 		}
 		return err
 	})
@@ -328,7 +335,7 @@ func (s *Store) Patch(ctx context.Context, tenant string, id uuid.UUID, p Patch,
 		return conn.QueryRow(ctx, patchSQL, args...).Scan(&verdict, &oldStatus,
 			&r.TenantID, &r.ID, &r.ODataType, &r.Status, &r.Action, &r.PercentProgress,
 			&r.CreatedDateTime, &r.CompletedDateTime, &r.CreatedBy, &r.ResultCode, &r.ResultMessage,
-			&r.ResultSubcode, &r.Version, &r.LastModifiedDateTime)
+			&r.ResultSubcode, &r.Version, &r.LastModifiedDateTime, &r.CaseID)
 	})
 	if err != nil {
 		return Operation{}, PatchResult{}, err
@@ -452,6 +459,15 @@ func enumOrNil[T ~string](o Optional[T]) *string {
 	}
 	v := string(o.Value)
 	return &v
+}
+
+// caseOrNil passes uuid.Nil, no case, as NULL: the tenant's default case.
+func caseOrNil(id uuid.UUID) *[16]byte {
+	if id == uuid.Nil {
+		return nil
+	}
+	b := [16]byte(id)
+	return &b
 }
 
 // jsonOrNil marshals v for a jsonb parameter, keeping a nil pointer as SQL NULL.
