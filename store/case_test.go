@@ -152,3 +152,50 @@ func TestListCasesPages(t *testing.T) {
 		}
 	}
 }
+
+// TestOperationsInACase: an operation addressed through another case is not found, and changes nothing.
+func TestOperationsInACase(t *testing.T) {
+	t.Parallel()
+	s, _ := newStore(t)
+	ctx := context.Background()
+	c1, err := s.CreateCase(ctx, "contoso", store.NewCase{DisplayName: "one"}, audit)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c2, err := s.CreateCase(ctx, "contoso", store.NewCase{DisplayName: "two"}, audit)
+	if err != nil {
+		t.Fatal(err)
+	}
+	op, err := s.Create(ctx, "contoso", store.NewOperation{CaseID: c1.ID}, audit)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.GetInCase(ctx, "contoso", c2.ID, op.ID); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("get through another case: %v", err)
+	}
+	if _, _, err := s.PatchInCase(ctx, "contoso", c2.ID, op.ID, store.Patch{PercentProgress: store.Some(ptr[int32](5))}, audit); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("patch through another case: %v", err)
+	}
+	if err := s.DeleteInCase(ctx, "contoso", c2.ID, op.ID, nil, audit); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("delete through another case: %v", err)
+	}
+	got, err := s.GetInCase(ctx, "contoso", c1.ID, op.ID)
+	if err != nil || !reflect.DeepEqual(got, op) {
+		t.Fatalf("get in its case = %+v, %v; want %+v unchanged", got, err, op)
+	}
+	if _, _, err := s.PatchInCase(ctx, "contoso", c1.ID, op.ID, store.Patch{PercentProgress: store.Some(ptr[int32](5))}, audit); err != nil {
+		t.Fatalf("patch in its case: %v", err)
+	}
+	for _, c := range []struct {
+		id   uuid.UUID
+		want int
+	}{{c1.ID, 1}, {c2.ID, 0}} {
+		page, err := s.List(ctx, "contoso", store.ListQuery{Top: 10, Case: &c.id, Count: true})
+		if err != nil || len(page.Operations) != c.want || *page.Count != int64(c.want) {
+			t.Fatalf("list of case %s = %+v, %v; want %d", c.id, page, err, c.want)
+		}
+	}
+	if err := s.DeleteInCase(ctx, "contoso", c1.ID, op.ID, nil, audit); err != nil {
+		t.Fatalf("delete in its case: %v", err)
+	}
+}

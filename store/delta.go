@@ -175,7 +175,7 @@ WITH changed AS (
 )
 SELECT c.operation_id, o.tenant_id, o.id, o.odata_type, o.status, o.action, o.percent_progress, o.created_date_time,
 	o.completed_date_time, o.created_by, o.result_code, o.result_message, o.result_subcode, o.version,
-	o.last_modified_date_time
+	o.last_modified_date_time, o.case_id
 FROM changed c LEFT JOIN case_operations o ON o.tenant_id = $1 AND o.id = c.operation_id
 ORDER BY c.operation_id`
 
@@ -187,16 +187,17 @@ func scanChange(row pgx.CollectableRow) (Change, error) {
 		ID                                  *uuid.UUID
 		CreatedDateTime, LastModified       *time.Time
 		Version                             *int64
+		CaseID                              *uuid.UUID
 	}
 	var full operationRow
 	err := row.Scan(&c.ID, &r.TenantID, &r.ID, &r.ODataType, &r.Status, &r.Action, &full.PercentProgress,
 		&r.CreatedDateTime, &full.CompletedDateTime, &full.CreatedBy, &full.ResultCode, &full.ResultMessage,
-		&full.ResultSubcode, &r.Version, &r.LastModified)
+		&full.ResultSubcode, &r.Version, &r.LastModified, &r.CaseID)
 	if err != nil || r.ID == nil {
 		return c, err
 	}
 	full.TenantID, full.ID, full.ODataType, full.Status, full.Action = *r.TenantID, *r.ID, *r.ODataType, *r.Status, *r.Action
-	full.CreatedDateTime, full.Version, full.LastModifiedDateTime = *r.CreatedDateTime, *r.Version, *r.LastModified
+	full.CreatedDateTime, full.Version, full.LastModifiedDateTime, full.CaseID = *r.CreatedDateTime, *r.Version, *r.LastModified, *r.CaseID
 	op := full.toOperation()
 	c.Operation = &op
 	return c, nil

@@ -128,6 +128,8 @@ type ListQuery struct {
 	Top     int     // page size, at least 1
 	After   *Cursor // nil: the first page
 	Count   bool    // also count every operation the filter matches
+	// Case, when not nil, limits the list to the operations of that eDiscovery case.
+	Case *uuid.UUID
 }
 
 // Cursor is a position in a list: the sort key values of the last operation of the previous page,
@@ -178,6 +180,9 @@ func (s *Store) List(ctx context.Context, tenant string, q ListQuery) (Page, err
 	b := &sqlBuilder{}
 	tenantArg := b.arg(tenant, "text")
 	where := "tenant_id = " + tenantArg
+	if q.Case != nil {
+		where += " AND case_id = " + b.arg([16]byte(*q.Case), "uuid")
+	}
 	if q.Filter != nil {
 		cond, err := b.filter(q.Filter, false)
 		if err != nil {

@@ -237,11 +237,17 @@ func (s *Store) create(ctx context.Context, tenant string, n NewOperation, a Aud
 	return op, seenHash != nil, nil
 }
 
-const getSQL = `SELECT ` + operationColumns + ` FROM case_operations WHERE tenant_id = $1 AND id = $2`
+const getSQL = `SELECT ` + operationColumns + ` FROM case_operations
+WHERE tenant_id = $1 AND id = $2 AND ($3::uuid IS NULL OR case_id = $3)`
 
 // Get returns tenant's operation id.
 func (s *Store) Get(ctx context.Context, tenant string, id uuid.UUID) (Operation, error) {
-	rows, _ := s.pool.Query(ctx, getSQL, tenant, [16]byte(id))
+	return s.GetInCase(ctx, tenant, uuid.Nil, id)
+}
+
+// GetInCase returns tenant's operation id if it belongs to case caseID (uuid.Nil: any case); else ErrNotFound.
+func (s *Store) GetInCase(ctx context.Context, tenant string, caseID, id uuid.UUID) (Operation, error) {
+	rows, _ := s.pool.Query(ctx, getSQL, tenant, [16]byte(id), caseOrNil(caseID))
 	op, err := pgx.CollectExactlyOneRow(rows, scanOperation)
 	return op, mapError(err)
 }
@@ -251,7 +257,8 @@ func (s *Store) Get(ctx context.Context, tenant string, id uuid.UUID) (Operation
 // The verdict column says what happened, old_status what the status was; the row columns are the operation as it now stands.
 const patchSQL = `
 WITH old AS (
-	SELECT r, ` + historyWritten + ` FROM case_operations r WHERE tenant_id = $1 AND id = $2 FOR UPDATE
+	SELECT r, ` + historyWritten + ` FROM case_operations r
+	WHERE tenant_id = $1 AND id = $2 AND ($25::uuid IS NULL OR case_id = $25) FOR UPDATE
 ), next AS (
 	SELECT CASE WHEN $3 THEN $4::case_operation_status ELSE (old.r).status END AS status,
 		CASE WHEN $5 THEN $6::case_action ELSE (old.r).action END AS action,
@@ -309,6 +316,11 @@ type PatchResult struct {
 // Patch applies p to tenant's operation id as one statement: the row and its history event commit together.
 // A patch that changes nothing writes nothing and returns the operation as it is.
 func (s *Store) Patch(ctx context.Context, tenant string, id uuid.UUID, p Patch, a Audit) (Operation, PatchResult, error) {
+	return s.PatchInCase(ctx, tenant, uuid.Nil, id, p, a)
+}
+
+// PatchInCase is Patch of an operation that must belong to case caseID (uuid.Nil: any case); else ErrNotFound.
+func (s *Store) PatchInCase(ctx context.Context, tenant string, caseID, id uuid.UUID, p Patch, a Audit) (Operation, PatchResult, error) {
 	versions, created := revisionArrays(p.IfMatch)
 	args := []any{tenant, [16]byte(id),
 		p.Status.Set, enumOrNil(p.Status),
@@ -318,7 +330,7 @@ func (s *Store) Patch(ctx context.Context, tenant string, id uuid.UUID, p Patch,
 		p.CreatedBy.Set, createdByMergePatch(p.CreatedBy.Value),
 		false, nil, false, nil, false, nil,
 		p.CreatedDateTime, versions,
-		jsonOrNil(a.Actor), a.RequestID, created, deadline(ctx),
+		jsonOrNil(a.Actor), a.RequestID, created, deadline(ctx), caseOrNil(caseID),
 	}
 	if p.ResultInfo.Set {
 		ri := p.ResultInfo.Value
@@ -357,7 +369,7 @@ WITH old AS (
 	SELECT r, ` + historyWritten + `, CASE WHEN $3::bigint[] IS NOT NULL AND NOT EXISTS (SELECT FROM unnest($3::bigint[], $6::timestamptz[]) m(version, created)
 			WHERE m.version = r.version AND m.created = r.created_date_time) THEN 'stale'
 		ELSE 'deleted' END AS verdict
-	FROM case_operations r WHERE tenant_id = $1 AND id = $2 FOR UPDATE
+	FROM case_operations r WHERE tenant_id = $1 AND id = $2 AND ($8::uuid IS NULL OR case_id = $8) FOR UPDATE
 ), del AS (
 	DELETE FROM case_operations r USING old
 	WHERE old.verdict = 'deleted' AND r.tenant_id = $1 AND r.id = $2 AND case_operation_write_in_time($7)
@@ -371,11 +383,16 @@ SELECT verdict FROM old`
 // Delete removes tenant's operation id and records what it held in the history, in one statement.
 // A non-nil ifMatch lists the revisions the caller expects; any other is ErrPreconditionFailed.
 func (s *Store) Delete(ctx context.Context, tenant string, id uuid.UUID, ifMatch []Revision, a Audit) error {
+	return s.DeleteInCase(ctx, tenant, uuid.Nil, id, ifMatch, a)
+}
+
+// DeleteInCase is Delete of an operation that must belong to case caseID (uuid.Nil: any case); else ErrNotFound.
+func (s *Store) DeleteInCase(ctx context.Context, tenant string, caseID, id uuid.UUID, ifMatch []Revision, a Audit) error {
 	var verdict string
 	versions, created := revisionArrays(ifMatch)
 	err := s.write(ctx, func(conn *pgxpool.Conn) error {
 		return conn.QueryRow(ctx, deleteSQL, tenant, [16]byte(id), versions, jsonOrNil(a.Actor), a.RequestID, created,
-			deadline(ctx)).Scan(&verdict)
+			deadline(ctx), caseOrNil(caseID)).Scan(&verdict)
 	})
 	if err != nil {
 		return err
