@@ -142,6 +142,15 @@ func toError(err error, maxBodyBytes int64) (*Error, bool) {
 		return invalidBody([]Detail{{Code: "invalidValue", Message: invalid.Message, Target: invalid.Target}}), false
 	case errors.Is(err, store.ErrNotFound):
 		return newError(http.StatusNotFound, "The operation does not exist."), false
+	case errors.Is(err, store.ErrCaseNotFound):
+		return newError(http.StatusNotFound, "The eDiscovery case does not exist."), false
+	case errors.Is(err, store.ErrCaseAlreadyExists):
+		return newError(http.StatusConflict, "An eDiscovery case with this id already exists."), false
+	case errors.Is(err, store.ErrCaseClosed):
+		return newError(http.StatusConflict, "The eDiscovery case is closed and accepts no new operation; reopen it first."), false
+	case errors.Is(err, store.ErrCaseBusy):
+		return newError(http.StatusConflict, "The eDiscovery case holds an operation that has not finished; "+
+			"it can be deleted once every operation in it has a terminal status."), false
 	case errors.Is(err, store.ErrAlreadyExists):
 		return newError(http.StatusConflict, "An operation with this id already exists."), false
 	case errors.Is(err, store.ErrPreconditionFailed):
