@@ -38,7 +38,7 @@ END;
 -- A flags value as Graph sends it: members of the list, comma-separated, in member order, each once.
 CREATE FUNCTION case_operation_flags_are_valid(flags text, members text[]) RETURNS boolean
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
-RETURN flags IS NULL OR flags = (
+RETURN flags IS NULL OR flags IS NOT DISTINCT FROM (
     SELECT string_agg(m, ',' ORDER BY ord) FROM unnest(members) WITH ORDINALITY AS u(m, ord)
     WHERE m = ANY (string_to_array(flags, ',')));
 -- +goose StatementEnd
