@@ -63,14 +63,35 @@ const (
 	ActionIndex              Action = "index"
 	ActionEstimateStatistics Action = "estimateStatistics"
 	ActionAddToReviewSet     Action = "addToReviewSet"
+	ActionHoldUpdate         Action = "holdUpdate"
 	// ActionUnknownFutureValue is Graph's evolvable-enum sentinel; it is never stored.
 	ActionUnknownFutureValue Action = "unknownFutureValue"
+	// The members Graph added after unknownFutureValue: evolvable, sent to clients that ask for them.
+	ActionPurgeData      Action = "purgeData"
+	ActionExportReport   Action = "exportReport"
+	ActionExportResult   Action = "exportResult"
+	ActionHoldPolicySync Action = "holdPolicySync"
 )
 
 // Actions lists every storable Action in Graph's member order.
 var Actions = []Action{
 	ActionContentExport, ActionApplyTags, ActionConvertToPdf,
-	ActionIndex, ActionEstimateStatistics, ActionAddToReviewSet,
+	ActionIndex, ActionEstimateStatistics, ActionAddToReviewSet, ActionHoldUpdate,
+	ActionPurgeData, ActionExportReport, ActionExportResult, ActionHoldPolicySync,
+}
+
+// TagOperationActions are the caseAction members the microsoft.graph tagOperation routes take and list,
+// as they did before Graph's later members were stored.
+var TagOperationActions = Actions[:6:6]
+
+// Evolvable reports whether a comes after unknownFutureValue in Graph's caseAction, so that a response
+// names it only to a client that sent Prefer: include-unknown-enum-members.
+func (a Action) Evolvable() bool {
+	switch a {
+	case ActionPurgeData, ActionExportReport, ActionExportResult, ActionHoldPolicySync:
+		return true
+	}
+	return false
 }
 
 // Valid reports whether a is a storable caseAction member.
