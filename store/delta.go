@@ -187,16 +187,18 @@ func scanChange(row pgx.CollectableRow) (Change, error) {
 		ID                                  *uuid.UUID
 		CreatedDateTime, LastModified       *time.Time
 		Version                             *int64
+		OperationType                       *string
 	}
 	var full operationRow
 	err := row.Scan(&c.ID, &r.TenantID, &r.ID, &r.ODataType, &r.Status, &r.Action, &full.PercentProgress,
 		&r.CreatedDateTime, &full.CompletedDateTime, &full.CreatedBy, &full.ResultCode, &full.ResultMessage,
-		&full.ResultSubcode, &r.Version, &r.LastModified)
+		&full.ResultSubcode, &r.Version, &r.LastModified, &r.OperationType, &full.Props.Description, &full.Props.DisplayName, &full.Props.OutputName, &full.Props.CloudAttachmentVersion, &full.Props.DocumentVersion, &full.Props.ReportFileMetadata, &full.Props.ExportFileMetadata, &full.Props.IndexedItemCount, &full.Props.IndexedItemsSize, &full.Props.UnindexedItemCount, &full.Props.UnindexedItemsSize, &full.Props.MailboxCount, &full.Props.SiteCount, &full.Props.StatisticsOptions, &full.Props.AdditionalDataOptions, &full.Props.ItemsToInclude, &full.Props.ExportOptions, &full.Props.ExportStructure, &full.Props.AdditionalOptions, &full.Props.ExportCriteria, &full.Props.ExportLocation, &full.Props.ExportFormat, &full.Props.ExportSingleItems)
 	if err != nil || r.ID == nil {
 		return c, err
 	}
 	full.TenantID, full.ID, full.ODataType, full.Status, full.Action = *r.TenantID, *r.ID, *r.ODataType, *r.Status, *r.Action
 	full.CreatedDateTime, full.Version, full.LastModifiedDateTime = *r.CreatedDateTime, *r.Version, *r.LastModified
+	full.OperationType = *r.OperationType
 	op := full.toOperation()
 	c.Operation = &op
 	return c, nil

@@ -131,6 +131,8 @@ type Operation struct {
 	ResultInfo           *ResultInfo // nil when code, message and subcode are all null
 	Version              int64
 	LastModifiedDateTime time.Time
+	Type                 string    // the microsoft.graph.security type name, legacy odata_type names mapped
+	Props                TypeProps // the type's own properties; nil fields for the ones it lacks
 }
 
 // NewOperation is what a create stores; zero values take the column defaults.
@@ -142,6 +144,47 @@ type NewOperation struct {
 	CompletedDateTime *time.Time // nil with a terminal status: the commit time
 	CreatedBy         *IdentitySet
 	ResultInfo        *ResultInfo
+	ODataType         string // "": TagOperationODataType
+	Props             TypeProps
+}
+
+// TagOperationODataType is the @odata.type of the tagOperation routes, and of a create that names none.
+const TagOperationODataType = "#microsoft.graph.tagOperation"
+
+// FileMetadata is Graph's reportFileMetadata and exportFileMetadata.
+type FileMetadata struct {
+	DownloadURL *string `json:"downloadUrl"`
+	FileName    *string `json:"fileName"`
+	Size        *int64  `json:"size"`
+}
+
+// TypeProps are the own properties of the caseOperation types (CONTRACT section 8), one field per JSON
+// name shared across types; a field a row's type lacks is nil, which the schema enforces. Flags are
+// Graph's comma-separated text in member order.
+type TypeProps struct {
+	Description            *string
+	DisplayName            *string
+	OutputName             *string
+	CloudAttachmentVersion *string
+	DocumentVersion        *string
+	ReportFileMetadata     *[]FileMetadata
+	ExportFileMetadata     *[]FileMetadata
+	IndexedItemCount       *int64
+	IndexedItemsSize       *int64
+	UnindexedItemCount     *int64
+	UnindexedItemsSize     *int64
+	MailboxCount           *int32
+	SiteCount              *int32
+	StatisticsOptions      *string
+	AdditionalDataOptions  *string
+	ItemsToInclude         *string
+	ExportOptions          *string
+	ExportStructure        *string
+	AdditionalOptions      *string
+	ExportCriteria         *string
+	ExportLocation         *string
+	ExportFormat           *string
+	ExportSingleItems      *bool
 }
 
 // Optional is one property of a partial update: absent (Set false) or a value to store.

@@ -30,12 +30,14 @@ func (s *Store) Pool() *pgxpool.Pool { return s.pool }
 
 // operationColumns are the columns every read returns, in operationRow's order.
 const operationColumns = `tenant_id, id, odata_type, status, action, percent_progress, created_date_time,
-	completed_date_time, created_by, result_code, result_message, result_subcode, version, last_modified_date_time`
+	completed_date_time, created_by, result_code, result_message, result_subcode, version, last_modified_date_time,
+	operation_type, description, display_name, output_name, cloud_attachment_version, document_version, report_file_metadata, export_file_metadata, indexed_item_count, indexed_items_size, unindexed_item_count, unindexed_items_size, mailbox_count, site_count, statistics_options, additional_data_options, items_to_include, export_options, export_structure, additional_options, export_criteria, export_location, export_format, export_single_items`
 
 // rowColumns selects operationColumns out of a composite case_operations value named r.
 const rowColumns = `(r).tenant_id, (r).id, (r).odata_type, (r).status, (r).action, (r).percent_progress,
 	(r).created_date_time, (r).completed_date_time, (r).created_by, (r).result_code, (r).result_message,
-	(r).result_subcode, (r).version, (r).last_modified_date_time`
+	(r).result_subcode, (r).version, (r).last_modified_date_time,
+	(r).operation_type, (r).description, (r).display_name, (r).output_name, (r).cloud_attachment_version, (r).document_version, (r).report_file_metadata, (r).export_file_metadata, (r).indexed_item_count, (r).indexed_items_size, (r).unindexed_item_count, (r).unindexed_items_size, (r).mailbox_count, (r).site_count, (r).statistics_options, (r).additional_data_options, (r).items_to_include, (r).export_options, (r).export_structure, (r).additional_options, (r).export_criteria, (r).export_location, (r).export_format, (r).export_single_items`
 
 type operationRow struct {
 	TenantID             string
@@ -52,13 +54,15 @@ type operationRow struct {
 	ResultSubcode        *int32
 	Version              int64
 	LastModifiedDateTime time.Time
+	OperationType        string
+	Props                TypeProps
 }
 
 // targets are where a scan of operationColumns goes.
 func (r *operationRow) targets() []any {
 	return []any{&r.TenantID, &r.ID, &r.ODataType, &r.Status, &r.Action, &r.PercentProgress,
 		&r.CreatedDateTime, &r.CompletedDateTime, &r.CreatedBy, &r.ResultCode, &r.ResultMessage,
-		&r.ResultSubcode, &r.Version, &r.LastModifiedDateTime}
+		&r.ResultSubcode, &r.Version, &r.LastModifiedDateTime, &r.OperationType, &r.Props.Description, &r.Props.DisplayName, &r.Props.OutputName, &r.Props.CloudAttachmentVersion, &r.Props.DocumentVersion, &r.Props.ReportFileMetadata, &r.Props.ExportFileMetadata, &r.Props.IndexedItemCount, &r.Props.IndexedItemsSize, &r.Props.UnindexedItemCount, &r.Props.UnindexedItemsSize, &r.Props.MailboxCount, &r.Props.SiteCount, &r.Props.StatisticsOptions, &r.Props.AdditionalDataOptions, &r.Props.ItemsToInclude, &r.Props.ExportOptions, &r.Props.ExportStructure, &r.Props.AdditionalOptions, &r.Props.ExportCriteria, &r.Props.ExportLocation, &r.Props.ExportFormat, &r.Props.ExportSingleItems}
 }
 
 func scanOperation(row pgx.CollectableRow) (Operation, error) {
@@ -82,6 +86,8 @@ func (r operationRow) toOperation() Operation {
 		CreatedBy:            r.CreatedBy,
 		Version:              r.Version,
 		LastModifiedDateTime: r.LastModifiedDateTime.UTC(),
+		Type:                 r.OperationType,
+		Props:                r.Props,
 	}
 	if r.ResultCode != nil || r.ResultMessage != nil || r.ResultSubcode != nil {
 		op.ResultInfo = &ResultInfo{Code: r.ResultCode, Message: r.ResultMessage, Subcode: r.ResultSubcode}
@@ -114,10 +120,12 @@ WITH mark AS (
 	WHERE q.tenant_id = $1 AND q.request_id = $14 AND q.expires_at > now()
 ), ins AS (
 	INSERT INTO case_operations AS r (tenant_id, id, status, action, percent_progress, completed_date_time,
-		created_by, result_code, result_message, result_subcode)
+		created_by, result_code, result_message, result_subcode, odata_type,
+		description, display_name, output_name, cloud_attachment_version, document_version, report_file_metadata, export_file_metadata, indexed_item_count, indexed_items_size, unindexed_item_count, unindexed_items_size, mailbox_count, site_count, statistics_options, additional_data_options, items_to_include, export_options, export_structure, additional_options, export_criteria, export_location, export_format, export_single_items)
 	SELECT $1::text, $2::uuid, $3::case_operation_status, $4::case_action, $5::integer,
 		CASE WHEN $6::timestamptz IS NULL AND case_operation_status_is_terminal($3) THEN now() ELSE $6 END,
-		$7::jsonb, $8::integer, $9::text, $10::integer
+		$7::jsonb, $8::integer, $9::text, $10::integer, $18::text,
+		$19::text, $20::text, $21::text, $22::text, $23::text, $24::jsonb, $25::jsonb, $26::bigint, $27::bigint, $28::bigint, $29::bigint, $30::integer, $31::integer, $32::text, $33::text, $34::text, $35::text, $36::text, $37::text, $38::text, $39::text, $40::text, $41::boolean
 	FROM mark
 	WHERE NOT EXISTS (SELECT FROM seen) AND case_operation_write_in_time($13)
 	RETURNING r
@@ -198,6 +206,10 @@ func (s *Store) create(ctx context.Context, tenant string, n NewOperation, a Aud
 	if action == "" {
 		action = ActionApplyTags
 	}
+	odataType := n.ODataType
+	if odataType == "" {
+		odataType = TagOperationODataType
+	}
 	var code, subcode *int32
 	var message *string
 	if n.ResultInfo != nil {
@@ -208,7 +220,8 @@ func (s *Store) create(ctx context.Context, tenant string, n NewOperation, a Aud
 	err := s.write(ctx, func(conn *pgxpool.Conn) error {
 		rows, _ := conn.Query(ctx, createSQL, tenant, [16]byte(id), string(status), string(action), n.PercentProgress,
 			n.CompletedDateTime, jsonOrNil(n.CreatedBy), code, message, subcode, jsonOrNil(a.Actor), a.RequestID, deadline(ctx),
-			requestID, hash, firstSent, int64(RepeatabilityWindow/time.Second))
+			requestID, hash, firstSent, int64(RepeatabilityWindow/time.Second), odataType,
+			n.Props.Description, n.Props.DisplayName, n.Props.OutputName, n.Props.CloudAttachmentVersion, n.Props.DocumentVersion, n.Props.ReportFileMetadata, n.Props.ExportFileMetadata, n.Props.IndexedItemCount, n.Props.IndexedItemsSize, n.Props.UnindexedItemCount, n.Props.UnindexedItemsSize, n.Props.MailboxCount, n.Props.SiteCount, n.Props.StatisticsOptions, n.Props.AdditionalDataOptions, n.Props.ItemsToInclude, n.Props.ExportOptions, n.Props.ExportStructure, n.Props.AdditionalOptions, n.Props.ExportCriteria, n.Props.ExportLocation, n.Props.ExportFormat, n.Props.ExportSingleItems)
 		var err error
 		op, err = pgx.CollectExactlyOneRow(rows, func(row pgx.CollectableRow) (Operation, error) {
 			var r operationRow
@@ -325,10 +338,7 @@ func (s *Store) Patch(ctx context.Context, tenant string, id uuid.UUID, p Patch,
 	var verdict, oldStatus string
 	var r operationRow
 	err := s.write(ctx, func(conn *pgxpool.Conn) error {
-		return conn.QueryRow(ctx, patchSQL, args...).Scan(&verdict, &oldStatus,
-			&r.TenantID, &r.ID, &r.ODataType, &r.Status, &r.Action, &r.PercentProgress,
-			&r.CreatedDateTime, &r.CompletedDateTime, &r.CreatedBy, &r.ResultCode, &r.ResultMessage,
-			&r.ResultSubcode, &r.Version, &r.LastModifiedDateTime)
+		return conn.QueryRow(ctx, patchSQL, args...).Scan(append([]any{&verdict, &oldStatus}, r.targets()...)...)
 	})
 	if err != nil {
 		return Operation{}, PatchResult{}, err
