@@ -148,6 +148,33 @@ type NewOperation struct {
 	Props             TypeProps
 }
 
+// PropsPatch is a partial update of TypeProps, one Optional per property.
+type PropsPatch struct {
+	Description            Optional[*string]
+	DisplayName            Optional[*string]
+	OutputName             Optional[*string]
+	CloudAttachmentVersion Optional[*string]
+	DocumentVersion        Optional[*string]
+	ReportFileMetadata     Optional[*[]FileMetadata]
+	ExportFileMetadata     Optional[*[]FileMetadata]
+	IndexedItemCount       Optional[*int64]
+	IndexedItemsSize       Optional[*int64]
+	UnindexedItemCount     Optional[*int64]
+	UnindexedItemsSize     Optional[*int64]
+	MailboxCount           Optional[*int32]
+	SiteCount              Optional[*int32]
+	StatisticsOptions      Optional[*string]
+	AdditionalDataOptions  Optional[*string]
+	ItemsToInclude         Optional[*string]
+	ExportOptions          Optional[*string]
+	ExportStructure        Optional[*string]
+	AdditionalOptions      Optional[*string]
+	ExportCriteria         Optional[*string]
+	ExportLocation         Optional[*string]
+	ExportFormat           Optional[*string]
+	ExportSingleItems      Optional[*bool]
+}
+
 // TagOperationODataType is the @odata.type of the tagOperation routes, and of a create that names none.
 const TagOperationODataType = "#microsoft.graph.tagOperation"
 
@@ -225,6 +252,7 @@ type Patch struct {
 	CompletedDateTime Optional[*time.Time]
 	CreatedBy         Optional[*IdentitySetPatch] // nil value: clear createdBy
 	ResultInfo        Optional[*ResultInfoPatch]  // nil value: clear resultInfo
+	Props             PropsPatch                  // a type's own properties; a nil value clears one
 
 	// CreatedDateTime, when set, must equal the stored value (a client may send back what it read).
 	CreatedDateTime *time.Time

@@ -265,7 +265,30 @@ WITH old AS (
 		CASE WHEN $11 THEN case_operation_merge_patch((old.r).created_by, $12::jsonb) ELSE (old.r).created_by END AS created_by,
 		CASE WHEN $13 THEN $14::integer ELSE (old.r).result_code END AS result_code,
 		CASE WHEN $15 THEN $16::text ELSE (old.r).result_message END AS result_message,
-		CASE WHEN $17 THEN $18::integer ELSE (old.r).result_subcode END AS result_subcode
+		CASE WHEN $17 THEN $18::integer ELSE (old.r).result_subcode END AS result_subcode,
+		CASE WHEN $25 THEN $26::text ELSE (old.r).description END AS description,
+		CASE WHEN $27 THEN $28::text ELSE (old.r).display_name END AS display_name,
+		CASE WHEN $29 THEN $30::text ELSE (old.r).output_name END AS output_name,
+		CASE WHEN $31 THEN $32::text ELSE (old.r).cloud_attachment_version END AS cloud_attachment_version,
+		CASE WHEN $33 THEN $34::text ELSE (old.r).document_version END AS document_version,
+		CASE WHEN $35 THEN $36::jsonb ELSE (old.r).report_file_metadata END AS report_file_metadata,
+		CASE WHEN $37 THEN $38::jsonb ELSE (old.r).export_file_metadata END AS export_file_metadata,
+		CASE WHEN $39 THEN $40::bigint ELSE (old.r).indexed_item_count END AS indexed_item_count,
+		CASE WHEN $41 THEN $42::bigint ELSE (old.r).indexed_items_size END AS indexed_items_size,
+		CASE WHEN $43 THEN $44::bigint ELSE (old.r).unindexed_item_count END AS unindexed_item_count,
+		CASE WHEN $45 THEN $46::bigint ELSE (old.r).unindexed_items_size END AS unindexed_items_size,
+		CASE WHEN $47 THEN $48::integer ELSE (old.r).mailbox_count END AS mailbox_count,
+		CASE WHEN $49 THEN $50::integer ELSE (old.r).site_count END AS site_count,
+		CASE WHEN $51 THEN $52::text ELSE (old.r).statistics_options END AS statistics_options,
+		CASE WHEN $53 THEN $54::text ELSE (old.r).additional_data_options END AS additional_data_options,
+		CASE WHEN $55 THEN $56::text ELSE (old.r).items_to_include END AS items_to_include,
+		CASE WHEN $57 THEN $58::text ELSE (old.r).export_options END AS export_options,
+		CASE WHEN $59 THEN $60::text ELSE (old.r).export_structure END AS export_structure,
+		CASE WHEN $61 THEN $62::text ELSE (old.r).additional_options END AS additional_options,
+		CASE WHEN $63 THEN $64::text ELSE (old.r).export_criteria END AS export_criteria,
+		CASE WHEN $65 THEN $66::text ELSE (old.r).export_location END AS export_location,
+		CASE WHEN $67 THEN $68::text ELSE (old.r).export_format END AS export_format,
+		CASE WHEN $69 THEN $70::boolean ELSE (old.r).export_single_items END AS export_single_items
 	FROM old
 ), verdict AS (
 	SELECT next.*,
@@ -281,16 +304,18 @@ WITH old AS (
 ), decided AS (
 	SELECT v.*, (old.r).status AS old_status, CASE WHEN v.refusal IS NOT NULL THEN v.refusal
 		WHEN (v.status, v.action, v.percent_progress, v.completed_date_time, v.created_by,
-			v.result_code, v.result_message, v.result_subcode)
+			v.result_code, v.result_message, v.result_subcode,
+			v.description, v.display_name, v.output_name, v.cloud_attachment_version, v.document_version, v.report_file_metadata, v.export_file_metadata, v.indexed_item_count, v.indexed_items_size, v.unindexed_item_count, v.unindexed_items_size, v.mailbox_count, v.site_count, v.statistics_options, v.additional_data_options, v.items_to_include, v.export_options, v.export_structure, v.additional_options, v.export_criteria, v.export_location, v.export_format, v.export_single_items)
 			IS NOT DISTINCT FROM ((old.r).status, (old.r).action, (old.r).percent_progress,
 			(old.r).completed_date_time, (old.r).created_by, (old.r).result_code, (old.r).result_message,
-			(old.r).result_subcode) THEN 'unchanged'
+			(old.r).result_subcode, (old.r).description, (old.r).display_name, (old.r).output_name, (old.r).cloud_attachment_version, (old.r).document_version, (old.r).report_file_metadata, (old.r).export_file_metadata, (old.r).indexed_item_count, (old.r).indexed_items_size, (old.r).unindexed_item_count, (old.r).unindexed_items_size, (old.r).mailbox_count, (old.r).site_count, (old.r).statistics_options, (old.r).additional_data_options, (old.r).items_to_include, (old.r).export_options, (old.r).export_structure, (old.r).additional_options, (old.r).export_criteria, (old.r).export_location, (old.r).export_format, (old.r).export_single_items) THEN 'unchanged'
 		ELSE 'updated' END AS verdict
 	FROM verdict v, old
 ), upd AS (
 	UPDATE case_operations r SET status = d.status, action = d.action, percent_progress = d.percent_progress,
 		completed_date_time = d.completed_date_time, created_by = d.created_by, result_code = d.result_code,
 		result_message = d.result_message, result_subcode = d.result_subcode,
+		description = d.description, display_name = d.display_name, output_name = d.output_name, cloud_attachment_version = d.cloud_attachment_version, document_version = d.document_version, report_file_metadata = d.report_file_metadata, export_file_metadata = d.export_file_metadata, indexed_item_count = d.indexed_item_count, indexed_items_size = d.indexed_items_size, unindexed_item_count = d.unindexed_item_count, unindexed_items_size = d.unindexed_items_size, mailbox_count = d.mailbox_count, site_count = d.site_count, statistics_options = d.statistics_options, additional_data_options = d.additional_data_options, items_to_include = d.items_to_include, export_options = d.export_options, export_structure = d.export_structure, additional_options = d.additional_options, export_criteria = d.export_criteria, export_location = d.export_location, export_format = d.export_format, export_single_items = d.export_single_items,
 		version = r.version + 1, last_modified_date_time = greatest(now(), r.last_modified_date_time)
 	FROM decided d
 	WHERE d.verdict = 'updated' AND r.tenant_id = $1 AND r.id = $2 AND case_operation_write_in_time($24)
@@ -325,6 +350,29 @@ func (s *Store) Patch(ctx context.Context, tenant string, id uuid.UUID, p Patch,
 		false, nil, false, nil, false, nil,
 		p.CreatedDateTime, versions,
 		jsonOrNil(a.Actor), a.RequestID, created, deadline(ctx),
+		p.Props.Description.Set, p.Props.Description.Value,
+		p.Props.DisplayName.Set, p.Props.DisplayName.Value,
+		p.Props.OutputName.Set, p.Props.OutputName.Value,
+		p.Props.CloudAttachmentVersion.Set, p.Props.CloudAttachmentVersion.Value,
+		p.Props.DocumentVersion.Set, p.Props.DocumentVersion.Value,
+		p.Props.ReportFileMetadata.Set, p.Props.ReportFileMetadata.Value,
+		p.Props.ExportFileMetadata.Set, p.Props.ExportFileMetadata.Value,
+		p.Props.IndexedItemCount.Set, p.Props.IndexedItemCount.Value,
+		p.Props.IndexedItemsSize.Set, p.Props.IndexedItemsSize.Value,
+		p.Props.UnindexedItemCount.Set, p.Props.UnindexedItemCount.Value,
+		p.Props.UnindexedItemsSize.Set, p.Props.UnindexedItemsSize.Value,
+		p.Props.MailboxCount.Set, p.Props.MailboxCount.Value,
+		p.Props.SiteCount.Set, p.Props.SiteCount.Value,
+		p.Props.StatisticsOptions.Set, p.Props.StatisticsOptions.Value,
+		p.Props.AdditionalDataOptions.Set, p.Props.AdditionalDataOptions.Value,
+		p.Props.ItemsToInclude.Set, p.Props.ItemsToInclude.Value,
+		p.Props.ExportOptions.Set, p.Props.ExportOptions.Value,
+		p.Props.ExportStructure.Set, p.Props.ExportStructure.Value,
+		p.Props.AdditionalOptions.Set, p.Props.AdditionalOptions.Value,
+		p.Props.ExportCriteria.Set, p.Props.ExportCriteria.Value,
+		p.Props.ExportLocation.Set, p.Props.ExportLocation.Value,
+		p.Props.ExportFormat.Set, p.Props.ExportFormat.Value,
+		p.Props.ExportSingleItems.Set, p.Props.ExportSingleItems.Value,
 	}
 	if p.ResultInfo.Set {
 		ri := p.ResultInfo.Value

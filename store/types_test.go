@@ -61,3 +61,44 @@ func TestEveryTypeKeepsItsOwnProperties(t *testing.T) {
 		}
 	}
 }
+
+// A type's own properties are patched and cleared like the caseOperation ones, and history records them.
+func TestOwnPropertiesPatchAndClear(t *testing.T) {
+	t.Parallel()
+	s, pool := newStore(t)
+	ctx := context.Background()
+	op, err := s.Create(ctx, "t1", store.NewOperation{ODataType: "#microsoft.graph.security.ediscoveryEstimateOperation",
+		Props: store.TypeProps{IndexedItemCount: ptr[int64](1), StatisticsOptions: ptr("includeRefiners")}}, audit)
+	if err != nil {
+		t.Fatal(err)
+	}
+	patched, result, err := s.Patch(ctx, "t1", op.ID, store.Patch{Props: store.PropsPatch{
+		IndexedItemCount:  store.Some(ptr[int64](2)),
+		StatisticsOptions: store.Some[*string](nil),
+		SiteCount:         store.Some(ptr[int32](7)),
+	}}, audit)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := store.TypeProps{IndexedItemCount: ptr[int64](2), SiteCount: ptr[int32](7)}
+	if !reflect.DeepEqual(patched.Props, want) || patched.Version != 2 {
+		t.Errorf("patch = %+v version %d (%v); want %+v version 2", patched.Props, patched.Version, result, want)
+	}
+	again, _, err := s.Patch(ctx, "t1", op.ID, store.Patch{Props: store.PropsPatch{SiteCount: store.Some(ptr[int32](7))}}, audit)
+	if err != nil || again.Version != 2 {
+		t.Errorf("an unchanged patch = version %d, %v; want version 2", again.Version, err)
+	}
+	var changes []string
+	err = pool.QueryRow(ctx, `SELECT array_agg((changes - 'createdDateTime')::text ORDER BY seq) FROM case_operation_events
+		WHERE tenant_id = 't1' AND operation_id = $1`, op.ID).Scan(&changes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantChanges := []string{
+		`{"action": {"new": "applyTags", "old": null}, "status": {"new": "notStarted", "old": null}, "indexedItemCount": {"new": 1, "old": null}, "statisticsOptions": {"new": "includeRefiners", "old": null}}`,
+		`{"siteCount": {"new": 7, "old": null}, "indexedItemCount": {"new": 2, "old": 1}, "statisticsOptions": {"new": null, "old": "includeRefiners"}}`,
+	}
+	if !reflect.DeepEqual(changes, wantChanges) {
+		t.Errorf("history = %q\nwant %q", changes, wantChanges)
+	}
+}
