@@ -175,7 +175,7 @@ WITH changed AS (
 )
 SELECT c.operation_id, o.tenant_id, o.id, o.odata_type, o.status, o.action, o.percent_progress, o.created_date_time,
 	o.completed_date_time, o.created_by, o.result_code, o.result_message, o.result_subcode, o.version,
-	o.last_modified_date_time
+	o.last_modified_date_time, o.operation_type, o.description, o.display_name, o.output_name, o.cloud_attachment_version, o.document_version, o.report_file_metadata, o.export_file_metadata, o.indexed_item_count, o.indexed_items_size, o.unindexed_item_count, o.unindexed_items_size, o.mailbox_count, o.site_count, o.statistics_options, o.additional_data_options, o.items_to_include, o.export_options, o.export_structure, o.additional_options, o.export_criteria, o.export_location, o.export_format, o.export_single_items
 FROM changed c LEFT JOIN case_operations o ON o.tenant_id = $1 AND o.id = c.operation_id
 ORDER BY c.operation_id`
 
