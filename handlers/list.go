@@ -28,8 +28,8 @@ var queryProperties = func() odata.Schema {
 	for i, s := range store.Statuses {
 		statuses[i] = string(s)
 	}
-	actions := make([]string, len(store.Actions))
-	for i, a := range store.Actions {
+	actions := make([]string, len(store.TagOperationActions))
+	for i, a := range store.TagOperationActions {
 		actions[i] = string(a)
 	}
 	return odata.Schema{

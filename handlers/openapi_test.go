@@ -204,8 +204,8 @@ func TestOpenAPIDocument(t *testing.T) {
 		if got := openAPIEnum(doc, "caseOperationStatus"); !slices.Equal(got, enumStrings(store.Statuses)) {
 			t.Errorf("caseOperationStatus enum = %v, store.Statuses = %v", got, store.Statuses)
 		}
-		if got := openAPIEnum(doc, "caseAction"); !slices.Equal(got, enumStrings(store.Actions)) {
-			t.Errorf("caseAction enum = %v, store.Actions = %v", got, store.Actions)
+		if got := openAPIEnum(doc, "caseAction"); !slices.Equal(got, enumStrings(store.TagOperationActions)) {
+			t.Errorf("caseAction enum = %v, store.TagOperationActions = %v", got, store.TagOperationActions)
 		}
 		if got := openAPIProperties(doc, "tagOperationPatch"); !slices.Contains(got, "createdDateTime") {
 			t.Error("tagOperationPatch lacks createdDateTime, which a client PATCHing back what it read sends")

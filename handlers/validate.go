@@ -3,6 +3,7 @@ package handlers
 import (
 	"encoding/json"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -115,12 +116,12 @@ func parseOperationBody(obj *object, mode bodyMode) (operationBody, problems) {
 		case "action":
 			a, ok := v.(string)
 			switch {
-			case ok && store.Action(a).Valid():
+			case ok && slices.Contains(store.TagOperationActions, store.Action(a)):
 				out.Patch.Action = store.Some(store.Action(a))
 			case ok && store.Action(a) == store.ActionUnknownFutureValue && mode == modePatch:
 				// Graph's evolvable-enum sentinel: a client that echoes it back means "no change".
 			default:
-				errs.invalid(key, notAMember(key, v, enumStrings(store.Actions)))
+				errs.invalid(key, notAMember(key, v, enumStrings(store.TagOperationActions)))
 			}
 		case "createdBy":
 			if v == nil {

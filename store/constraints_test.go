@@ -123,6 +123,44 @@ func TestSchemaRefusesWhatTheContractForbids(t *testing.T) {
 			code: check, constraint: "case_operations_odata_type_known"},
 		{name: "odata_type null", sql: fmt.Sprintf(insert, "odata_type", "NULL"),
 			code: pgerrcode.NotNullViolation, column: "odata_type"},
+		{name: "odata_type of a security type that does not exist",
+			sql:  fmt.Sprintf(insert, "odata_type", "'#microsoft.graph.security.ediscoveryDeleteOperation'"),
+			code: check, constraint: "case_operations_odata_type_known"},
+		{name: "estimate with a negative indexed_item_count",
+			sql:  fmt.Sprintf(insert, "odata_type, indexed_item_count", "'#microsoft.graph.security.ediscoveryEstimateOperation', -1"),
+			code: check, constraint: "case_operations_indexed_item_count_nonnegative"},
+		{name: "export_format on a tag operation", sql: fmt.Sprintf(update, "export_format = 'pst'"),
+			code: check, constraint: "case_operations_own_properties_only"},
+		{name: "statistics_options on a legacy estimate of another type",
+			sql:  fmt.Sprintf(insert, "odata_type, statistics_options", "'#microsoft.graph.caseExportOperation', 'includeRefiners'"),
+			code: check, constraint: "case_operations_own_properties_only"},
+		{name: "flags with an unknown member",
+			sql:  fmt.Sprintf(insert, "odata_type, export_options", "'#microsoft.graph.security.ediscoveryExportOperation', 'originalFiles,everything'"),
+			code: check, constraint: "case_operations_export_options_valid"},
+		{name: "flags out of member order",
+			sql:  fmt.Sprintf(insert, "odata_type, export_options", "'#microsoft.graph.security.ediscoveryExportOperation', 'tags,originalFiles'"),
+			code: check, constraint: "case_operations_export_options_valid"},
+		{name: "flags empty",
+			sql:  fmt.Sprintf(insert, "odata_type, export_criteria", "'#microsoft.graph.security.ediscoverySearchExportOperation', ''"),
+			code: check, constraint: "case_operations_export_criteria_valid"},
+		{name: "flags unknownFutureValue",
+			sql:  fmt.Sprintf(insert, "odata_type, items_to_include", "'#microsoft.graph.security.ediscoveryAddToReviewSetOperation', 'unknownFutureValue'"),
+			code: check, constraint: "case_operations_items_to_include_valid"},
+		{name: "metadata that is not an array",
+			sql:  fmt.Sprintf(insert, "odata_type, report_file_metadata", `'#microsoft.graph.security.ediscoveryEstimateOperation', '{"fileName": "a"}'`),
+			code: check, constraint: "case_operations_report_file_metadata_valid"},
+		{name: "metadata with a negative size",
+			sql:  fmt.Sprintf(insert, "odata_type, export_file_metadata", `'#microsoft.graph.security.ediscoveryExportOperation', '[{"size": -1}]'`),
+			code: check, constraint: "case_operations_export_file_metadata_valid"},
+		{name: "metadata with an unknown member",
+			sql:  fmt.Sprintf(insert, "odata_type, export_file_metadata", `'#microsoft.graph.security.ediscoveryExportOperation', '[{"url": "x"}]'`),
+			code: check, constraint: "case_operations_export_file_metadata_valid"},
+		{name: "metadata fileName a number",
+			sql:  fmt.Sprintf(insert, "odata_type, report_file_metadata", `'#microsoft.graph.security.ediscoveryHoldPolicySyncOperation', '[{"fileName": 5}]'`),
+			code: check, constraint: "case_operations_report_file_metadata_valid"},
+		{name: "cloud_attachment_version unknown",
+			sql:  fmt.Sprintf(insert, "odata_type, cloud_attachment_version", "'#microsoft.graph.security.ediscoverySearchExportOperation', 'recent5'"),
+			code: check, constraint: "case_operations_cloud_attachment_version_known"},
 
 		{name: "created_by user is a number", sql: fmt.Sprintf(insert, "created_by", `'{"user": 5}'`),
 			code: check, constraint: "case_operations_created_by_valid"},
@@ -317,7 +355,7 @@ func TestSchemaAcceptsWhatTheContractAllows(t *testing.T) {
 		var got string
 		err := pool.QueryRow(ctx, `SELECT enum_range(NULL::case_operation_status)::text || ' ' || enum_range(NULL::case_action)::text`).Scan(&got)
 		want := "{notStarted,submissionFailed,running,succeeded,partiallySucceeded,failed} " +
-			"{contentExport,applyTags,convertToPdf,index,estimateStatistics,addToReviewSet}"
+			"{contentExport,applyTags,convertToPdf,index,estimateStatistics,addToReviewSet,holdUpdate,purgeData,exportReport,exportResult,holdPolicySync}"
 		if err != nil || got != want {
 			t.Fatalf("got %s, %v; want %s", got, err, want)
 		}

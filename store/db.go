@@ -151,7 +151,8 @@ func Connect(ctx context.Context, databaseURL string, pc PoolConfig) (*pgxpool.P
 		// Before the schema has what they use (a fresh database awaiting migration, an older schema) there
 		// is nothing to prepare yet; pgx then prepares each statement on first use instead.
 		var ready bool
-		if err := conn.QueryRow(ctx, `SELECT to_regclass('ediscovery_cases') IS NOT NULL`).Scan(&ready); err != nil || !ready {
+		if err := conn.QueryRow(ctx, `SELECT to_regclass('case_operation_repeatable_requests') IS NOT NULL
+			AND EXISTS (SELECT FROM pg_attribute WHERE attrelid = to_regclass('case_operations') AND attname = 'operation_type')`).Scan(&ready); err != nil || !ready {
 			return err
 		}
 		for _, sql := range hotStatements {

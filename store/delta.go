@@ -175,7 +175,7 @@ WITH changed AS (
 )
 SELECT c.operation_id, o.tenant_id, o.id, o.odata_type, o.status, o.action, o.percent_progress, o.created_date_time,
 	o.completed_date_time, o.created_by, o.result_code, o.result_message, o.result_subcode, o.version,
-	o.last_modified_date_time, o.case_id
+	o.last_modified_date_time, o.case_id, o.operation_type, o.description, o.display_name, o.output_name, o.cloud_attachment_version, o.document_version, o.report_file_metadata, o.export_file_metadata, o.indexed_item_count, o.indexed_items_size, o.unindexed_item_count, o.unindexed_items_size, o.mailbox_count, o.site_count, o.statistics_options, o.additional_data_options, o.items_to_include, o.export_options, o.export_structure, o.additional_options, o.export_criteria, o.export_location, o.export_format, o.export_single_items
 FROM changed c LEFT JOIN case_operations o ON o.tenant_id = $1 AND o.id = c.operation_id
 ORDER BY c.operation_id`
 
@@ -188,16 +188,18 @@ func scanChange(row pgx.CollectableRow) (Change, error) {
 		CreatedDateTime, LastModified       *time.Time
 		Version                             *int64
 		CaseID                              *uuid.UUID
+		OperationType                       *string
 	}
 	var full operationRow
 	err := row.Scan(&c.ID, &r.TenantID, &r.ID, &r.ODataType, &r.Status, &r.Action, &full.PercentProgress,
 		&r.CreatedDateTime, &full.CompletedDateTime, &full.CreatedBy, &full.ResultCode, &full.ResultMessage,
-		&full.ResultSubcode, &r.Version, &r.LastModified, &r.CaseID)
+		&full.ResultSubcode, &r.Version, &r.LastModified, &r.CaseID, &r.OperationType, &full.Props.Description, &full.Props.DisplayName, &full.Props.OutputName, &full.Props.CloudAttachmentVersion, &full.Props.DocumentVersion, &full.Props.ReportFileMetadata, &full.Props.ExportFileMetadata, &full.Props.IndexedItemCount, &full.Props.IndexedItemsSize, &full.Props.UnindexedItemCount, &full.Props.UnindexedItemsSize, &full.Props.MailboxCount, &full.Props.SiteCount, &full.Props.StatisticsOptions, &full.Props.AdditionalDataOptions, &full.Props.ItemsToInclude, &full.Props.ExportOptions, &full.Props.ExportStructure, &full.Props.AdditionalOptions, &full.Props.ExportCriteria, &full.Props.ExportLocation, &full.Props.ExportFormat, &full.Props.ExportSingleItems)
 	if err != nil || r.ID == nil {
 		return c, err
 	}
 	full.TenantID, full.ID, full.ODataType, full.Status, full.Action = *r.TenantID, *r.ID, *r.ODataType, *r.Status, *r.Action
 	full.CreatedDateTime, full.Version, full.LastModifiedDateTime, full.CaseID = *r.CreatedDateTime, *r.Version, *r.LastModified, *r.CaseID
+	full.OperationType = *r.OperationType
 	op := full.toOperation()
 	c.Operation = &op
 	return c, nil

@@ -63,14 +63,35 @@ const (
 	ActionIndex              Action = "index"
 	ActionEstimateStatistics Action = "estimateStatistics"
 	ActionAddToReviewSet     Action = "addToReviewSet"
+	ActionHoldUpdate         Action = "holdUpdate"
 	// ActionUnknownFutureValue is Graph's evolvable-enum sentinel; it is never stored.
 	ActionUnknownFutureValue Action = "unknownFutureValue"
+	// The members Graph added after unknownFutureValue: evolvable, sent to clients that ask for them.
+	ActionPurgeData      Action = "purgeData"
+	ActionExportReport   Action = "exportReport"
+	ActionExportResult   Action = "exportResult"
+	ActionHoldPolicySync Action = "holdPolicySync"
 )
 
 // Actions lists every storable Action in Graph's member order.
 var Actions = []Action{
 	ActionContentExport, ActionApplyTags, ActionConvertToPdf,
-	ActionIndex, ActionEstimateStatistics, ActionAddToReviewSet,
+	ActionIndex, ActionEstimateStatistics, ActionAddToReviewSet, ActionHoldUpdate,
+	ActionPurgeData, ActionExportReport, ActionExportResult, ActionHoldPolicySync,
+}
+
+// TagOperationActions are the caseAction members the microsoft.graph tagOperation routes take and list,
+// as they did before Graph's later members were stored.
+var TagOperationActions = Actions[:6:6]
+
+// Evolvable reports whether a comes after unknownFutureValue in Graph's caseAction, so that a response
+// names it only to a client that sent Prefer: include-unknown-enum-members.
+func (a Action) Evolvable() bool {
+	switch a {
+	case ActionPurgeData, ActionExportReport, ActionExportResult, ActionHoldPolicySync:
+		return true
+	}
+	return false
 }
 
 // Valid reports whether a is a storable caseAction member.
@@ -111,6 +132,8 @@ type Operation struct {
 	Version              int64
 	LastModifiedDateTime time.Time
 	CaseID               uuid.UUID // the eDiscovery case it belongs to
+	Type                 string    // the microsoft.graph.security type name, legacy odata_type names mapped
+	Props                TypeProps // the type's own properties; nil fields for the ones it lacks
 }
 
 // NewOperation is what a create stores; zero values take the column defaults.
@@ -123,6 +146,74 @@ type NewOperation struct {
 	CreatedBy         *IdentitySet
 	ResultInfo        *ResultInfo
 	CaseID            uuid.UUID // uuid.Nil: the tenant's default case
+	ODataType         string    // "": TagOperationODataType
+	Props             TypeProps
+}
+
+// PropsPatch is a partial update of TypeProps, one Optional per property.
+type PropsPatch struct {
+	Description            Optional[*string]
+	DisplayName            Optional[*string]
+	OutputName             Optional[*string]
+	CloudAttachmentVersion Optional[*string]
+	DocumentVersion        Optional[*string]
+	ReportFileMetadata     Optional[*[]FileMetadata]
+	ExportFileMetadata     Optional[*[]FileMetadata]
+	IndexedItemCount       Optional[*int64]
+	IndexedItemsSize       Optional[*int64]
+	UnindexedItemCount     Optional[*int64]
+	UnindexedItemsSize     Optional[*int64]
+	MailboxCount           Optional[*int32]
+	SiteCount              Optional[*int32]
+	StatisticsOptions      Optional[*string]
+	AdditionalDataOptions  Optional[*string]
+	ItemsToInclude         Optional[*string]
+	ExportOptions          Optional[*string]
+	ExportStructure        Optional[*string]
+	AdditionalOptions      Optional[*string]
+	ExportCriteria         Optional[*string]
+	ExportLocation         Optional[*string]
+	ExportFormat           Optional[*string]
+	ExportSingleItems      Optional[*bool]
+}
+
+// TagOperationODataType is the @odata.type of the tagOperation routes, and of a create that names none.
+const TagOperationODataType = "#microsoft.graph.tagOperation"
+
+// FileMetadata is Graph's reportFileMetadata and exportFileMetadata.
+type FileMetadata struct {
+	DownloadURL *string `json:"downloadUrl"`
+	FileName    *string `json:"fileName"`
+	Size        *int64  `json:"size"`
+}
+
+// TypeProps are the own properties of the caseOperation types (CONTRACT section 8), one field per JSON
+// name shared across types; a field a row's type lacks is nil, which the schema enforces. Flags are
+// Graph's comma-separated text in member order.
+type TypeProps struct {
+	Description            *string
+	DisplayName            *string
+	OutputName             *string
+	CloudAttachmentVersion *string
+	DocumentVersion        *string
+	ReportFileMetadata     *[]FileMetadata
+	ExportFileMetadata     *[]FileMetadata
+	IndexedItemCount       *int64
+	IndexedItemsSize       *int64
+	UnindexedItemCount     *int64
+	UnindexedItemsSize     *int64
+	MailboxCount           *int32
+	SiteCount              *int32
+	StatisticsOptions      *string
+	AdditionalDataOptions  *string
+	ItemsToInclude         *string
+	ExportOptions          *string
+	ExportStructure        *string
+	AdditionalOptions      *string
+	ExportCriteria         *string
+	ExportLocation         *string
+	ExportFormat           *string
+	ExportSingleItems      *bool
 }
 
 // Optional is one property of a partial update: absent (Set false) or a value to store.
@@ -163,6 +254,7 @@ type Patch struct {
 	CompletedDateTime Optional[*time.Time]
 	CreatedBy         Optional[*IdentitySetPatch] // nil value: clear createdBy
 	ResultInfo        Optional[*ResultInfoPatch]  // nil value: clear resultInfo
+	Props             PropsPatch                  // a type's own properties; a nil value clears one
 
 	// CreatedDateTime, when set, must equal the stored value (a client may send back what it read).
 	CreatedDateTime *time.Time

@@ -30,12 +30,14 @@ func (s *Store) Pool() *pgxpool.Pool { return s.pool }
 
 // operationColumns are the columns every read returns, in operationRow's order.
 const operationColumns = `tenant_id, id, odata_type, status, action, percent_progress, created_date_time,
-	completed_date_time, created_by, result_code, result_message, result_subcode, version, last_modified_date_time, case_id`
+	completed_date_time, created_by, result_code, result_message, result_subcode, version, last_modified_date_time, case_id,
+	operation_type, description, display_name, output_name, cloud_attachment_version, document_version, report_file_metadata, export_file_metadata, indexed_item_count, indexed_items_size, unindexed_item_count, unindexed_items_size, mailbox_count, site_count, statistics_options, additional_data_options, items_to_include, export_options, export_structure, additional_options, export_criteria, export_location, export_format, export_single_items`
 
 // rowColumns selects operationColumns out of a composite case_operations value named r.
 const rowColumns = `(r).tenant_id, (r).id, (r).odata_type, (r).status, (r).action, (r).percent_progress,
 	(r).created_date_time, (r).completed_date_time, (r).created_by, (r).result_code, (r).result_message,
-	(r).result_subcode, (r).version, (r).last_modified_date_time, (r).case_id`
+	(r).result_subcode, (r).version, (r).last_modified_date_time, (r).case_id,
+	(r).operation_type, (r).description, (r).display_name, (r).output_name, (r).cloud_attachment_version, (r).document_version, (r).report_file_metadata, (r).export_file_metadata, (r).indexed_item_count, (r).indexed_items_size, (r).unindexed_item_count, (r).unindexed_items_size, (r).mailbox_count, (r).site_count, (r).statistics_options, (r).additional_data_options, (r).items_to_include, (r).export_options, (r).export_structure, (r).additional_options, (r).export_criteria, (r).export_location, (r).export_format, (r).export_single_items`
 
 type operationRow struct {
 	TenantID             string
@@ -53,13 +55,15 @@ type operationRow struct {
 	Version              int64
 	LastModifiedDateTime time.Time
 	CaseID               uuid.UUID
+	OperationType        string
+	Props                TypeProps
 }
 
 // targets are where a scan of operationColumns goes.
 func (r *operationRow) targets() []any {
 	return []any{&r.TenantID, &r.ID, &r.ODataType, &r.Status, &r.Action, &r.PercentProgress,
 		&r.CreatedDateTime, &r.CompletedDateTime, &r.CreatedBy, &r.ResultCode, &r.ResultMessage,
-		&r.ResultSubcode, &r.Version, &r.LastModifiedDateTime, &r.CaseID}
+		&r.ResultSubcode, &r.Version, &r.LastModifiedDateTime, &r.CaseID, &r.OperationType, &r.Props.Description, &r.Props.DisplayName, &r.Props.OutputName, &r.Props.CloudAttachmentVersion, &r.Props.DocumentVersion, &r.Props.ReportFileMetadata, &r.Props.ExportFileMetadata, &r.Props.IndexedItemCount, &r.Props.IndexedItemsSize, &r.Props.UnindexedItemCount, &r.Props.UnindexedItemsSize, &r.Props.MailboxCount, &r.Props.SiteCount, &r.Props.StatisticsOptions, &r.Props.AdditionalDataOptions, &r.Props.ItemsToInclude, &r.Props.ExportOptions, &r.Props.ExportStructure, &r.Props.AdditionalOptions, &r.Props.ExportCriteria, &r.Props.ExportLocation, &r.Props.ExportFormat, &r.Props.ExportSingleItems}
 }
 
 func scanOperation(row pgx.CollectableRow) (Operation, error) {
@@ -84,6 +88,8 @@ func (r operationRow) toOperation() Operation {
 		Version:              r.Version,
 		LastModifiedDateTime: r.LastModifiedDateTime.UTC(),
 		CaseID:               r.CaseID,
+		Type:                 r.OperationType,
+		Props:                r.Props,
 	}
 	if r.ResultCode != nil || r.ResultMessage != nil || r.ResultSubcode != nil {
 		op.ResultInfo = &ResultInfo{Code: r.ResultCode, Message: r.ResultMessage, Subcode: r.ResultSubcode}
@@ -116,14 +122,16 @@ WITH mark AS (
 	WHERE q.tenant_id = $1 AND q.request_id = $14 AND q.expires_at > now()
 ), ins AS (
 	INSERT INTO case_operations AS r (tenant_id, id, status, action, percent_progress, completed_date_time,
-		created_by, result_code, result_message, result_subcode, case_id)
+		created_by, result_code, result_message, result_subcode, odata_type,
+		description, display_name, output_name, cloud_attachment_version, document_version, report_file_metadata, export_file_metadata, indexed_item_count, indexed_items_size, unindexed_item_count, unindexed_items_size, mailbox_count, site_count, statistics_options, additional_data_options, items_to_include, export_options, export_structure, additional_options, export_criteria, export_location, export_format, export_single_items, case_id)
 	SELECT $1::text, $2::uuid, $3::case_operation_status, $4::case_action, $5::integer,
 		CASE WHEN $6::timestamptz IS NULL AND case_operation_status_is_terminal($3) THEN now() ELSE $6 END,
-		$7::jsonb, $8::integer, $9::text, $10::integer, $18::uuid
+		$7::jsonb, $8::integer, $9::text, $10::integer, $18::text,
+		$19::text, $20::text, $21::text, $22::text, $23::text, $24::jsonb, $25::jsonb, $26::bigint, $27::bigint, $28::bigint, $29::bigint, $30::integer, $31::integer, $32::text, $33::text, $34::text, $35::text, $36::text, $37::text, $38::text, $39::text, $40::text, $41::boolean, $42::uuid
 	FROM mark
 	WHERE NOT EXISTS (SELECT FROM seen) AND case_operation_write_in_time($13)
 		-- A closed case takes no new operation; one that does not exist fails the foreign key.
-		AND NOT EXISTS (SELECT FROM ediscovery_cases WHERE tenant_id = $1 AND id = $18::uuid AND status = 'closed')
+		AND NOT EXISTS (SELECT FROM ediscovery_cases WHERE tenant_id = $1 AND id = $42::uuid AND status = 'closed')
 	RETURNING r
 ), ev AS (
 	INSERT INTO case_operation_events (tenant_id, operation_id, kind, actor, request_id, changes)
@@ -202,6 +210,10 @@ func (s *Store) create(ctx context.Context, tenant string, n NewOperation, a Aud
 	if action == "" {
 		action = ActionApplyTags
 	}
+	odataType := n.ODataType
+	if odataType == "" {
+		odataType = TagOperationODataType
+	}
 	var code, subcode *int32
 	var message *string
 	if n.ResultInfo != nil {
@@ -212,7 +224,8 @@ func (s *Store) create(ctx context.Context, tenant string, n NewOperation, a Aud
 	err := s.write(ctx, func(conn *pgxpool.Conn) error {
 		rows, _ := conn.Query(ctx, createSQL, tenant, [16]byte(id), string(status), string(action), n.PercentProgress,
 			n.CompletedDateTime, jsonOrNil(n.CreatedBy), code, message, subcode, jsonOrNil(a.Actor), a.RequestID, deadline(ctx),
-			requestID, hash, firstSent, int64(RepeatabilityWindow/time.Second), caseOrNil(n.CaseID))
+			requestID, hash, firstSent, int64(RepeatabilityWindow/time.Second), odataType,
+			n.Props.Description, n.Props.DisplayName, n.Props.OutputName, n.Props.CloudAttachmentVersion, n.Props.DocumentVersion, n.Props.ReportFileMetadata, n.Props.ExportFileMetadata, n.Props.IndexedItemCount, n.Props.IndexedItemsSize, n.Props.UnindexedItemCount, n.Props.UnindexedItemsSize, n.Props.MailboxCount, n.Props.SiteCount, n.Props.StatisticsOptions, n.Props.AdditionalDataOptions, n.Props.ItemsToInclude, n.Props.ExportOptions, n.Props.ExportStructure, n.Props.AdditionalOptions, n.Props.ExportCriteria, n.Props.ExportLocation, n.Props.ExportFormat, n.Props.ExportSingleItems, caseOrNil(n.CaseID))
 		var err error
 		op, err = pgx.CollectExactlyOneRow(rows, func(row pgx.CollectableRow) (Operation, error) {
 			var r operationRow
@@ -258,7 +271,7 @@ func (s *Store) GetInCase(ctx context.Context, tenant string, caseID, id uuid.UU
 const patchSQL = `
 WITH old AS (
 	SELECT r, ` + historyWritten + ` FROM case_operations r
-	WHERE tenant_id = $1 AND id = $2 AND ($25::uuid IS NULL OR case_id = $25) FOR UPDATE
+	WHERE tenant_id = $1 AND id = $2 AND ($71::uuid IS NULL OR case_id = $71) FOR UPDATE
 ), next AS (
 	SELECT CASE WHEN $3 THEN $4::case_operation_status ELSE (old.r).status END AS status,
 		CASE WHEN $5 THEN $6::case_action ELSE (old.r).action END AS action,
@@ -266,7 +279,30 @@ WITH old AS (
 		CASE WHEN $11 THEN case_operation_merge_patch((old.r).created_by, $12::jsonb) ELSE (old.r).created_by END AS created_by,
 		CASE WHEN $13 THEN $14::integer ELSE (old.r).result_code END AS result_code,
 		CASE WHEN $15 THEN $16::text ELSE (old.r).result_message END AS result_message,
-		CASE WHEN $17 THEN $18::integer ELSE (old.r).result_subcode END AS result_subcode
+		CASE WHEN $17 THEN $18::integer ELSE (old.r).result_subcode END AS result_subcode,
+		CASE WHEN $25 THEN $26::text ELSE (old.r).description END AS description,
+		CASE WHEN $27 THEN $28::text ELSE (old.r).display_name END AS display_name,
+		CASE WHEN $29 THEN $30::text ELSE (old.r).output_name END AS output_name,
+		CASE WHEN $31 THEN $32::text ELSE (old.r).cloud_attachment_version END AS cloud_attachment_version,
+		CASE WHEN $33 THEN $34::text ELSE (old.r).document_version END AS document_version,
+		CASE WHEN $35 THEN $36::jsonb ELSE (old.r).report_file_metadata END AS report_file_metadata,
+		CASE WHEN $37 THEN $38::jsonb ELSE (old.r).export_file_metadata END AS export_file_metadata,
+		CASE WHEN $39 THEN $40::bigint ELSE (old.r).indexed_item_count END AS indexed_item_count,
+		CASE WHEN $41 THEN $42::bigint ELSE (old.r).indexed_items_size END AS indexed_items_size,
+		CASE WHEN $43 THEN $44::bigint ELSE (old.r).unindexed_item_count END AS unindexed_item_count,
+		CASE WHEN $45 THEN $46::bigint ELSE (old.r).unindexed_items_size END AS unindexed_items_size,
+		CASE WHEN $47 THEN $48::integer ELSE (old.r).mailbox_count END AS mailbox_count,
+		CASE WHEN $49 THEN $50::integer ELSE (old.r).site_count END AS site_count,
+		CASE WHEN $51 THEN $52::text ELSE (old.r).statistics_options END AS statistics_options,
+		CASE WHEN $53 THEN $54::text ELSE (old.r).additional_data_options END AS additional_data_options,
+		CASE WHEN $55 THEN $56::text ELSE (old.r).items_to_include END AS items_to_include,
+		CASE WHEN $57 THEN $58::text ELSE (old.r).export_options END AS export_options,
+		CASE WHEN $59 THEN $60::text ELSE (old.r).export_structure END AS export_structure,
+		CASE WHEN $61 THEN $62::text ELSE (old.r).additional_options END AS additional_options,
+		CASE WHEN $63 THEN $64::text ELSE (old.r).export_criteria END AS export_criteria,
+		CASE WHEN $65 THEN $66::text ELSE (old.r).export_location END AS export_location,
+		CASE WHEN $67 THEN $68::text ELSE (old.r).export_format END AS export_format,
+		CASE WHEN $69 THEN $70::boolean ELSE (old.r).export_single_items END AS export_single_items
 	FROM old
 ), verdict AS (
 	SELECT next.*,
@@ -282,16 +318,18 @@ WITH old AS (
 ), decided AS (
 	SELECT v.*, (old.r).status AS old_status, CASE WHEN v.refusal IS NOT NULL THEN v.refusal
 		WHEN (v.status, v.action, v.percent_progress, v.completed_date_time, v.created_by,
-			v.result_code, v.result_message, v.result_subcode)
+			v.result_code, v.result_message, v.result_subcode,
+			v.description, v.display_name, v.output_name, v.cloud_attachment_version, v.document_version, v.report_file_metadata, v.export_file_metadata, v.indexed_item_count, v.indexed_items_size, v.unindexed_item_count, v.unindexed_items_size, v.mailbox_count, v.site_count, v.statistics_options, v.additional_data_options, v.items_to_include, v.export_options, v.export_structure, v.additional_options, v.export_criteria, v.export_location, v.export_format, v.export_single_items)
 			IS NOT DISTINCT FROM ((old.r).status, (old.r).action, (old.r).percent_progress,
 			(old.r).completed_date_time, (old.r).created_by, (old.r).result_code, (old.r).result_message,
-			(old.r).result_subcode) THEN 'unchanged'
+			(old.r).result_subcode, (old.r).description, (old.r).display_name, (old.r).output_name, (old.r).cloud_attachment_version, (old.r).document_version, (old.r).report_file_metadata, (old.r).export_file_metadata, (old.r).indexed_item_count, (old.r).indexed_items_size, (old.r).unindexed_item_count, (old.r).unindexed_items_size, (old.r).mailbox_count, (old.r).site_count, (old.r).statistics_options, (old.r).additional_data_options, (old.r).items_to_include, (old.r).export_options, (old.r).export_structure, (old.r).additional_options, (old.r).export_criteria, (old.r).export_location, (old.r).export_format, (old.r).export_single_items) THEN 'unchanged'
 		ELSE 'updated' END AS verdict
 	FROM verdict v, old
 ), upd AS (
 	UPDATE case_operations r SET status = d.status, action = d.action, percent_progress = d.percent_progress,
 		completed_date_time = d.completed_date_time, created_by = d.created_by, result_code = d.result_code,
 		result_message = d.result_message, result_subcode = d.result_subcode,
+		description = d.description, display_name = d.display_name, output_name = d.output_name, cloud_attachment_version = d.cloud_attachment_version, document_version = d.document_version, report_file_metadata = d.report_file_metadata, export_file_metadata = d.export_file_metadata, indexed_item_count = d.indexed_item_count, indexed_items_size = d.indexed_items_size, unindexed_item_count = d.unindexed_item_count, unindexed_items_size = d.unindexed_items_size, mailbox_count = d.mailbox_count, site_count = d.site_count, statistics_options = d.statistics_options, additional_data_options = d.additional_data_options, items_to_include = d.items_to_include, export_options = d.export_options, export_structure = d.export_structure, additional_options = d.additional_options, export_criteria = d.export_criteria, export_location = d.export_location, export_format = d.export_format, export_single_items = d.export_single_items,
 		version = r.version + 1, last_modified_date_time = greatest(now(), r.last_modified_date_time)
 	FROM decided d
 	WHERE d.verdict = 'updated' AND r.tenant_id = $1 AND r.id = $2 AND case_operation_write_in_time($24)
@@ -330,7 +368,31 @@ func (s *Store) PatchInCase(ctx context.Context, tenant string, caseID, id uuid.
 		p.CreatedBy.Set, createdByMergePatch(p.CreatedBy.Value),
 		false, nil, false, nil, false, nil,
 		p.CreatedDateTime, versions,
-		jsonOrNil(a.Actor), a.RequestID, created, deadline(ctx), caseOrNil(caseID),
+		jsonOrNil(a.Actor), a.RequestID, created, deadline(ctx),
+		p.Props.Description.Set, p.Props.Description.Value,
+		p.Props.DisplayName.Set, p.Props.DisplayName.Value,
+		p.Props.OutputName.Set, p.Props.OutputName.Value,
+		p.Props.CloudAttachmentVersion.Set, p.Props.CloudAttachmentVersion.Value,
+		p.Props.DocumentVersion.Set, p.Props.DocumentVersion.Value,
+		p.Props.ReportFileMetadata.Set, p.Props.ReportFileMetadata.Value,
+		p.Props.ExportFileMetadata.Set, p.Props.ExportFileMetadata.Value,
+		p.Props.IndexedItemCount.Set, p.Props.IndexedItemCount.Value,
+		p.Props.IndexedItemsSize.Set, p.Props.IndexedItemsSize.Value,
+		p.Props.UnindexedItemCount.Set, p.Props.UnindexedItemCount.Value,
+		p.Props.UnindexedItemsSize.Set, p.Props.UnindexedItemsSize.Value,
+		p.Props.MailboxCount.Set, p.Props.MailboxCount.Value,
+		p.Props.SiteCount.Set, p.Props.SiteCount.Value,
+		p.Props.StatisticsOptions.Set, p.Props.StatisticsOptions.Value,
+		p.Props.AdditionalDataOptions.Set, p.Props.AdditionalDataOptions.Value,
+		p.Props.ItemsToInclude.Set, p.Props.ItemsToInclude.Value,
+		p.Props.ExportOptions.Set, p.Props.ExportOptions.Value,
+		p.Props.ExportStructure.Set, p.Props.ExportStructure.Value,
+		p.Props.AdditionalOptions.Set, p.Props.AdditionalOptions.Value,
+		p.Props.ExportCriteria.Set, p.Props.ExportCriteria.Value,
+		p.Props.ExportLocation.Set, p.Props.ExportLocation.Value,
+		p.Props.ExportFormat.Set, p.Props.ExportFormat.Value,
+		p.Props.ExportSingleItems.Set, p.Props.ExportSingleItems.Value,
+		caseOrNil(caseID),
 	}
 	if p.ResultInfo.Set {
 		ri := p.ResultInfo.Value
@@ -344,10 +406,7 @@ func (s *Store) PatchInCase(ctx context.Context, tenant string, caseID, id uuid.
 	var verdict, oldStatus string
 	var r operationRow
 	err := s.write(ctx, func(conn *pgxpool.Conn) error {
-		return conn.QueryRow(ctx, patchSQL, args...).Scan(&verdict, &oldStatus,
-			&r.TenantID, &r.ID, &r.ODataType, &r.Status, &r.Action, &r.PercentProgress,
-			&r.CreatedDateTime, &r.CompletedDateTime, &r.CreatedBy, &r.ResultCode, &r.ResultMessage,
-			&r.ResultSubcode, &r.Version, &r.LastModifiedDateTime, &r.CaseID)
+		return conn.QueryRow(ctx, patchSQL, args...).Scan(append([]any{&verdict, &oldStatus}, r.targets()...)...)
 	})
 	if err != nil {
 		return Operation{}, PatchResult{}, err

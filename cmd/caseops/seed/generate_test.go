@@ -78,7 +78,7 @@ func TestGeneratedOperationsAreRealistic(t *testing.T) {
 		t.Errorf("statuses %v: most operations should have succeeded", statuses)
 	}
 	actions := count(func(o store.BulkOperation) string { return string(o.Action) })
-	if len(actions) != len(store.Actions) {
+	if len(actions) != len(store.TagOperationActions) {
 		t.Errorf("actions %v", actions)
 	}
 	tenants := count(func(o store.BulkOperation) string { return o.TenantID })

@@ -1,0 +1,101 @@
+package handlers
+
+import (
+	"net/http"
+	"strings"
+
+	"github.com/caseops/caseops/store"
+)
+
+// The evolvable-enum rule of the microsoft.graph.security routes: a member Graph lists after
+// unknownFutureValue reaches only a client that sent Prefer: include-unknown-enum-members; others read
+// unknownFutureValue, as Graph's own service answers them.
+
+// preferIncludeUnknownEnumMembers is the Prefer preference that asks for evolvable members by name;
+// a response that honours it echoes it in Preference-Applied.
+const preferIncludeUnknownEnumMembers = "include-unknown-enum-members"
+
+// prefersUnknownEnumMembers reports whether any Prefer header of h asks for include-unknown-enum-members
+// (preferences are comma-separated, case-insensitive, and may carry parameters).
+func prefersUnknownEnumMembers(h http.Header) bool {
+	for _, v := range h.Values("Prefer") {
+		for _, pref := range strings.Split(v, ",") {
+			name, _, _ := strings.Cut(pref, ";")
+			name, _, _ = strings.Cut(name, "=")
+			if strings.EqualFold(strings.TrimSpace(name), preferIncludeUnknownEnumMembers) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// renderAction is the caseAction a security route answers with.
+func renderAction(a store.Action, includeUnknown bool) string {
+	if a.Evolvable() && !includeUnknown {
+		return string(store.ActionUnknownFutureValue)
+	}
+	return string(a)
+}
+
+// flagsEnum is one of Graph's flags enums: its members in order, the first evolvable one at evolvableFrom
+// (len(members) when it has none).
+type flagsEnum struct {
+	members       []string
+	evolvableFrom int
+}
+
+// render is a stored flags value as a security route answers it: the evolvable members become one
+// unknownFutureValue, placed where Graph places the sentinel, unless includeUnknown.
+func (e flagsEnum) render(stored string, includeUnknown bool) string {
+	if includeUnknown {
+		return stored
+	}
+	var out []string
+	sentinel := false
+	for _, m := range strings.Split(stored, ",") {
+		i := indexOf(e.members, m)
+		if i >= e.evolvableFrom {
+			if !sentinel {
+				out = append(out, string(store.ActionUnknownFutureValue))
+				sentinel = true
+			}
+			continue
+		}
+		out = append(out, m)
+	}
+	return strings.Join(out, ",")
+}
+
+func indexOf(members []string, m string) int {
+	for i, s := range members {
+		if s == m {
+			return i
+		}
+	}
+	return len(members)
+}
+
+// The flags enums of CONTRACT section 8, in Graph's member order.
+var (
+	statisticsOptionsEnum = flagsEnum{[]string{"includeRefiners", "includeQueryStats", "includeUnindexedStats",
+		"advancedIndexing", "locationsWithoutHits"}, 5}
+	additionalDataOptionsEnum = flagsEnum{[]string{"allVersions", "linkedFiles", "advancedIndexing", "listAttachments",
+		"htmlTranscripts", "messageConversationExpansion", "locationsWithoutHits", "allItemsInFolder"}, 2}
+	itemsToIncludeEnum = flagsEnum{[]string{"searchHits", "partiallyIndexed"}, 2}
+	exportOptionsEnum  = flagsEnum{[]string{"originalFiles", "text", "pdfReplacement", "tags", "splitSource",
+		"includeFolderAndPath", "friendlyName", "condensePaths"}, 4}
+	additionalOptionsEnum = flagsEnum{[]string{"none", "teamsAndYammerConversations", "cloudAttachments",
+		"allDocumentVersions", "subfolderContents", "listAttachments", "htmlTranscripts", "advancedIndexing",
+		"allItemsInFolder", "includeFolderAndPath", "condensePaths", "friendlyName", "splitSource", "includeReport"}, 6}
+	exportCriteriaEnum = flagsEnum{[]string{"searchHits", "partiallyIndexed"}, 2}
+	exportLocationEnum = flagsEnum{[]string{"responsiveLocations", "nonresponsiveLocations"}, 2}
+)
+
+// renderExportStructure is exportFileStructure, whose msg follows unknownFutureValue.
+func renderExportStructure(s string, includeUnknown bool) string {
+	if s == "msg" && !includeUnknown {
+		return string(store.ActionUnknownFutureValue)
+	}
+	return s
+}
