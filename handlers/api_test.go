@@ -59,14 +59,22 @@ func TestCreate(t *testing.T) {
 	}
 	r = s.do("POST", "/beta/tagOperations", `{}`, "Content-Type", "text/plain")
 	assertError(t, r, 415, "unsupportedMediaType", "")
-	for _, encodings := range [][]string{{"gzip"}, {"identity", "gzip"}, {"identity, gzip"}} {
+	for _, c := range []struct {
+		encodings []string
+		message   string
+	}{
+		{[]string{"deflate"}, "The Content-Encoding 'deflate' is not supported; send the body uncompressed or compressed with gzip."},
+		{[]string{"identity", "br"}, "The Content-Encoding 'br' is not supported; send the body uncompressed or compressed with gzip."},
+		{[]string{"gzip, gzip"}, "The Content-Encoding 'gzip, gzip' is not supported: compress the body once, with gzip, or not at all."},
+		{[]string{"gzip", "deflate"}, "The Content-Encoding 'gzip, deflate' is not supported: compress the body once, with gzip, or not at all."},
+	} {
 		var headers []string
-		for _, e := range encodings {
+		for _, e := range c.encodings {
 			headers = append(headers, "Content-Encoding", e)
 		}
 		e := assertError(t, s.do("POST", "/beta/tagOperations", `{}`, headers...), 415, "unsupportedMediaType", "")
-		if e["message"] != "The Content-Encoding 'gzip' is not supported; send the body uncompressed." {
-			t.Errorf("Content-Encoding %q: %v", encodings, e["message"])
+		if e["message"] != c.message {
+			t.Errorf("Content-Encoding %q: %v", c.encodings, e["message"])
 		}
 	}
 

@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"bytes"
+	"compress/gzip"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -42,15 +43,47 @@ func readBody(c echo.Context, limit int64) (*object, error) {
 		return nil, newError(http.StatusUnsupportedMediaType,
 			"The Content-Type must be application/json or application/merge-patch+json.")
 	}
-	// A compressed body would otherwise be read as JSON and refused for its bytes; say what is wrong.
-	for _, header := range req.Header.Values("Content-Encoding") {
+	compressed, err := contentCoding(req.Header)
+	if err != nil {
+		return nil, err
+	}
+	var body []byte
+	if compressed {
+		body, err = readGzip(req.Body, limit)
+	} else {
+		body, err = readPlain(req, limit)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return decodeObject(body)
+}
+
+// contentCoding reports whether the body is gzip-compressed (as the Graph SDKs send bodies by default), and
+// refuses every other coding: a compressed body would otherwise be read as JSON and refused for its bytes.
+func contentCoding(h http.Header) (gzipped bool, err error) {
+	var codings []string
+	for _, header := range h.Values("Content-Encoding") {
 		for _, coding := range strings.Split(header, ",") {
 			if coding = strings.TrimSpace(coding); coding != "" && !strings.EqualFold(coding, "identity") {
-				return nil, newError(http.StatusUnsupportedMediaType, "The Content-Encoding "+quote(coding)+
-					" is not supported; send the body uncompressed.")
+				codings = append(codings, coding)
 			}
 		}
 	}
+	switch {
+	case len(codings) == 0:
+		return false, nil
+	case len(codings) == 1 && (strings.EqualFold(codings[0], "gzip") || strings.EqualFold(codings[0], "x-gzip")):
+		return true, nil
+	case len(codings) == 1:
+		return false, newError(http.StatusUnsupportedMediaType, "The Content-Encoding "+quote(codings[0])+
+			" is not supported; send the body uncompressed or compressed with gzip.")
+	}
+	return false, newError(http.StatusUnsupportedMediaType, "The Content-Encoding "+quote(strings.Join(codings, ", "))+
+		" is not supported: compress the body once, with gzip, or not at all.")
+}
+
+func readPlain(req *http.Request, limit int64) ([]byte, error) {
 	if req.ContentLength > limit {
 		return nil, bodyTooLarge(limit)
 	}
@@ -61,7 +94,77 @@ func readBody(c echo.Context, limit int64) (*object, error) {
 	if int64(len(body)) > limit {
 		return nil, bodyTooLarge(limit)
 	}
-	return decodeObject(body)
+	return body, nil
+}
+
+// readGzip decompresses a gzip body as it reads it. The limit is on the decompressed size, so a small body
+// that inflates to gigabytes (a zip bomb) is refused once limit bytes have come out, never held in memory. The
+// compressed bytes are bounded too, by deflate's worst case for limit bytes of output: a stream of empty blocks
+// that never ends is refused, not read forever.
+func readGzip(r io.Reader, limit int64) ([]byte, error) {
+	compressed := &cappedReader{r: r, left: limit + limit/64 + 1024}
+	zr, err := gzip.NewReader(compressed)
+	if err != nil {
+		if compressed.exceeded {
+			return nil, bodyTooLarge(limit)
+		}
+		if errors.Is(err, gzip.ErrHeader) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+			return nil, badRequest("", "The request body is not valid gzip, as its Content-Encoding says: "+
+				"it does not begin with a gzip header.")
+		}
+		return nil, badRequest("", "The request body could not be read.")
+	}
+	body, err := io.ReadAll(io.LimitReader(zr, limit+1))
+	switch {
+	case int64(len(body)) > limit, compressed.exceeded:
+		return nil, bodyTooLarge(limit)
+	case err != nil && compressed.readErr != nil:
+		return nil, badRequest("", "The request body could not be read.")
+	case err != nil:
+		return nil, badRequest("", "The request body is not valid gzip, as its Content-Encoding says: "+
+			gzipProblem(err)+".")
+	}
+	return body, nil
+}
+
+// gzipProblem says in words what compress/gzip found wrong.
+func gzipProblem(err error) string {
+	switch {
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return "it ends before its compressed data does"
+	case errors.Is(err, gzip.ErrChecksum):
+		return "its checksum does not match its data"
+	case errors.Is(err, gzip.ErrHeader):
+		return "a member's header is damaged"
+	}
+	return "its compressed data is damaged"
+}
+
+// cappedReader reads at most left bytes of r, and remembers whether r had more, or failed.
+type cappedReader struct {
+	r        io.Reader
+	left     int64
+	exceeded bool
+	readErr  error
+}
+
+func (c *cappedReader) Read(p []byte) (int, error) {
+	if c.left <= 0 {
+		var one [1]byte
+		if n, _ := c.r.Read(one[:]); n > 0 {
+			c.exceeded = true
+		}
+		return 0, io.EOF
+	}
+	if int64(len(p)) > c.left {
+		p = p[:c.left]
+	}
+	n, err := c.r.Read(p)
+	c.left -= int64(n)
+	if err != nil && err != io.EOF {
+		c.readErr = err
+	}
+	return n, err
 }
 
 func bodyTooLarge(limit int64) *Error {
