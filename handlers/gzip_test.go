@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"io"
 	"reflect"
 	"runtime"
 	"strings"
@@ -137,5 +138,55 @@ func TestGzipBombIsTooLarge(t *testing.T) {
 	var n int
 	if err := s.pool.QueryRow(context.Background(), `SELECT count(*) FROM case_operations`).Scan(&n); err != nil || n != 0 {
 		t.Errorf("%d operations after refused bodies (err %v), want none", n, err)
+	}
+}
+
+// An answer large enough to gain is compressed for a client that accepts gzip, and for no other; a small one
+// is sent as it is, and HEAD says what GET would send.
+func TestGzipResponses(t *testing.T) {
+	t.Parallel()
+	s := newTestServer(t)
+	for range 10 {
+		s.create(`{"status": "running", "percentProgress": 3}`)
+	}
+	plain := s.do("GET", "/beta/tagOperations", "")
+	if plain.status != 200 || plain.header.Get("Content-Encoding") != "" || len(plain.body) < 2<<10 {
+		t.Fatalf("a list without Accept-Encoding: %d, Content-Encoding %q, %d bytes", plain.status,
+			plain.header.Get("Content-Encoding"), len(plain.body))
+	}
+	packed := s.do("GET", "/beta/tagOperations", "", "Accept-Encoding", "br;q=1, gzip;q=0.5")
+	if packed.status != 200 || packed.header.Get("Content-Encoding") != "gzip" || packed.header.Get("Vary") != "Accept-Encoding" {
+		t.Fatalf("a list for a client that takes gzip: %d, Content-Encoding %q, Vary %q", packed.status,
+			packed.header.Get("Content-Encoding"), packed.header.Get("Vary"))
+	}
+	zr, err := gzip.NewReader(bytes.NewReader(packed.body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	inflated, err := io.ReadAll(zr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(inflated, plain.body) {
+		t.Errorf("the gzip answer inflates to\n%s\nwant the plain answer\n%s", inflated, plain.body)
+	}
+	if len(packed.body)*3 > len(plain.body) {
+		t.Errorf("gzip sent %d bytes for %d, want a third or less", len(packed.body), len(plain.body))
+	}
+
+	// One operation is under 1 KiB: not worth compressing.
+	id := s.create(`{}`)["id"].(string)
+	one := s.do("GET", "/beta/tagOperations/"+id, "", "Accept-Encoding", "gzip")
+	if one.status != 200 || one.header.Get("Content-Encoding") != "" {
+		t.Errorf("one operation: %d, Content-Encoding %q, want it plain", one.status, one.header.Get("Content-Encoding"))
+	}
+	// An error is no different.
+	e := s.do("GET", "/beta/tagOperations/"+strings.Repeat("x", 2000), "", "Accept-Encoding", "gzip")
+	if e.status != 404 || e.header.Get("Content-Encoding") != "" {
+		t.Errorf("a 404: %d, Content-Encoding %q", e.status, e.header.Get("Content-Encoding"))
+	}
+	head := s.do("HEAD", "/beta/tagOperations", "", "Accept-Encoding", "gzip")
+	if head.status != 200 || head.header.Get("Content-Encoding") != "gzip" || len(head.body) != 0 {
+		t.Errorf("HEAD: %d, Content-Encoding %q, %d body bytes", head.status, head.header.Get("Content-Encoding"), len(head.body))
 	}
 }

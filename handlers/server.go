@@ -57,6 +57,10 @@ func NewServer(logger *slog.Logger, cfg Config, tokens TokenVerifier, operations
 	if cfg.RequestTimeout > 0 {
 		e.Use(middleware.ContextTimeoutWithConfig(middleware.ContextTimeoutConfig{Timeout: cfg.RequestTimeout}))
 	}
+	// A list or delta page of JSON shrinks to a fifth or less; below 1 KiB gzip's framing would outweigh it.
+	// The metrics handler compresses its own answer.
+	e.Use(middleware.GzipWithConfig(middleware.GzipConfig{MinLength: 1 << 10,
+		Skipper: func(c echo.Context) bool { return c.Path() == "/metrics" }}))
 	addRoutes(e, logger, cfg, tokens, operations, schema, metrics, m)
 	for _, r := range e.Routes() {
 		routes[r.Path] = true
