@@ -109,11 +109,16 @@ type Or []Filter
 // Not is true when its filter is false.
 type Not struct{ Filter Filter }
 
+// IsType is true for the operations of one caseOperation type, named as Operation.Type is
+// (ediscoveryEstimateOperation): OData's isof.
+type IsType struct{ Type string }
+
 func (Compare) isFilter() {}
 func (In) isFilter()      {}
 func (And) isFilter()     {}
 func (Or) isFilter()      {}
 func (Not) isFilter()     {}
+func (IsType) isFilter()  {}
 
 // Order is one sort key.
 type Order struct {
@@ -393,6 +398,11 @@ func (b *sqlBuilder) filter(f Filter, negate bool) (string, error) {
 		return b.compare(f, negate)
 	case In:
 		return b.in(f, negate)
+	case IsType:
+		if negate {
+			return "operation_type <> " + b.arg(f.Type, "text"), nil
+		}
+		return "operation_type = " + b.arg(f.Type, "text"), nil
 	}
 	return "", fmt.Errorf("unknown filter %T: %w", f, errBadValue)
 }

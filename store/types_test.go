@@ -60,6 +60,30 @@ func TestEveryTypeKeepsItsOwnProperties(t *testing.T) {
 			t.Errorf("get %q = %+v, %v; want %+v", c.odataType, got, err, created)
 		}
 	}
+
+	// isof: the operations of one type, a legacy name counted as the type it maps to, and not isof the rest.
+	counts := map[string]int64{}
+	for _, c := range cases {
+		counts[c.wantType]++
+	}
+	for typ, want := range counts {
+		for _, negate := range []bool{false, true} {
+			var f store.Filter = store.IsType{Type: typ}
+			if negate {
+				f, want = store.Not{Filter: f}, int64(len(cases))-want
+			}
+			page, err := s.List(ctx, "t1", store.ListQuery{Filter: f, Top: 100, Count: true})
+			if err != nil || *page.Count != want || int64(len(page.Operations)) != want {
+				t.Errorf("isof %s (negated %v): %v; want %d", typ, negate, err, want)
+				continue
+			}
+			for _, op := range page.Operations {
+				if (op.Type == typ) == negate {
+					t.Errorf("isof %s (negated %v) listed a %s", typ, negate, op.Type)
+				}
+			}
+		}
+	}
 }
 
 // A type's own properties are patched and cleared like the caseOperation ones, and history records them.

@@ -47,8 +47,12 @@ type Property struct {
 	Members []string // for KindEnum: every member, in order
 }
 
-// Schema maps property paths (createdBy/user/id) to their types.
+// Schema maps property paths (createdBy/user/id) to their types. The entry IsOfTypes, when present, lists
+// in Members the qualified names of the types isof() may name (microsoft.graph.security.ediscoveryTagOperation).
 type Schema map[string]Property
+
+// IsOfTypes is the Schema key whose Members are the types isof() takes; it is no property.
+const IsOfTypes = "isof()"
 
 // Names lists the schema's property paths in a stable order, for messages.
 func (s Schema) Names(order []string) string { return strings.Join(s.names(order), ", ") }
@@ -146,11 +150,16 @@ type Or struct{ Operands []Expr }
 // Not negates its operand.
 type Not struct{ Operand Expr }
 
+// IsOf is isof('namespace.type'): true for the entities of that type. Type is the name as the schema's
+// IsOfTypes lists it.
+type IsOf struct{ Type string }
+
 func (*Comparison) isExpr() {}
 func (*In) isExpr()         {}
 func (*And) isExpr()        {}
 func (*Or) isExpr()         {}
 func (*Not) isExpr()        {}
+func (*IsOf) isExpr()       {}
 
 func (c *Comparison) String() string { return c.Property + " " + string(c.Op) + " " + c.Value.String() }
 
@@ -162,9 +171,10 @@ func (in *In) String() string {
 	return in.Property + " in (" + strings.Join(vals, ",") + ")"
 }
 
-func (a *And) String() string { return join(a.Operands, " and ") }
-func (o *Or) String() string  { return join(o.Operands, " or ") }
-func (n *Not) String() string { return "not (" + n.Operand.String() + ")" }
+func (a *And) String() string  { return join(a.Operands, " and ") }
+func (o *Or) String() string   { return join(o.Operands, " or ") }
+func (n *Not) String() string  { return "not (" + n.Operand.String() + ")" }
+func (i *IsOf) String() string { return "isof('" + i.Type + "')" }
 
 func join(operands []Expr, sep string) string {
 	parts := make([]string, len(operands))

@@ -145,8 +145,47 @@ func (p *parser) unary() (Expr, error) {
 		}
 		p.depth--
 		return e, nil
+	case t.kind == tokName && t.text == "isof" && p.toks[p.i+1].kind == tokLParen:
+		if _, ok := p.schema[IsOfTypes]; ok {
+			return p.isof()
+		}
 	}
 	return p.comparison()
+}
+
+// isof parses isof('qualified.type'), the one-argument form that tests the entity itself. The name may be
+// quoted or not, and may start with '#', as an @odata.type does.
+func (p *parser) isof() (Expr, error) {
+	p.next() // isof
+	p.next() // (
+	arg := p.next()
+	if arg.kind != tokString && arg.kind != tokName {
+		return nil, errorAt(arg.pos, "isof() takes the qualified name of a type, such as '"+
+			p.schema[IsOfTypes].Members[0]+"', found "+arg.describe())
+	}
+	name := strings.TrimPrefix(arg.text, "#")
+	types := p.schema[IsOfTypes].Members
+	found := ""
+	for _, t := range types {
+		if strings.EqualFold(t, name) {
+			found = t
+		}
+	}
+	if found == "" {
+		return nil, errorAt(arg.pos, "isof() names the type '"+clip100(name)+"', which is none of "+strings.Join(types, ", "))
+	}
+	if c := p.next(); c.kind != tokRParen {
+		return nil, errorAt(c.pos, "expected ')' to close isof(, found "+c.describe())
+	}
+	return &IsOf{Type: found}, nil
+}
+
+// clip100 keeps a client's text short enough to quote, and whole when it is a type name of ours.
+func clip100(s string) string {
+	if r := []rune(s); len(r) > 100 {
+		return string(r[:100]) + "…"
+	}
+	return s
 }
 
 // operand is a property path or a literal as written; its type is checked once the comparison is known.

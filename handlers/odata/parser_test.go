@@ -177,3 +177,39 @@ func TestParseOrderByAndSelect(t *testing.T) {
 		}
 	}
 }
+
+// isof() tests an entity's type, when the schema lists the types it may name; elsewhere it is a function
+// like any other, and refused.
+func TestParseFilterIsOf(t *testing.T) {
+	t.Parallel()
+	typed := odata.Schema{odata.IsOfTypes: {Members: []string{"microsoft.graph.security.ediscoveryTagOperation",
+		"microsoft.graph.security.ediscoveryEstimateOperation"}}}
+	for k, v := range schema {
+		typed[k] = v
+	}
+	for _, c := range []struct{ in, want string }{
+		{"isof('microsoft.graph.security.ediscoveryEstimateOperation')", "isof('microsoft.graph.security.ediscoveryEstimateOperation')"},
+		{"isof('#microsoft.graph.security.EDISCOVERYestimateOperation')", "isof('microsoft.graph.security.ediscoveryEstimateOperation')"},
+		{"not isof('microsoft.graph.security.ediscoveryTagOperation') and status eq 'running'",
+			"(not (isof('microsoft.graph.security.ediscoveryTagOperation'))) and (status eq 'running')"},
+	} {
+		e, err := odata.ParseFilter(c.in, typed, names)
+		if err != nil || e.String() != c.want {
+			t.Errorf("%q: %v, %v; want %s", c.in, e, err, c.want)
+		}
+	}
+	for _, c := range []struct{ in, want string }{
+		{"isof('microsoft.graph.security.ediscoveryHoldOperation')", "isof() names the type 'microsoft.graph.security.ediscoveryHoldOperation', which is none of microsoft.graph.security.ediscoveryTagOperation, microsoft.graph.security.ediscoveryEstimateOperation (at position 6)."},
+		{"isof(3)", "isof() takes the qualified name of a type, such as 'microsoft.graph.security.ediscoveryTagOperation', found 3 (at position 6)."},
+		{"isof('microsoft.graph.security.ediscoveryTagOperation'", "expected ')' to close isof(, found the end of the expression (at position 55)."},
+	} {
+		_, err := odata.ParseFilter(c.in, typed, names)
+		if err == nil || err.Error() != c.want {
+			t.Errorf("%q: %v, want %s", c.in, err, c.want)
+		}
+	}
+	if _, err := odata.ParseFilter("isof('microsoft.graph.security.ediscoveryTagOperation')", schema, names); err == nil ||
+		!strings.Contains(err.Error(), "functions such as isof() are not supported") {
+		t.Errorf("isof without types in the schema: %v", err)
+	}
+}
