@@ -364,18 +364,13 @@ func handleCountOperations(s OperationStore, sf surface) echo.HandlerFunc {
 		if err != nil {
 			return err
 		}
-		opts.query.Top, opts.query.Count = 1, true
 		if sf.cased {
 			opts.query.Case = &caseID
 		}
 		ctx, tenant := c.Request().Context(), callerOf(c).TenantID
-		page, err := s.List(ctx, tenant, opts.query)
+		n, err := s.Count(ctx, tenant, opts.query)
 		if err != nil {
 			return err
-		}
-		var n int64
-		if page.Count != nil {
-			n = *page.Count
 		}
 		if n == 0 {
 			if err := sf.caseExists(ctx, s, tenant, caseID); err != nil {
