@@ -328,6 +328,7 @@ func TestCaseDeleteWaitsForOperations(t *testing.T) {
 	}
 }
 
+// Every security path answers OPTIONS with the methods it serves, HEAD as GET, and any other method 405.
 func TestCaseRoutesAllowOnlyMethodsThatWork(t *testing.T) {
 	t.Parallel()
 	s := newTestServer(t)
@@ -347,6 +348,13 @@ func TestCaseRoutesAllowOnlyMethodsThatWork(t *testing.T) {
 			r := s.do("OPTIONS", c.path, "")
 			if r.status != http.StatusNoContent || r.header.Get("Allow") != c.allow {
 				t.Errorf("OPTIONS %s: %d, Allow %q, want 204 and %q", c.path, r.status, r.header.Get("Allow"), c.allow)
+			}
+			if strings.Contains(c.allow, "GET") {
+				get, head := s.do("GET", c.path, ""), s.do("HEAD", c.path, "")
+				if head.status != get.status || len(head.body) != 0 || head.header.Get("Content-Type") != get.header.Get("Content-Type") {
+					t.Errorf("HEAD %s: %d %q with %d bytes; GET answers %d %q", c.path, head.status,
+						head.header.Get("Content-Type"), len(head.body), get.status, get.header.Get("Content-Type"))
+				}
 			}
 			for _, method := range []string{"PUT", "TRACE", "FROBNICATE", "GET", "POST", "PATCH", "DELETE"} {
 				if strings.Contains(c.allow, method) {
