@@ -88,12 +88,9 @@ func casesContext(c echo.Context, version string) string {
 	return baseURL(c) + version + "/$metadata#security/cases/ediscoveryCases"
 }
 
-// caseBody is a validated case POST or PATCH body.
-type caseBody struct{ patch store.CasePatch }
-
-// parseCaseBody validates a case body; on create displayName is required.
-func parseCaseBody(obj *object, mode bodyMode) (caseBody, problems) {
-	var out caseBody
+// parseCaseBody validates a case POST or PATCH body into the properties it sets; on create displayName is required.
+func parseCaseBody(obj *object, mode bodyMode) (store.CasePatch, problems) {
+	var out store.CasePatch
 	var errs problems
 	for _, key := range obj.keys {
 		v := obj.values[key]
@@ -106,7 +103,7 @@ func parseCaseBody(obj *object, mode bodyMode) (caseBody, problems) {
 				errs.invalid(key, "displayName must be a string of 1 to "+itoa(maxCaseDisplayChars)+" characters without U+0000.")
 				continue
 			}
-			out.patch.DisplayName = store.Some(s)
+			out.DisplayName = store.Some(s)
 		case "description", "externalId":
 			var p *string
 			if v != nil {
@@ -118,9 +115,9 @@ func parseCaseBody(obj *object, mode bodyMode) (caseBody, problems) {
 				p = &s
 			}
 			if key == "description" {
-				out.patch.Description = store.Some(p)
+				out.Description = store.Some(p)
 			} else {
-				out.patch.ExternalID = store.Some(p)
+				out.ExternalID = store.Some(p)
 			}
 		case "id", "status", "createdDateTime", "lastModifiedDateTime", "lastModifiedBy", "closedBy", "closedDateTime":
 			errs.add(key, "readOnlyProperty", key+" is set by the service and cannot be given; "+
@@ -131,7 +128,7 @@ func parseCaseBody(obj *object, mode bodyMode) (caseBody, problems) {
 			}
 		}
 	}
-	if mode == modeCreate && !out.patch.DisplayName.Set && !hasKey(obj, "displayName") {
+	if mode == modeCreate && !hasKey(obj, "displayName") {
 		errs.add("displayName", "missingProperty", "displayName is required: every case has a name of 1 to "+
 			itoa(maxCaseDisplayChars)+" characters.")
 	}
@@ -147,11 +144,10 @@ func handleCreateCase(s CaseStore, version string, maxBodyBytes int64) echo.Hand
 		if err != nil {
 			return err
 		}
-		body, errs := parseCaseBody(obj, modeCreate)
+		p, errs := parseCaseBody(obj, modeCreate)
 		if errs.count() > 0 {
 			return errs.error()
 		}
-		p := body.patch
 		k, err := s.CreateCase(c.Request().Context(), callerOf(c).TenantID,
 			store.NewCase{DisplayName: p.DisplayName.Value, Description: p.Description.Value, ExternalID: p.ExternalID.Value}, audit(c))
 		if err != nil {
@@ -192,11 +188,11 @@ func handlePatchCase(s CaseStore, version string, maxBodyBytes int64) echo.Handl
 		if err != nil {
 			return err
 		}
-		body, errs := parseCaseBody(obj, modePatch)
+		p, errs := parseCaseBody(obj, modePatch)
 		if errs.count() > 0 {
 			return errs.error()
 		}
-		k, err := s.PatchCase(c.Request().Context(), callerOf(c).TenantID, id, body.patch, audit(c))
+		k, err := s.PatchCase(c.Request().Context(), callerOf(c).TenantID, id, p, audit(c))
 		if err != nil {
 			return err
 		}
