@@ -19,12 +19,10 @@ import (
 type OperationStore interface {
 	Create(ctx context.Context, tenant string, n store.NewOperation, a store.Audit) (store.Operation, error)
 	CreateRepeatable(ctx context.Context, tenant string, n store.NewOperation, a store.Audit, r store.Repeatable) (store.Operation, bool, error)
-	Get(ctx context.Context, tenant string, id uuid.UUID) (store.Operation, error)
 	List(ctx context.Context, tenant string, q store.ListQuery) (store.Page, error)
 	Count(ctx context.Context, tenant string, q store.ListQuery) (int64, error)
-	Patch(ctx context.Context, tenant string, id uuid.UUID, p store.Patch, a store.Audit) (store.Operation, store.PatchResult, error)
-	Delete(ctx context.Context, tenant string, id uuid.UUID, ifMatch []store.Revision, a store.Audit) error
 	Delta(ctx context.Context, tenant string, q store.DeltaQuery) (store.DeltaPage, error)
+	// The *InCase methods reach an operation only through its case; uuid.Nil is any case of the tenant.
 	GetInCase(ctx context.Context, tenant string, caseID, id uuid.UUID) (store.Operation, error)
 	PatchInCase(ctx context.Context, tenant string, caseID, id uuid.UUID, p store.Patch, a store.Audit) (store.Operation, store.PatchResult, error)
 	DeleteInCase(ctx context.Context, tenant string, caseID, id uuid.UUID, ifMatch []store.Revision, a store.Audit) error
