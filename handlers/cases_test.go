@@ -1,6 +1,7 @@
 package handlers_test
 
 import (
+	"encoding/json"
 	"net/http"
 	"reflect"
 	"strings"
@@ -258,7 +259,10 @@ func TestCaseOperations(t *testing.T) {
 			}
 			assertError(t, s.do("GET", ops+"/$count?$top=1", ""), 400, "badRequest", "$top")
 
-			// The older routes see the operation, in their namespace.
+			// The older routes see the operation, in their namespace, and list every case's operations.
+			if r := s.do("GET", "/beta/tagOperations?$count=true&$top=1", ""); r.json(t)["@odata.count"] != json.Number("3") {
+				t.Errorf("/beta/tagOperations counts %s, want the 3 operations of both cases", r.body)
+			}
 			assertEntity(t, s.do("GET", "/beta/tagOperations/"+id, ""), 200, map[string]any{"status": "succeeded",
 				"percentProgress": 50, "completedDateTime": op["completedDateTime"], "@odata.etag": op["@odata.etag"]})
 
@@ -284,6 +288,16 @@ func TestCaseOperations(t *testing.T) {
 				assertWholeError(t, s.do("GET", path, ""), 404, "notFound", "", caseNotFound)
 			}
 			assertWholeError(t, s.do("POST", ops, `{}`), 404, "notFound", "", caseNotFound)
+			theirs := version + "/security/cases/ediscoveryCases/" + caseID
+			for _, c := range []struct{ method, path, body string }{
+				{"PATCH", theirs, `{"displayName": "mine"}`}, {"DELETE", theirs, ""}, {"POST", theirs + "/close", ""},
+				{"POST", theirs + "/reopen", ""}, {"PATCH", ops + "/" + id, `{"percentProgress": 1}`}, {"DELETE", ops + "/" + id, ""},
+			} {
+				assertWholeError(t, s.do(c.method, c.path, c.body), 404, "notFound", "", caseNotFound)
+			}
+			if r := s.do("GET", version+"/security/cases/ediscoveryCases", ""); !reflect.DeepEqual(r.json(t)["value"], []any{}) {
+				t.Errorf("another tenant lists %s", r.body)
+			}
 			s.token = devToken(t)
 
 			if r := s.do("DELETE", ops+"/"+id, ""); r.status != 204 {
