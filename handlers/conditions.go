@@ -118,11 +118,11 @@ func malformedCondition(name, element string) *Error {
 // pin evaluates If-None-Match against the operation as it is now, after If-Match (RFC 9110 §13.2.2), and
 // returns the If-Match for the write: the current revision, so that the write happens only while the
 // operation is as it was when If-None-Match was evaluated.
-func (c conditions) pin(ctx context.Context, s OperationStore, tenant string, id uuid.UUID) ([]store.Revision, error) {
+func (c conditions) pin(ctx context.Context, s OperationStore, tenant string, caseID, id uuid.UUID) ([]store.Revision, error) {
 	if !c.hasNoneMatch {
 		return c.match, nil
 	}
-	op, err := s.Get(ctx, tenant, id)
+	op, err := s.GetInCase(ctx, tenant, caseID, id)
 	if err != nil {
 		return nil, err
 	}

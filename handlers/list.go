@@ -297,8 +297,12 @@ type listJSON struct {
 	NextLink string            `json:"@odata.nextLink,omitempty"`
 }
 
-func handleListOperations(s OperationStore) echo.HandlerFunc {
+func handleListOperations(s OperationStore, sf surface) echo.HandlerFunc {
 	return func(c echo.Context) error {
+		caseID, err := sf.caseID(c)
+		if err != nil {
+			return err
+		}
 		params, err := queryOptions(c)
 		if err != nil {
 			return err
@@ -307,25 +311,73 @@ func handleListOperations(s OperationStore) echo.HandlerFunc {
 		if err != nil {
 			return err
 		}
-		page, err := s.List(c.Request().Context(), callerOf(c).TenantID, opts.query)
+		if sf.cased {
+			opts.query.Case = &caseID
+		}
+		ctx, tenant := c.Request().Context(), callerOf(c).TenantID
+		page, err := s.List(ctx, tenant, opts.query)
 		if errors.Is(err, store.ErrInvalidCursor) {
 			return badRequest("$skiptoken", "$skiptoken does not fit this $orderby; follow @odata.nextLink as it is.")
 		}
 		if err != nil {
 			return err
 		}
-		context := baseURL(c) + "/beta/$metadata#tagOperations"
+		if len(page.Operations) == 0 {
+			// An empty page may be an unknown case's: only then is the case read.
+			if err := sf.caseExists(ctx, s, tenant, caseID); err != nil {
+				return err
+			}
+		}
+		context := sf.contextURL(c, caseID)
 		if opts.fields != nil {
 			context += "(" + strings.Join(uniqueStrings(opts.fields), ",") + ")"
 		}
 		out := listJSON{Context: context, Count: page.Count, Value: make([]json.RawMessage, len(page.Operations))}
 		for i, op := range page.Operations {
-			out.Value[i] = selectJSON(toJSON(op, ""), opts.fields)
+			out.Value[i] = selectJSON(sf.toJSON(op, ""), opts.fields)
 		}
 		if page.Next != nil {
-			out.NextLink = baseURL(c) + collectionPath + "?" + opts.nextQuery(encodeListToken(*page.Next, opts.digest))
+			out.NextLink = sf.collectionURL(c, caseID) + "?" + opts.nextQuery(encodeListToken(*page.Next, opts.digest))
 		}
 		return writeJSON(c, http.StatusOK, out)
+	}
+}
+
+// handleCountOperations answers GET .../operations/$count: the number of the case's operations $filter matches,
+// as a text/plain integer.
+func handleCountOperations(s OperationStore, sf surface) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		caseID, err := sf.caseID(c)
+		if err != nil {
+			return err
+		}
+		params, err := queryOptions(c)
+		if err != nil {
+			return err
+		}
+		for key := range params {
+			if optionName(key) != "$filter" {
+				return badRequest(key, "The query option "+quote(key)+" is not supported on $count, which takes only $filter.")
+			}
+		}
+		opts, err := parseListOptions(params)
+		if err != nil {
+			return err
+		}
+		if sf.cased {
+			opts.query.Case = &caseID
+		}
+		ctx, tenant := c.Request().Context(), callerOf(c).TenantID
+		n, err := s.Count(ctx, tenant, opts.query)
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			if err := sf.caseExists(ctx, s, tenant, caseID); err != nil {
+				return err
+			}
+		}
+		return c.Blob(http.StatusOK, "text/plain; charset=utf-8", []byte(strconv.FormatInt(n, 10)))
 	}
 }
 

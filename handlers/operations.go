@@ -19,11 +19,14 @@ import (
 type OperationStore interface {
 	Create(ctx context.Context, tenant string, n store.NewOperation, a store.Audit) (store.Operation, error)
 	CreateRepeatable(ctx context.Context, tenant string, n store.NewOperation, a store.Audit, r store.Repeatable) (store.Operation, bool, error)
-	Get(ctx context.Context, tenant string, id uuid.UUID) (store.Operation, error)
 	List(ctx context.Context, tenant string, q store.ListQuery) (store.Page, error)
-	Patch(ctx context.Context, tenant string, id uuid.UUID, p store.Patch, a store.Audit) (store.Operation, store.PatchResult, error)
-	Delete(ctx context.Context, tenant string, id uuid.UUID, ifMatch []store.Revision, a store.Audit) error
+	Count(ctx context.Context, tenant string, q store.ListQuery) (int64, error)
 	Delta(ctx context.Context, tenant string, q store.DeltaQuery) (store.DeltaPage, error)
+	// The *InCase methods reach an operation only through its case; uuid.Nil is any case of the tenant.
+	GetInCase(ctx context.Context, tenant string, caseID, id uuid.UUID) (store.Operation, error)
+	PatchInCase(ctx context.Context, tenant string, caseID, id uuid.UUID, p store.Patch, a store.Audit) (store.Operation, store.PatchResult, error)
+	DeleteInCase(ctx context.Context, tenant string, caseID, id uuid.UUID, ifMatch []store.Revision, a store.Audit) error
+	CaseStore
 }
 
 const (
@@ -31,10 +34,6 @@ const (
 	defaultTop     = 100
 	maxTop         = 1000
 )
-
-func entityContext(c echo.Context) string {
-	return baseURL(c) + "/beta/$metadata#tagOperations/$entity"
-}
 
 func audit(c echo.Context) store.Audit {
 	return store.Audit{Actor: callerOf(c).Identity, RequestID: requestIDs(c).requestID}
@@ -51,13 +50,17 @@ func pathID(c echo.Context) (uuid.UUID, error) {
 }
 
 // writeOperation answers with one entity and its ETag.
-func writeOperation(c echo.Context, status int, op store.Operation) error {
+func (sf surface) writeOperation(c echo.Context, status int, caseID uuid.UUID, op store.Operation) error {
 	c.Response().Header().Set("ETag", etag(op.Revision()))
-	return writeJSON(c, status, toJSON(op, entityContext(c)))
+	return writeJSON(c, status, sf.toJSON(op, sf.contextURL(c, caseID)+"/$entity"))
 }
 
-func handleCreateOperation(s OperationStore, maxBodyBytes int64) echo.HandlerFunc {
+func handleCreateOperation(s OperationStore, sf surface, maxBodyBytes int64) echo.HandlerFunc {
 	return func(c echo.Context) error {
+		caseID, err := sf.caseID(c)
+		if err != nil {
+			return err
+		}
 		if err := noQueryOptions(c); err != nil {
 			return err
 		}
@@ -70,7 +73,7 @@ func handleCreateOperation(s OperationStore, maxBodyBytes int64) echo.HandlerFun
 		if err != nil {
 			return err
 		}
-		body, errs := parseOperationBody(obj, modeCreate)
+		body, errs := parseOperationBody(obj, modeCreate, sf.bodyType)
 		if errs.count() > 0 {
 			return errs.error()
 		}
@@ -84,11 +87,13 @@ func handleCreateOperation(s OperationStore, maxBodyBytes int64) echo.HandlerFun
 				"cannot be null with a terminal status; leave it out and the service sets it to the time of the request."}})
 		}
 		caller := callerOf(c)
+		n := newOperation(body, caller)
+		n.CaseID = caseID
 		var op store.Operation
 		if repeatable == nil {
-			op, err = s.Create(c.Request().Context(), caller.TenantID, newOperation(body, caller), audit(c))
+			op, err = s.Create(c.Request().Context(), caller.TenantID, n, audit(c))
 		} else {
-			op, _, err = s.CreateRepeatable(c.Request().Context(), caller.TenantID, newOperation(body, caller), audit(c), *repeatable)
+			op, _, err = s.CreateRepeatable(c.Request().Context(), caller.TenantID, n, audit(c), *repeatable)
 			if errors.Is(err, store.ErrRepeatMismatch) {
 				c.Response().Header().Set(headerRepeatabilityResult, "rejected")
 				return &Error{Status: http.StatusConflict, Target: headerRepeatabilityRequestID, Message: "This " +
@@ -101,13 +106,17 @@ func handleCreateOperation(s OperationStore, maxBodyBytes int64) echo.HandlerFun
 		if repeatable != nil {
 			c.Response().Header().Set(headerRepeatabilityResult, "accepted")
 		}
-		c.Response().Header().Set("Location", baseURL(c)+collectionPath+"/"+op.ID.String())
-		return writeOperation(c, http.StatusCreated, op)
+		c.Response().Header().Set("Location", sf.collectionURL(c, caseID)+"/"+op.ID.String())
+		return sf.writeOperation(c, http.StatusCreated, caseID, op)
 	}
 }
 
-func handleGetOperation(s OperationStore) echo.HandlerFunc {
+func handleGetOperation(s OperationStore, sf surface) echo.HandlerFunc {
 	return func(c echo.Context) error {
+		caseID, err := sf.caseID(c)
+		if err != nil {
+			return err
+		}
 		id, err := pathID(c)
 		if err != nil {
 			return err
@@ -115,21 +124,25 @@ func handleGetOperation(s OperationStore) echo.HandlerFunc {
 		if err := noQueryOptions(c); err != nil {
 			return err
 		}
-		op, err := s.Get(c.Request().Context(), callerOf(c).TenantID, id)
+		ctx, tenant := c.Request().Context(), callerOf(c).TenantID
+		op, err := s.GetInCase(ctx, tenant, caseID, id)
 		if err != nil {
-			return err
+			return sf.whichNotFound(ctx, s, tenant, caseID, err)
 		}
-		return writeOperation(c, http.StatusOK, op)
+		return sf.writeOperation(c, http.StatusOK, caseID, op)
 	}
 }
 
 // handlePatchOperation serves PATCH /beta/tagOperations/{id} and, when bodyID is set, the seed's own
 // PATCH /beta/tagOperation whose body's id names the operation.
-func handlePatchOperation(s OperationStore, m *metrics, maxBodyBytes int64, bodyID bool) echo.HandlerFunc {
+func handlePatchOperation(s OperationStore, sf surface, m *metrics, maxBodyBytes int64, bodyID bool) echo.HandlerFunc {
 	return func(c echo.Context) error {
+		caseID, err := sf.caseID(c)
+		if err != nil {
+			return err
+		}
 		var id uuid.UUID
 		if !bodyID {
-			var err error
 			if id, err = pathID(c); err != nil {
 				return err
 			}
@@ -145,7 +158,7 @@ func handlePatchOperation(s OperationStore, m *metrics, maxBodyBytes int64, body
 		if err != nil {
 			return err
 		}
-		body, errs := parseOperationBody(obj, modePatch)
+		body, errs := parseOperationBody(obj, modePatch, sf.bodyType)
 		switch {
 		case bodyID && !hasKey(obj, "id"):
 			errs.add("id", "missingProperty", "id is required: it names the operation to update.")
@@ -161,12 +174,12 @@ func handlePatchOperation(s OperationStore, m *metrics, maxBodyBytes int64, body
 		p := body.Patch
 		p.CreatedDateTime = body.CreatedDateTime
 		ctx, tenant := c.Request().Context(), callerOf(c).TenantID
-		if p.IfMatch, err = cond.pin(ctx, s, tenant, id); err != nil {
-			return err
+		if p.IfMatch, err = cond.pin(ctx, s, tenant, caseID, id); err != nil {
+			return sf.whichNotFound(ctx, s, tenant, caseID, err)
 		}
-		op, res, err := s.Patch(ctx, tenant, id, p, audit(c))
+		op, res, err := s.PatchInCase(ctx, tenant, caseID, id, p, audit(c))
 		if err != nil {
-			return err
+			return sf.whichNotFound(ctx, s, tenant, caseID, err)
 		}
 		m.countTransition(op, res)
 		if prefersMinimal(c.Request().Header) {
@@ -175,12 +188,16 @@ func handlePatchOperation(s OperationStore, m *metrics, maxBodyBytes int64, body
 			h.Set("Preference-Applied", "return=minimal")
 			return c.NoContent(http.StatusNoContent)
 		}
-		return writeOperation(c, http.StatusOK, op)
+		return sf.writeOperation(c, http.StatusOK, caseID, op)
 	}
 }
 
-func handleDeleteOperation(s OperationStore) echo.HandlerFunc {
+func handleDeleteOperation(s OperationStore, sf surface) echo.HandlerFunc {
 	return func(c echo.Context) error {
+		caseID, err := sf.caseID(c)
+		if err != nil {
+			return err
+		}
 		id, err := pathID(c)
 		if err != nil {
 			return err
@@ -193,12 +210,12 @@ func handleDeleteOperation(s OperationStore) echo.HandlerFunc {
 			return err
 		}
 		ctx, tenant := c.Request().Context(), callerOf(c).TenantID
-		ifMatch, err := cond.pin(ctx, s, tenant, id)
+		ifMatch, err := cond.pin(ctx, s, tenant, caseID, id)
 		if err != nil {
-			return err
+			return sf.whichNotFound(ctx, s, tenant, caseID, err)
 		}
-		if err := s.Delete(ctx, tenant, id, ifMatch, audit(c)); err != nil {
-			return err
+		if err := s.DeleteInCase(ctx, tenant, caseID, id, ifMatch, audit(c)); err != nil {
+			return sf.whichNotFound(ctx, s, tenant, caseID, err)
 		}
 		return c.NoContent(http.StatusNoContent)
 	}

@@ -2,6 +2,7 @@ package handlers_test
 
 import (
 	"context"
+	"strings"
 	"sync"
 	"testing"
 
@@ -87,5 +88,51 @@ func TestOneRoundTripPerRequest(t *testing.T) {
 	}
 	if n := len(s.events(id)); n != 5 {
 		t.Errorf("%d history events, want 5", n)
+	}
+
+	// The security paths: one statement per request as well. Only a 404 on a case's operation path, or an
+	// empty list or a zero $count there, reads the case a second time, to say whether the case exists.
+	// Lists, counts and the case statements are not among the statements prepared when a connection opens,
+	// so their first use on a connection also prepares them (at most one prepare per statement).
+	for _, version := range versions {
+		cases := version + "/security/cases/ediscoveryCases"
+		caseID := s.createCase(version, `{"displayName": "Round trips"}`)["id"].(string)
+		ops := cases + "/" + caseID + "/operations"
+		tracer.take()
+		opID := ""
+		for _, c := range []struct {
+			method, path, body string
+			status, statements int
+		}{
+			{"GET", ops, "", 200, 2}, // empty: is there such a case?
+			{"GET", ops + "/$count", "", 200, 2},
+			{"POST", ops, `{"status": "running"}`, 201, 1},
+			{"GET", ops, "", 200, 1},
+			{"GET", ops + "/$count", "", 200, 1},
+			{"GET", ops + "/{op}", "", 200, 1},
+			{"PATCH", ops + "/{op}", `{"percentProgress": 10}`, 200, 1},
+			{"PATCH", ops + "/{op}", `{"status": "succeeded"}`, 200, 1},
+			{"GET", cases + "/05de44a5-44a5-05de-a544-de05a544de05/operations/{op}", "", 404, 2}, // which is missing?
+			{"DELETE", ops + "/{op}", "", 204, 1},
+			{"GET", cases, "", 200, 1},
+			{"GET", cases + "/" + caseID, "", 200, 1},
+			{"PATCH", cases + "/" + caseID, `{"description": "d"}`, 200, 1},
+			{"POST", cases + "/" + caseID + "/close", "", 204, 1},
+			{"POST", cases + "/" + caseID + "/reopen", "", 204, 1},
+			{"DELETE", cases + "/" + caseID, "", 204, 1},
+			{"POST", cases, `{"displayName": "Another"}`, 201, 1},
+		} {
+			path := strings.ReplaceAll(c.path, "{op}", opID)
+			r := s.do(c.method, path, c.body)
+			if r.status != c.status {
+				t.Fatalf("%s %s: %d %s, want %d", c.method, path, r.status, r.body, c.status)
+			}
+			if c.method == "POST" && strings.HasSuffix(path, "/operations") {
+				opID = r.json(t)["id"].(string)
+			}
+			if q, p := tracer.take(); q != c.statements || p > c.statements {
+				t.Errorf("%s %s: %d statements and %d prepares, want %d and at most as many prepares", c.method, path, q, p, c.statements)
+			}
+		}
 	}
 }

@@ -20,15 +20,34 @@ func addRoutes(e *echo.Echo, logger *slog.Logger, cfg Config, tokens TokenVerifi
 	write := []echo.MiddlewareFunc{auth, requireWrite}
 	api := &routeTable{e: e, methods: map[string][]string{}}
 
-	api.add(http.MethodPost, "/beta/tagOperations", handleCreateOperation(operations, cfg.MaxBodyBytes), write...)
-	api.add(http.MethodGet, "/beta/tagOperations", handleListOperations(operations), read...)
+	legacy := legacySurface
+	api.add(http.MethodPost, "/beta/tagOperations", handleCreateOperation(operations, legacy, cfg.MaxBodyBytes), write...)
+	api.add(http.MethodGet, "/beta/tagOperations", handleListOperations(operations, legacy), read...)
 	api.add(http.MethodGet, "/beta/tagOperations/delta", handleDelta(operations), read...)
 	api.add(http.MethodGet, "/beta/tagOperations/delta()", handleDelta(operations), read...)
-	api.add(http.MethodGet, "/beta/tagOperations/:id", handleGetOperation(operations), read...)
-	api.add(http.MethodPatch, "/beta/tagOperations/:id", handlePatchOperation(operations, m, cfg.MaxBodyBytes, false), write...)
-	api.add(http.MethodDelete, "/beta/tagOperations/:id", handleDeleteOperation(operations), write...)
+	api.add(http.MethodGet, "/beta/tagOperations/:id", handleGetOperation(operations, legacy), read...)
+	api.add(http.MethodPatch, "/beta/tagOperations/:id", handlePatchOperation(operations, legacy, m, cfg.MaxBodyBytes, false), write...)
+	api.add(http.MethodDelete, "/beta/tagOperations/:id", handleDeleteOperation(operations, legacy), write...)
 	// The seed page's own request: the body's id names the operation.
-	api.add(http.MethodPatch, "/beta/tagOperation", handlePatchOperation(operations, m, cfg.MaxBodyBytes, true), write...)
+	api.add(http.MethodPatch, "/beta/tagOperation", handlePatchOperation(operations, legacy, m, cfg.MaxBodyBytes, true), write...)
+
+	// The microsoft.graph.security namespace: eDiscovery cases and the operations of each (CONTRACT section 7).
+	for _, version := range []string{"/v1.0", "/beta"} {
+		cases, inCase := version+casesPath, caseSurface(version)
+		api.add(http.MethodPost, cases, handleCreateCase(operations, version, cfg.MaxBodyBytes), write...)
+		api.add(http.MethodGet, cases, handleListCases(operations, version), read...)
+		api.add(http.MethodGet, cases+"/:caseId", handleGetCase(operations, version), read...)
+		api.add(http.MethodPatch, cases+"/:caseId", handlePatchCase(operations, version, cfg.MaxBodyBytes), write...)
+		api.add(http.MethodDelete, cases+"/:caseId", handleDeleteCase(operations), write...)
+		api.add(http.MethodPost, cases+"/:caseId/close", handleSetCaseStatus(operations, true), write...)
+		api.add(http.MethodPost, cases+"/:caseId/reopen", handleSetCaseStatus(operations, false), write...)
+		api.add(http.MethodPost, cases+"/:caseId/operations", handleCreateOperation(operations, inCase, cfg.MaxBodyBytes), write...)
+		api.add(http.MethodGet, cases+"/:caseId/operations", handleListOperations(operations, inCase), read...)
+		api.add(http.MethodGet, cases+"/:caseId/operations/$count", handleCountOperations(operations, inCase), read...)
+		api.add(http.MethodGet, cases+"/:caseId/operations/:id", handleGetOperation(operations, inCase), read...)
+		api.add(http.MethodPatch, cases+"/:caseId/operations/:id", handlePatchOperation(operations, inCase, m, cfg.MaxBodyBytes, false), write...)
+		api.add(http.MethodDelete, cases+"/:caseId/operations/:id", handleDeleteOperation(operations, inCase), write...)
+	}
 
 	// Service endpoints: no token, for load balancers, orchestrators and scrapers.
 	api.add(http.MethodGet, "/openapi.json", handleOpenAPI())
@@ -94,7 +113,7 @@ func (t *routeTable) answerOtherMethods() {
 
 // methodNotAllowed answers 405 on path, which serves the methods in allow.
 func methodNotAllowed(path, allow string) echo.HandlerFunc {
-	path = strings.ReplaceAll(path, ":id", "{id}")
+	path = strings.NewReplacer(":caseId", "{caseId}", ":id", "{id}").Replace(path)
 	return func(c echo.Context) error {
 		return &Error{Status: http.StatusMethodNotAllowed, Header: http.Header{"Allow": {allow}},
 			Message: clip(c.Request().Method) + " is not allowed on " + path + ", which takes " + allow + "."}

@@ -63,14 +63,15 @@ func (p *problems) count() int { return len(p.listed) + p.more }
 func (p *problems) invalid(target, message string) { p.add(target, "invalidValue", message) }
 
 // parseOperationBody validates a decoded body against the tagOperation rules of CONTRACT section 2.
-func parseOperationBody(obj *object, mode bodyMode) (operationBody, problems) {
+// odataType is the one @odata.type the body may name (without its #).
+func parseOperationBody(obj *object, mode bodyMode, odataType string) (operationBody, problems) {
 	var out operationBody
 	var errs problems
 	for _, key := range obj.keys {
 		v := obj.values[key]
 		switch key {
 		case "@odata.type":
-			checkODataType(&errs, key, v, "microsoft.graph.tagOperation")
+			checkODataType(&errs, key, v, odataType)
 		case "id":
 			if id, ok := v.(string); ok {
 				if u, err := uuid.Parse(id); err == nil && isCanonicalGUID(id) && u != uuid.Nil {

@@ -195,6 +195,20 @@ func TestOperationsInACase(t *testing.T) {
 			t.Fatalf("list of case %s = %+v, %v; want %d", c.id, page, err, c.want)
 		}
 	}
+	for _, c := range []struct {
+		q    store.ListQuery
+		want int64
+	}{
+		{store.ListQuery{Case: &c1.ID}, 1},
+		{store.ListQuery{Case: &c2.ID}, 0},
+		{store.ListQuery{Case: &c1.ID, Filter: store.Compare{Field: store.FieldPercentProgress, Op: store.OpEq, Value: int32(5)}}, 1},
+		{store.ListQuery{Case: &c1.ID, Filter: store.Compare{Field: store.FieldPercentProgress, Op: store.OpEq, Value: int32(6)}}, 0},
+		{store.ListQuery{}, 1},
+	} {
+		if n, err := s.Count(ctx, "contoso", c.q); err != nil || n != c.want {
+			t.Fatalf("count %+v = %d, %v; want %d", c.q, n, err, c.want)
+		}
+	}
 	if err := s.DeleteInCase(ctx, "contoso", c1.ID, op.ID, nil, audit); err != nil {
 		t.Fatalf("delete in its case: %v", err)
 	}

@@ -177,23 +177,44 @@ func idDescending(keys []Order) bool {
 	return true
 }
 
-// List returns a page of tenant's operations that match q.Filter, in q's order, paged by keyset (never OFFSET):
-// the next page starts strictly after the cursor, so operations inserted meanwhile never shift a page,
-// and an operation that existed when the first page was read is neither skipped nor repeated.
-func (s *Store) List(ctx context.Context, tenant string, q ListQuery) (Page, error) {
-	keys := q.SortKeys()
-	b := &sqlBuilder{}
-	tenantArg := b.arg(tenant, "text")
-	where := "tenant_id = " + tenantArg
+// listWhere is the condition of a list or count: the tenant, the case when q names one, and q.Filter.
+func (b *sqlBuilder) listWhere(tenant string, q ListQuery) (string, error) {
+	where := "tenant_id = " + b.arg(tenant, "text")
 	if q.Case != nil {
 		where += " AND case_id = " + b.arg([16]byte(*q.Case), "uuid")
 	}
 	if q.Filter != nil {
 		cond, err := b.filter(q.Filter, false)
 		if err != nil {
-			return Page{}, err
+			return "", err
 		}
 		where += " AND " + cond
+	}
+	return where, nil
+}
+
+// Count returns how many of tenant's operations match q.Filter, within q.Case when it is set, in one
+// statement; q's paging and order are ignored.
+func (s *Store) Count(ctx context.Context, tenant string, q ListQuery) (int64, error) {
+	b := &sqlBuilder{}
+	where, err := b.listWhere(tenant, q)
+	if err != nil {
+		return 0, err
+	}
+	var n int64
+	err = s.pool.QueryRow(ctx, "SELECT count(*) FROM case_operations WHERE "+where, b.args...).Scan(&n)
+	return n, mapError(err)
+}
+
+// List returns a page of tenant's operations that match q.Filter, in q's order, paged by keyset (never OFFSET):
+// the next page starts strictly after the cursor, so operations inserted meanwhile never shift a page,
+// and an operation that existed when the first page was read is neither skipped nor repeated.
+func (s *Store) List(ctx context.Context, tenant string, q ListQuery) (Page, error) {
+	keys := q.SortKeys()
+	b := &sqlBuilder{}
+	where, err := b.listWhere(tenant, q)
+	if err != nil {
+		return Page{}, err
 	}
 	countSQL, countArgs := "SELECT count(*) FROM case_operations WHERE "+where, append([]any(nil), b.args...)
 	if q.After != nil {
@@ -226,7 +247,6 @@ func (s *Store) List(ctx context.Context, tenant string, q ListQuery) (Page, err
 		}
 		return nil
 	}
-	var err error
 	if q.Count {
 		// The page and the count come from one snapshot, so they agree.
 		err = pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly},

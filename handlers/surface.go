@@ -1,0 +1,121 @@
+package handlers
+
+import (
+	"context"
+	"errors"
+	"strings"
+
+	"github.com/google/uuid"
+	"github.com/labstack/echo/v4"
+
+	"github.com/caseops/caseops/store"
+)
+
+// surface is where the operation handlers are served: the older /beta/tagOperations routes, which see every
+// operation of the tenant in the microsoft.graph namespace, or one version's security paths, which reach the
+// operations of one eDiscovery case in the microsoft.graph.security namespace.
+type surface struct {
+	version  string // "/beta" or "/v1.0"
+	cased    bool   // the path names a case in {caseId}
+	bodyType string // the @odata.type a body may name, without its #
+}
+
+// legacySurface is /beta/tagOperations as sections 1-3 of the contract describe it.
+var legacySurface = surface{version: "/beta", bodyType: "microsoft.graph.tagOperation"}
+
+// caseSurface is the operations of one case under a version's /security/cases/ediscoveryCases/{caseId}.
+func caseSurface(version string) surface {
+	return surface{version: version, cased: true, bodyType: "microsoft.graph.security.ediscoveryTagOperation"}
+}
+
+const casesPath = "/security/cases/ediscoveryCases"
+
+// caseID reads {caseId}; on the older routes it is uuid.Nil, which the store reads as "any case" (and, on a
+// create, the tenant's default case).
+func (sf surface) caseID(c echo.Context) (uuid.UUID, error) {
+	if !sf.cased {
+		return uuid.Nil, nil
+	}
+	return pathCaseID(c)
+}
+
+// pathCaseID reads {caseId}; anything that is not a GUID names no case.
+func pathCaseID(c echo.Context) (uuid.UUID, error) {
+	s := c.Param("caseId")
+	id, err := uuid.Parse(s)
+	if err != nil || !isCanonicalGUID(s) || id == uuid.Nil {
+		return uuid.Nil, store.ErrCaseNotFound
+	}
+	return id, nil
+}
+
+// collectionURL is the absolute URL of the operations collection, for Location and @odata.nextLink.
+func (sf surface) collectionURL(c echo.Context, caseID uuid.UUID) string {
+	if !sf.cased {
+		return baseURL(c) + collectionPath
+	}
+	return baseURL(c) + sf.version + casesPath + "/" + caseID.String() + "/operations"
+}
+
+// contextURL is the @odata.context of the operations collection; an entity's adds /$entity.
+func (sf surface) contextURL(c echo.Context, caseID uuid.UUID) string {
+	if !sf.cased {
+		return baseURL(c) + "/beta/$metadata#tagOperations"
+	}
+	return baseURL(c) + sf.version + "/$metadata#security/cases/ediscoveryCases('" + caseID.String() + "')/operations"
+}
+
+// toJSON renders op in the surface's namespace.
+func (sf surface) toJSON(op store.Operation, context string) operationJSON {
+	j := toJSON(op, context)
+	if sf.cased {
+		j.Type = "#microsoft.graph.security." + securityType(op.ODataType)
+	}
+	return j
+}
+
+// securityNames are the microsoft.graph.security names of the caseOperation types stored in the older namespace.
+var securityNames = map[string]string{
+	"tagOperation":                "ediscoveryTagOperation",
+	"caseExportOperation":         "ediscoveryExportOperation",
+	"caseHoldOperation":           "ediscoveryHoldOperation",
+	"caseIndexOperation":          "ediscoveryIndexOperation",
+	"addToReviewSetOperation":     "ediscoveryAddToReviewSetOperation",
+	"estimateStatisticsOperation": "ediscoveryEstimateOperation",
+	"purgeDataOperation":          "ediscoveryPurgeDataOperation",
+}
+
+// securityType maps a stored odata_type ("#microsoft.graph.tagOperation") to its name in the
+// microsoft.graph.security namespace ("ediscoveryTagOperation").
+func securityType(stored string) string {
+	name := strings.TrimPrefix(stored, "#")
+	if n, ok := strings.CutPrefix(name, "microsoft.graph.security."); ok {
+		return n
+	}
+	name = strings.TrimPrefix(name, "microsoft.graph.")
+	if n, ok := securityNames[name]; ok {
+		return n
+	}
+	return name
+}
+
+// whichNotFound tells, on a case's path, an operation the case does not hold from a case that does not exist:
+// the store answers ErrNotFound for both, and only then is the case read.
+func (sf surface) whichNotFound(ctx context.Context, s CaseStore, tenant string, caseID uuid.UUID, err error) error {
+	if !sf.cased || !errors.Is(err, store.ErrNotFound) {
+		return err
+	}
+	if cerr := sf.caseExists(ctx, s, tenant, caseID); cerr != nil {
+		return cerr
+	}
+	return err
+}
+
+// caseExists is nil when the surface names no case or the tenant has caseID, else why not.
+func (sf surface) caseExists(ctx context.Context, s CaseStore, tenant string, caseID uuid.UUID) error {
+	if !sf.cased {
+		return nil
+	}
+	_, err := s.GetCase(ctx, tenant, caseID)
+	return err
+}
