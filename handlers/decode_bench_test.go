@@ -18,7 +18,7 @@ func BenchmarkDecodePatchBody(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
-				if _, errs := parseOperationBody(obj, modePatch, legacySurface.bodyType); errs.count() > 0 {
+				if _, errs := parseOperationBody(obj, modePatch, legacySurface.body); errs.count() > 0 {
 					b.Fatal(errs.listed)
 				}
 			}

@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"maps"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -42,6 +43,15 @@ var queryProperties = func() odata.Schema {
 		string(store.FieldCreatedByApplicationID): {Kind: odata.KindString},
 		string(store.FieldResultCode):             {Kind: odata.KindInt32},
 	}
+}()
+
+// securityQueryProperties is queryProperties on the security paths: every caseAction member, and isof() over
+// the nine caseOperation types.
+var securityQueryProperties = func() odata.Schema {
+	schema := maps.Clone(queryProperties)
+	schema[string(store.FieldAction)] = odata.Property{Kind: odata.KindEnum, Members: enumStrings(store.Actions)}
+	schema[odata.IsOfTypes] = odata.Property{Members: securityBody.types}
+	return schema
 }()
 
 // queryPropertyNames lists queryProperties in the order messages name them.
@@ -83,7 +93,11 @@ var listOptionNames = []string{"$filter", "$orderby", "$select", "$top", "$count
 // listOptionOrder is the order @odata.nextLink writes the options in.
 var listOptionOrder = []string{"$filter", "$orderby", "$select", "$top", "$count"}
 
-func parseListOptions(params url.Values) (listOptions, error) {
+func parseListOptions(params url.Values, sf surface) (listOptions, error) {
+	schema := queryProperties
+	if sf.cased {
+		schema = securityQueryProperties
+	}
 	opts := listOptions{query: store.ListQuery{Top: defaultTop}, given: map[string]string{}}
 	for key, values := range params {
 		name := optionName(key)
@@ -109,7 +123,7 @@ func parseListOptions(params url.Values) (listOptions, error) {
 
 	var filterText, orderText string
 	if v, ok := opts.given["$filter"]; ok {
-		expr, err := odata.ParseFilter(v, queryProperties, queryPropertyNames)
+		expr, err := odata.ParseFilter(v, schema, queryPropertyNames)
 		if err != nil {
 			return opts, badRequest("$filter", "$filter is not valid: "+err.Error())
 		}
@@ -117,7 +131,7 @@ func parseListOptions(params url.Values) (listOptions, error) {
 		filterText = expr.String()
 	}
 	if v, ok := opts.given["$orderby"]; ok {
-		keys, err := odata.ParseOrderBy(v, queryProperties, queryPropertyNames)
+		keys, err := odata.ParseOrderBy(v, schema, queryPropertyNames)
 		if err != nil {
 			return opts, badRequest("$orderby", "$orderby is not valid: "+err.Error())
 		}
@@ -179,6 +193,8 @@ func toStoreFilter(e odata.Expr) store.Filter {
 		return out
 	case *odata.Not:
 		return store.Not{Filter: toStoreFilter(e.Operand)}
+	case *odata.IsOf:
+		return store.IsType{Type: strings.TrimPrefix(e.Type, "microsoft.graph.security.")}
 	case *odata.Comparison:
 		return store.Compare{Field: store.Field(e.Property), Op: storeOps[e.Op], Value: toStoreValue(e.Property, e.Value)}
 	case *odata.In:
@@ -307,7 +323,7 @@ func handleListOperations(s OperationStore, sf surface) echo.HandlerFunc {
 		if err != nil {
 			return err
 		}
-		opts, err := parseListOptions(params)
+		opts, err := parseListOptions(params, sf)
 		if err != nil {
 			return err
 		}
@@ -333,8 +349,9 @@ func handleListOperations(s OperationStore, sf surface) echo.HandlerFunc {
 			context += "(" + strings.Join(uniqueStrings(opts.fields), ",") + ")"
 		}
 		out := listJSON{Context: context, Count: page.Count, Value: make([]json.RawMessage, len(page.Operations))}
+		includeUnknown := sf.includeUnknown(c)
 		for i, op := range page.Operations {
-			out.Value[i] = selectJSON(sf.toJSON(op, ""), opts.fields)
+			out.Value[i] = selectJSON(sf.toJSON(op, "", includeUnknown), opts.fields)
 		}
 		if page.Next != nil {
 			out.NextLink = sf.collectionURL(c, caseID) + "?" + opts.nextQuery(encodeListToken(*page.Next, opts.digest))
@@ -360,7 +377,7 @@ func handleCountOperations(s OperationStore, sf surface) echo.HandlerFunc {
 				return badRequest(key, "The query option "+quote(key)+" is not supported on $count, which takes only $filter.")
 			}
 		}
-		opts, err := parseListOptions(params)
+		opts, err := parseListOptions(params, sf)
 		if err != nil {
 			return err
 		}

@@ -52,7 +52,7 @@ func pathID(c echo.Context) (uuid.UUID, error) {
 // writeOperation answers with one entity and its ETag.
 func (sf surface) writeOperation(c echo.Context, status int, caseID uuid.UUID, op store.Operation) error {
 	c.Response().Header().Set("ETag", etag(op.Revision()))
-	return writeJSON(c, status, sf.toJSON(op, sf.contextURL(c, caseID)+"/$entity"))
+	return writeJSON(c, status, sf.toJSON(op, sf.contextURL(c, caseID)+"/$entity", sf.includeUnknown(c)))
 }
 
 func handleCreateOperation(s OperationStore, sf surface, maxBodyBytes int64) echo.HandlerFunc {
@@ -73,7 +73,7 @@ func handleCreateOperation(s OperationStore, sf surface, maxBodyBytes int64) ech
 		if err != nil {
 			return err
 		}
-		body, errs := parseOperationBody(obj, modeCreate, sf.bodyType)
+		body, errs := parseOperationBody(obj, modeCreate, sf.body)
 		if errs.count() > 0 {
 			return errs.error()
 		}
@@ -89,6 +89,10 @@ func handleCreateOperation(s OperationStore, sf surface, maxBodyBytes int64) ech
 		caller := callerOf(c)
 		n := newOperation(body, caller)
 		n.CaseID = caseID
+		n.ODataType = body.ODataType
+		if n.ODataType == "" && sf.cased {
+			n.ODataType = "#" + sf.body.types[0]
+		}
 		var op store.Operation
 		if repeatable == nil {
 			op, err = s.Create(c.Request().Context(), caller.TenantID, n, audit(c))
@@ -158,7 +162,7 @@ func handlePatchOperation(s OperationStore, sf surface, m *metrics, maxBodyBytes
 		if err != nil {
 			return err
 		}
-		body, errs := parseOperationBody(obj, modePatch, sf.bodyType)
+		body, errs := parseOperationBody(obj, modePatch, sf.body)
 		switch {
 		case bodyID && !hasKey(obj, "id"):
 			errs.add("id", "missingProperty", "id is required: it names the operation to update.")

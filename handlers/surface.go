@@ -3,7 +3,6 @@ package handlers
 import (
 	"context"
 	"errors"
-	"strings"
 
 	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
@@ -15,17 +14,33 @@ import (
 // operation of the tenant in the microsoft.graph namespace, or one version's security paths, which reach the
 // operations of one eDiscovery case in the microsoft.graph.security namespace.
 type surface struct {
-	version  string // "/beta" or "/v1.0"
-	cased    bool   // the path names a case in {caseId}
-	bodyType string // the @odata.type a body may name, without its #
+	version string // "/beta" or "/v1.0"
+	cased   bool   // the path names a case in {caseId}
+	body    bodyRules
+}
+
+// bodyRules are what an operation body may say on a surface.
+type bodyRules struct {
+	types   []string       // the @odata.type values a body may name, without their #; a create defaults to the first
+	actions []store.Action // the caseAction members it may set
 }
 
 // legacySurface is /beta/tagOperations as sections 1-3 of the contract describe it.
-var legacySurface = surface{version: "/beta", bodyType: "microsoft.graph.tagOperation"}
+var legacySurface = surface{version: "/beta", body: bodyRules{types: []string{"microsoft.graph.tagOperation"},
+	actions: store.TagOperationActions}}
+
+// securityBody takes every caseOperation type of the security namespace, and every caseAction member.
+var securityBody = func() bodyRules {
+	r := bodyRules{actions: store.Actions}
+	for _, t := range store.SecurityTypes {
+		r.types = append(r.types, "microsoft.graph.security."+t)
+	}
+	return r
+}()
 
 // caseSurface is the operations of one case under a version's /security/cases/ediscoveryCases/{caseId}.
 func caseSurface(version string) surface {
-	return surface{version: version, cased: true, bodyType: "microsoft.graph.security.ediscoveryTagOperation"}
+	return surface{version: version, cased: true, body: securityBody}
 }
 
 const casesPath = "/security/cases/ediscoveryCases"
@@ -65,38 +80,29 @@ func (sf surface) contextURL(c echo.Context, caseID uuid.UUID) string {
 	return baseURL(c) + sf.version + "/$metadata#security/cases/ediscoveryCases('" + caseID.String() + "')/operations"
 }
 
-// toJSON renders op in the surface's namespace.
-func (sf surface) toJSON(op store.Operation, context string) operationJSON {
+// toJSON renders op in the surface's namespace. On the security paths a caseAction member Graph added after
+// unknownFutureValue is sent as unknownFutureValue unless includeUnknown (CONTRACT section 9).
+func (sf surface) toJSON(op store.Operation, context string, includeUnknown bool) operationJSON {
 	j := toJSON(op, context)
+	if !sf.cased && op.Type == "ediscoveryTagOperation" {
+		// The older routes name a tag operation as they always have, wherever it was created.
+		j.Type = store.TagOperationODataType
+	}
 	if sf.cased {
-		j.Type = "#microsoft.graph.security." + securityType(op.ODataType)
+		j.Type = store.SecurityODataTypePrefix + op.Type
+		j.Action = store.Action(renderAction(op.Action, includeUnknown))
 	}
 	return j
 }
 
-// securityNames are the microsoft.graph.security names of the caseOperation types stored in the older namespace.
-var securityNames = map[string]string{
-	"tagOperation":                "ediscoveryTagOperation",
-	"caseExportOperation":         "ediscoveryExportOperation",
-	"caseHoldOperation":           "ediscoveryHoldOperation",
-	"caseIndexOperation":          "ediscoveryIndexOperation",
-	"addToReviewSetOperation":     "ediscoveryAddToReviewSetOperation",
-	"estimateStatisticsOperation": "ediscoveryEstimateOperation",
-	"purgeDataOperation":          "ediscoveryPurgeDataOperation",
-}
-
-// securityType maps a stored odata_type ("#microsoft.graph.tagOperation") to its name in the
-// microsoft.graph.security namespace ("ediscoveryTagOperation").
-func securityType(stored string) string {
-	name := strings.TrimPrefix(stored, "#")
-	if n, ok := strings.CutPrefix(name, "microsoft.graph.security."); ok {
-		return n
+// includeUnknown reads Prefer: include-unknown-enum-members on the security paths, and says in
+// Preference-Applied that it was honoured.
+func (sf surface) includeUnknown(c echo.Context) bool {
+	if !sf.cased || !prefersUnknownEnumMembers(c.Request().Header) {
+		return false
 	}
-	name = strings.TrimPrefix(name, "microsoft.graph.")
-	if n, ok := securityNames[name]; ok {
-		return n
-	}
-	return name
+	c.Response().Header().Add("Preference-Applied", preferIncludeUnknownEnumMembers)
+	return true
 }
 
 // whichNotFound tells, on a case's path, an operation the case does not hold from a case that does not exist:

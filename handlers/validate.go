@@ -24,6 +24,7 @@ const (
 
 // operationBody is a validated POST or PATCH body.
 type operationBody struct {
+	ODataType       string // the @odata.type it named, with its #; "" if none
 	ID              *uuid.UUID
 	CreatedDateTime *time.Time
 	Patch           store.Patch // the properties it sets; Patch.CreatedDateTime and IfMatch stay empty
@@ -63,15 +64,22 @@ func (p *problems) count() int { return len(p.listed) + p.more }
 func (p *problems) invalid(target, message string) { p.add(target, "invalidValue", message) }
 
 // parseOperationBody validates a decoded body against the tagOperation rules of CONTRACT section 2.
-// odataType is the one @odata.type the body may name (without its #).
-func parseOperationBody(obj *object, mode bodyMode, odataType string) (operationBody, problems) {
+// rules say which @odata.type and action values the body may name. A PATCH may repeat a type, as the Graph
+// SDKs do with every body, but cannot change the operation's: the type given on PATCH is not stored.
+func parseOperationBody(obj *object, mode bodyMode, rules bodyRules) (operationBody, problems) {
 	var out operationBody
 	var errs problems
 	for _, key := range obj.keys {
 		v := obj.values[key]
 		switch key {
 		case "@odata.type":
-			checkODataType(&errs, key, v, odataType)
+			if t, ok := v.(string); ok && slices.Contains(rules.types, strings.TrimPrefix(t, "#")) {
+				out.ODataType = "#" + strings.TrimPrefix(t, "#")
+			} else if len(rules.types) == 1 {
+				checkODataType(&errs, key, v, rules.types[0])
+			} else {
+				errs.invalid(key, key+" must name one of the types "+strings.Join(rules.types, ", ")+", with a leading #.")
+			}
 		case "id":
 			if id, ok := v.(string); ok {
 				if u, err := uuid.Parse(id); err == nil && isCanonicalGUID(id) && u != uuid.Nil {
@@ -117,12 +125,12 @@ func parseOperationBody(obj *object, mode bodyMode, odataType string) (operation
 		case "action":
 			a, ok := v.(string)
 			switch {
-			case ok && slices.Contains(store.TagOperationActions, store.Action(a)):
+			case ok && slices.Contains(rules.actions, store.Action(a)):
 				out.Patch.Action = store.Some(store.Action(a))
 			case ok && store.Action(a) == store.ActionUnknownFutureValue && mode == modePatch:
 				// Graph's evolvable-enum sentinel: a client that echoes it back means "no change".
 			default:
-				errs.invalid(key, notAMember(key, v, enumStrings(store.TagOperationActions)))
+				errs.invalid(key, notAMember(key, v, enumStrings(rules.actions)))
 			}
 		case "createdBy":
 			if v == nil {

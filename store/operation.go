@@ -177,6 +177,15 @@ type PropsPatch struct {
 	ExportSingleItems      Optional[*bool]
 }
 
+// SecurityTypes are the nine caseOperation types of the microsoft.graph.security namespace, as
+// Operation.Type names them.
+var SecurityTypes = []string{"ediscoveryTagOperation", "ediscoveryIndexOperation", "ediscoveryHoldOperation",
+	"ediscoveryPurgeDataOperation", "ediscoveryHoldPolicySyncOperation", "ediscoveryEstimateOperation",
+	"ediscoveryAddToReviewSetOperation", "ediscoveryExportOperation", "ediscoverySearchExportOperation"}
+
+// SecurityODataTypePrefix turns a SecurityTypes name into the @odata.type stored for it.
+const SecurityODataTypePrefix = "#microsoft.graph.security."
+
 // TagOperationODataType is the @odata.type of the tagOperation routes, and of a create that names none.
 const TagOperationODataType = "#microsoft.graph.tagOperation"
 
