@@ -339,7 +339,7 @@ func assertError(t *testing.T, r response, status int, code, target string, deta
 }
 
 // driverText is what an error body must never show: database, driver or runtime text.
-var driverText = regexp.MustCompile(`SQLSTATE|\bpgx\b|pgconn|pgxpool|goroutine|\bpostgres\b|panic`)
+var driverText = regexp.MustCompile(`SQLSTATE|\bpgx\b|pgconn|pgxpool|goroutine|postgres|panic`)
 
 func nilIfEmpty(s []string) []string {
 	if len(s) == 0 {
