@@ -540,3 +540,60 @@ func TestMetadataEnumsMatchTheDatabase(t *testing.T) {
 		}
 	}
 }
+
+// Each caseOperation type of the document has exactly the own properties the database lets its rows hold.
+func TestMetadataTypesMatchTheDatabase(t *testing.T) {
+	t.Parallel()
+	ts := newTestServer(t)
+	doc := getMetadata(t, ts, "v1.0")
+	var def string
+	if err := ts.pool.QueryRow(context.Background(), `SELECT pg_get_constraintdef(oid) FROM pg_constraint
+		WHERE conrelid = 'case_operations'::regclass AND conname = 'case_operations_own_properties_only'`).Scan(&def); err != nil {
+		t.Fatal(err)
+	}
+	// Each branch lists the columns a type must leave NULL; ELSE (every type without a branch) lists them all.
+	branch := regexp.MustCompile(`(?:WHEN '(\w+)'::text|ELSE) THEN \(num_nonnulls\(([^)]*)\)|ELSE \(num_nonnulls\(([^)]*)\)`)
+	mustBeNull := map[string][]string{}
+	var all []string
+	for _, m := range branch.FindAllStringSubmatch(def, -1) {
+		if m[1] != "" {
+			mustBeNull[m[1]] = strings.Split(m[2], ", ")
+		} else {
+			all = strings.Split(m[3], ", ")
+		}
+	}
+	if len(all) == 0 || len(mustBeNull) == 0 {
+		t.Fatalf("cannot read case_operations_own_properties_only: %s", def)
+	}
+	camel := func(column string) string {
+		parts := strings.Split(column, "_")
+		for i := 1; i < len(parts); i++ {
+			parts[i] = strings.ToUpper(parts[i][:1]) + parts[i][1:]
+		}
+		return strings.Join(parts, "")
+	}
+	for name := range wantOperationTypes {
+		null, ok := mustBeNull[name]
+		if !ok {
+			null = all
+		}
+		var stored []string
+		for _, column := range all {
+			if !slices.Contains(null, column) {
+				stored = append(stored, camel(column))
+			}
+		}
+		var documented []string
+		base := doc.properties(t, sec+"caseOperation")
+		for p := range doc.properties(t, sec+name) {
+			if _, inherited := base[p]; !inherited {
+				documented = append(documented, p)
+			}
+		}
+		slices.Sort(stored)
+		slices.Sort(documented)
+		if !slices.Equal(documented, stored) {
+			t.Errorf("%s: $metadata gives it %v; the database lets it store %v", name, documented, stored)
+		}
+	}
+}
