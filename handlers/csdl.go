@@ -101,7 +101,9 @@ type (
 	}
 )
 
+// prop is a nullable property; required one that is never null.
 func prop(name, typ string) csdlProperty { return csdlProperty{Name: name, Type: typ} }
+
 func required(name, typ string) csdlProperty {
 	return csdlProperty{Name: name, Type: typ, Nullable: "false"}
 }

@@ -450,7 +450,8 @@ func TestMetadataDescribesTagOperations(t *testing.T) {
 	t.Parallel()
 	ts := newTestServer(t)
 	created := ts.create(`{"percentProgress": 40, "resultInfo": {"code": 7}}`)
-	for _, path := range []string{"/beta/tagOperations/" + created["id"].(string), "/beta/tagOperations"} {
+	for _, path := range []string{"/beta/tagOperations/" + created["id"].(string), "/beta/tagOperations",
+		"/beta/tagOperations?$select=status,resultInfo"} {
 		r := ts.do(http.MethodGet, path, "")
 		if r.status != http.StatusOK {
 			t.Fatalf("GET %s = %d: %s", path, r.status, r.body)
@@ -463,7 +464,8 @@ func TestMetadataDescribesTagOperations(t *testing.T) {
 			t.Fatalf("@odata.context %q is not on this server", context)
 		}
 		doc := getMetadata(t, ts, strings.TrimSuffix(strings.TrimPrefix(metadataPath, "/"), "/$metadata"))
-		setName, _, _ := strings.Cut(fragment, "/")
+		setName, _, _ := strings.Cut(fragment, "/") // tagOperations/$entity
+		setName, _, _ = strings.Cut(setName, "(")   // tagOperations(status,resultInfo), after a $select
 		typeName, ok := doc.entitySet(setName)
 		if !ok {
 			t.Fatalf("@odata.context %q names entity set %q, which %s lacks", context, setName, metadataPath)
