@@ -51,6 +51,8 @@ func addRoutes(e *echo.Echo, logger *slog.Logger, cfg Config, tokens TokenVerifi
 
 	// Service endpoints: no token, for load balancers, orchestrators and scrapers.
 	api.add(http.MethodGet, "/openapi.json", handleOpenAPI())
+	api.add(http.MethodGet, "/v1.0/$metadata", handleMetadata("v1.0"))
+	api.add(http.MethodGet, "/beta/$metadata", handleMetadata("beta"))
 	api.add(http.MethodGet, "/healthz", handleHealth())
 	api.add(http.MethodGet, "/readyz", (&readiness{logger: logger, schema: schema, expected: cfg.SchemaVersion}).handle())
 	if cfg.ServeMetrics {
