@@ -352,6 +352,9 @@ func handleListOperations(s OperationStore, sf surface) echo.HandlerFunc {
 		includeUnknown := sf.includeUnknown(c)
 		for i, op := range page.Operations {
 			out.Value[i] = selectJSON(sf.toJSON(op, "", includeUnknown), opts.fields)
+			if sf.cased && opts.fields == nil {
+				out.Value[i] = appendOwnProperties(out.Value[i], op, includeUnknown)
+			}
 		}
 		if page.Next != nil {
 			out.NextLink = sf.collectionURL(c, caseID) + "?" + opts.nextQuery(encodeListToken(*page.Next, opts.digest))

@@ -77,6 +77,10 @@ func TestHeadAnswersAsGet(t *testing.T) {
 			switch name {
 			case "Date", "Request-Id", "Client-Request-Id":
 				continue // new with every request
+			case "Content-Length":
+				if strings.Contains(path, "/delta") {
+					continue // a delta link holds the database's snapshot of the moment, which other tests move
+				}
 			}
 			if got, want := head.header.Values(name), get.header.Values(name); !slices.Equal(got, want) {
 				t.Errorf("HEAD %s: %s %q, GET has %q", path, name, got, want)

@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"net/url"
@@ -52,7 +53,16 @@ func pathID(c echo.Context) (uuid.UUID, error) {
 // writeOperation answers with one entity and its ETag.
 func (sf surface) writeOperation(c echo.Context, status int, caseID uuid.UUID, op store.Operation) error {
 	c.Response().Header().Set("ETag", etag(op.Revision()))
-	return writeJSON(c, status, sf.toJSON(op, sf.contextURL(c, caseID)+"/$entity", sf.includeUnknown(c)))
+	includeUnknown := sf.includeUnknown(c)
+	j := sf.toJSON(op, sf.contextURL(c, caseID)+"/$entity", includeUnknown)
+	if !sf.cased {
+		return writeJSON(c, status, j)
+	}
+	b, err := json.Marshal(j)
+	if err != nil {
+		return err
+	}
+	return c.JSONBlob(status, appendOwnProperties(b, op, includeUnknown))
 }
 
 func handleCreateOperation(s OperationStore, sf surface, maxBodyBytes int64) echo.HandlerFunc {
@@ -74,6 +84,14 @@ func handleCreateOperation(s OperationStore, sf surface, maxBodyBytes int64) ech
 			return err
 		}
 		body, errs := parseOperationBody(obj, modeCreate, sf.body)
+		odataType := body.ODataType
+		if odataType == "" && sf.cased {
+			odataType = "#" + sf.body.types[0]
+		}
+		var props store.TypeProps
+		if sf.body.own {
+			props, _ = parseOwnProperties(obj, strings.TrimPrefix(odataType, "#microsoft.graph.security."), modeCreate, &errs)
+		}
 		if errs.count() > 0 {
 			return errs.error()
 		}
@@ -89,10 +107,7 @@ func handleCreateOperation(s OperationStore, sf surface, maxBodyBytes int64) ech
 		caller := callerOf(c)
 		n := newOperation(body, caller)
 		n.CaseID = caseID
-		n.ODataType = body.ODataType
-		if n.ODataType == "" && sf.cased {
-			n.ODataType = "#" + sf.body.types[0]
-		}
+		n.ODataType, n.Props = odataType, props
 		var op store.Operation
 		if repeatable == nil {
 			op, err = s.Create(c.Request().Context(), caller.TenantID, n, audit(c))
@@ -163,6 +178,9 @@ func handlePatchOperation(s OperationStore, sf surface, m *metrics, maxBodyBytes
 			return err
 		}
 		body, errs := parseOperationBody(obj, modePatch, sf.body)
+		if sf.body.own {
+			_, body.Patch.Props = parseOwnProperties(obj, "", modePatch, &errs)
+		}
 		switch {
 		case bodyID && !hasKey(obj, "id"):
 			errs.add("id", "missingProperty", "id is required: it names the operation to update.")
@@ -182,6 +200,9 @@ func handlePatchOperation(s OperationStore, sf surface, m *metrics, maxBodyBytes
 			return sf.whichNotFound(ctx, s, tenant, caseID, err)
 		}
 		op, res, err := s.PatchInCase(ctx, tenant, caseID, id, p, audit(c))
+		if errors.Is(err, store.ErrNotOwnProperty) {
+			return notOwnProperties(obj)
+		}
 		if err != nil {
 			return sf.whichNotFound(ctx, s, tenant, caseID, err)
 		}

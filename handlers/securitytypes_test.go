@@ -6,6 +6,18 @@ import (
 	"testing"
 )
 
+// ownNames are each type's own properties (CONTRACT section 8), in the order the service sends them.
+var ownNames = map[string][]string{
+	"ediscoveryHoldPolicySyncOperation": {"reportFileMetadata"},
+	"ediscoveryEstimateOperation": {"indexedItemCount", "indexedItemsSize", "unindexedItemCount", "unindexedItemsSize",
+		"mailboxCount", "siteCount", "statisticsOptions", "reportFileMetadata"},
+	"ediscoveryAddToReviewSetOperation": {"additionalDataOptions", "itemsToInclude", "cloudAttachmentVersion",
+		"documentVersion", "reportFileMetadata"},
+	"ediscoveryExportOperation": {"description", "outputName", "exportOptions", "exportStructure", "exportFileMetadata"},
+	"ediscoverySearchExportOperation": {"cloudAttachmentVersion", "documentVersion", "displayName", "description",
+		"additionalOptions", "exportCriteria", "exportLocation", "exportFormat", "exportSingleItems", "exportFileMetadata"},
+}
+
 // On the security paths @odata.type chooses which of the nine caseOperation types a create makes; the answer
 // names it, isof() lists one type, and the older routes keep their one type out of reach.
 func TestSecurityOperationTypes(t *testing.T) {
@@ -23,16 +35,22 @@ func TestSecurityOperationTypes(t *testing.T) {
 			ids := map[string]string{}
 			for _, typ := range types {
 				body := `{"@odata.type": "#microsoft.graph.security.` + typ + `", "status": "running"}`
-				op := assertCaseOperation(t, s.do("POST", ops, body), 201, context+"/$entity",
-					map[string]any{"@odata.type": "#microsoft.graph.security." + typ, "status": "running"})
+				want := map[string]any{"@odata.type": "#microsoft.graph.security." + typ, "status": "running"}
+				for _, p := range ownNames[typ] {
+					want[p] = nil // every own property of the type is sent, null when unset
+				}
+				op := assertCaseOperation(t, s.do("POST", ops, body), 201, context+"/$entity", want)
 				ids[typ] = op["id"].(string)
-				assertCaseOperation(t, s.do("GET", ops+"/"+ids[typ], ""), 200, context+"/$entity",
-					map[string]any{"@odata.type": "#microsoft.graph.security." + typ, "status": "running"})
+				assertCaseOperation(t, s.do("GET", ops+"/"+ids[typ], ""), 200, context+"/$entity", want)
 			}
 			// A PATCH may repeat the type, as the Graph SDKs send it with every body.
 			est := "#microsoft.graph.security.ediscoveryEstimateOperation"
+			want := map[string]any{"@odata.type": est, "status": "running", "percentProgress": 40}
+			for _, p := range ownNames["ediscoveryEstimateOperation"] {
+				want[p] = nil
+			}
 			assertCaseOperation(t, s.do("PATCH", ops+"/"+ids["ediscoveryEstimateOperation"], `{"@odata.type": "`+est+`", "percentProgress": 40}`),
-				200, context+"/$entity", map[string]any{"@odata.type": est, "status": "running", "percentProgress": 40})
+				200, context+"/$entity", want)
 
 			for _, bad := range []string{`"#microsoft.graph.tagOperation"`, `"#microsoft.graph.security.ediscoveryCase"`, `"ediscoveryTagOperation"`, `7`} {
 				e := assertError(t, s.do("POST", ops, `{"@odata.type": `+bad+`}`), 400, "badRequest", "@odata.type", "@odata.type")
@@ -115,4 +133,107 @@ func TestEvolvableActions(t *testing.T) {
 			}
 		})
 	}
+}
+
+// Each type's own properties are created, read back, patched and cleared through the security paths; a
+// value of the wrong kind, or a property of another type, is a 400 that names it and writes nothing.
+func TestOwnProperties(t *testing.T) {
+	t.Parallel()
+	s := newTestServer(t)
+	version := "/v1.0"
+	caseID := s.createCase(version, `{"displayName": "Own properties"}`)["id"].(string)
+	ops := version + "/security/cases/ediscoveryCases/" + caseID + "/operations"
+	context := s.url + version + "/$metadata#security/cases/ediscoveryCases('" + caseID + "')/operations/$entity"
+	const ns = "#microsoft.graph.security."
+	report := `[{"@odata.type": "#microsoft.graph.security.reportFileMetadata", "downloadUrl": "https://example.com/r.csv", "fileName": "r.csv", "size": 1099511627776}]`
+	reportJSON := []any{map[string]any{"@odata.type": "#microsoft.graph.security.reportFileMetadata",
+		"downloadUrl": "https://example.com/r.csv", "fileName": "r.csv", "size": 1099511627776}}
+	exportJSON := []any{map[string]any{"@odata.type": "#microsoft.graph.security.exportFileMetadata",
+		"downloadUrl": nil, "fileName": "x.pst", "size": nil}}
+	cases := []struct {
+		typ, body string
+		want      map[string]any // with Prefer: include-unknown-enum-members
+		plain     map[string]any // what changes without it
+	}{
+		{"ediscoveryHoldPolicySyncOperation", `"reportFileMetadata": ` + report,
+			map[string]any{"reportFileMetadata": reportJSON}, nil},
+		{"ediscoveryEstimateOperation", `"indexedItemCount": 9007199254740993, "indexedItemsSize": 0, "unindexedItemCount": 3,
+			"unindexedItemsSize": 4, "mailboxCount": 2147483647, "siteCount": 6,
+			"statisticsOptions": "locationsWithoutHits,includeRefiners,includeRefiners", "reportFileMetadata": []`,
+			map[string]any{"indexedItemCount": 9007199254740993, "indexedItemsSize": 0, "unindexedItemCount": 3,
+				"unindexedItemsSize": 4, "mailboxCount": 2147483647, "siteCount": 6,
+				"statisticsOptions": "includeRefiners,locationsWithoutHits", "reportFileMetadata": []any{}}, nil},
+		{"ediscoveryAddToReviewSetOperation", `"additionalDataOptions": "allVersions,htmlTranscripts", "itemsToInclude": "searchHits",
+			"cloudAttachmentVersion": "recent10", "documentVersion": "all"`,
+			map[string]any{"additionalDataOptions": "allVersions,htmlTranscripts", "itemsToInclude": "searchHits",
+				"cloudAttachmentVersion": "recent10", "documentVersion": "all", "reportFileMetadata": nil},
+			map[string]any{"additionalDataOptions": "allVersions,unknownFutureValue"}},
+		{"ediscoveryExportOperation", `"description": "all of it", "outputName": "export-1", "exportOptions": "tags,originalFiles,condensePaths",
+			"exportStructure": "msg", "exportFileMetadata": [{"fileName": "x.pst"}]`,
+			map[string]any{"description": "all of it", "outputName": "export-1", "exportOptions": "originalFiles,tags,condensePaths",
+				"exportStructure": "msg", "exportFileMetadata": exportJSON},
+			map[string]any{"exportOptions": "originalFiles,tags,unknownFutureValue", "exportStructure": "unknownFutureValue"}},
+		{"ediscoverySearchExportOperation", `"displayName": "search export", "description": "d", "additionalOptions": "none,includeReport",
+			"exportCriteria": "partiallyIndexed", "exportLocation": "responsiveLocations,nonresponsiveLocations", "exportFormat": "eml",
+			"exportSingleItems": false, "cloudAttachmentVersion": "latest", "documentVersion": "recent100"`,
+			map[string]any{"displayName": "search export", "description": "d", "additionalOptions": "none,includeReport",
+				"exportCriteria": "partiallyIndexed", "exportLocation": "responsiveLocations,nonresponsiveLocations",
+				"exportFormat": "eml", "exportSingleItems": false, "cloudAttachmentVersion": "latest",
+				"documentVersion": "recent100", "exportFileMetadata": nil},
+			map[string]any{"additionalOptions": "none,unknownFutureValue"}},
+	}
+	const prefer = "include-unknown-enum-members"
+	for _, c := range cases {
+		full := map[string]any{"@odata.type": ns + c.typ}
+		for k, v := range c.want {
+			full[k] = v
+		}
+		r := s.do("POST", ops, `{"@odata.type": "`+ns+c.typ+`", `+c.body+`}`, "Prefer", prefer)
+		op := assertCaseOperation(t, r, 201, context, full)
+		id := op["id"].(string)
+		for k, v := range c.plain {
+			full[k] = v
+		}
+		assertCaseOperation(t, s.do("GET", ops+"/"+id, ""), 200, context, full)
+
+		// PATCH one own property to null, and refuse one of another type (the schema's check).
+		first := ownNames[c.typ][0]
+		full[first] = nil
+		assertCaseOperation(t, s.do("PATCH", ops+"/"+id, `{"`+first+`": null}`), 200, context, full)
+		foreign, value := "indexedItemCount", "5"
+		if c.typ == "ediscoveryEstimateOperation" {
+			foreign, value = "exportFormat", `"pst"`
+		}
+		before := s.row(id)
+		assertError(t, s.do("PATCH", ops+"/"+id, `{"`+foreign+`": `+value+`, "percentProgress": 3}`), 400, "badRequest", foreign, foreign)
+		if after := s.row(id); after != before {
+			t.Errorf("%s: a refused PATCH changed the row:\n%s\n%s", c.typ, before, after)
+		}
+		// Another type's property is refused on create, naming it.
+		assertError(t, s.do("POST", ops, `{"@odata.type": "`+ns+c.typ+`", "`+foreign+`": `+value+`}`), 400, "badRequest", foreign, foreign)
+	}
+
+	est := `{"@odata.type": "` + ns + `ediscoveryEstimateOperation", `
+	for _, bad := range []struct{ body, target string }{
+		{`"indexedItemCount": -1}`, "indexedItemCount"},
+		{`"indexedItemCount": "5"}`, "indexedItemCount"},
+		{`"indexedItemCount": 1.5}`, "indexedItemCount"},
+		{`"mailboxCount": 2147483648}`, "mailboxCount"},
+		{`"statisticsOptions": ""}`, "statisticsOptions"},
+		{`"statisticsOptions": "includeRefiners,unknownFutureValue"}`, "statisticsOptions"},
+		{`"statisticsOptions": ["includeRefiners"]}`, "statisticsOptions"},
+		{`"reportFileMetadata": {"fileName": "x"}}`, "reportFileMetadata"},
+		{`"reportFileMetadata": [{"fileName": 3}]}`, "reportFileMetadata/0/fileName"},
+		{`"reportFileMetadata": [{"size": -1}]}`, "reportFileMetadata/0/size"},
+		{`"reportFileMetadata": [{"path": "x"}]}`, "reportFileMetadata/0/path"},
+		{`"reportFileMetadata": [{"@odata.type": "#microsoft.graph.security.exportFileMetadata"}]}`, "reportFileMetadata/0/@odata.type"},
+		{`"exportFormat": "pst"}`, "exportFormat"},
+		{`"indexedItemCout": 1}`, "indexedItemCout"},
+	} {
+		assertError(t, s.do("POST", ops, est+bad.body), 400, "badRequest", bad.target, bad.target)
+	}
+	assertError(t, s.do("POST", ops, `{"@odata.type": "`+ns+`ediscoveryExportOperation", "exportStructure": "zip"}`), 400, "badRequest", "exportStructure", "exportStructure")
+	assertError(t, s.do("POST", ops, `{"@odata.type": "`+ns+`ediscoverySearchExportOperation", "exportSingleItems": "yes"}`), 400, "badRequest", "exportSingleItems", "exportSingleItems")
+	// The older routes know no own property.
+	assertError(t, s.do("POST", "/beta/tagOperations", `{"indexedItemCount": 1}`), 400, "badRequest", "indexedItemCount", "indexedItemCount")
 }

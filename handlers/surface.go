@@ -23,6 +23,7 @@ type surface struct {
 type bodyRules struct {
 	types   []string       // the @odata.type values a body may name, without their #; a create defaults to the first
 	actions []store.Action // the caseAction members it may set
+	own     bool           // the types' own properties (typeprops.go) are read too
 }
 
 // legacySurface is /beta/tagOperations as sections 1-3 of the contract describe it.
@@ -31,7 +32,7 @@ var legacySurface = surface{version: "/beta", body: bodyRules{types: []string{"m
 
 // securityBody takes every caseOperation type of the security namespace, and every caseAction member.
 var securityBody = func() bodyRules {
-	r := bodyRules{actions: store.Actions}
+	r := bodyRules{actions: store.Actions, own: true}
 	for _, t := range store.SecurityTypes {
 		r.types = append(r.types, "microsoft.graph.security."+t)
 	}

@@ -145,7 +145,11 @@ func parseOperationBody(obj *object, mode bodyMode, rules bodyRules) (operationB
 				out.Patch.ResultInfo = store.Some(p)
 			}
 		default:
-			if !isIgnoredAnnotation(key) {
+			switch {
+			case rules.own && ownPropertyNamed(key) != nil: // parseOwnProperties reads it
+			case rules.own:
+				errs.unknown(key, "caseOperation", key, slices.Concat(selectableProperties, ownPropertyNames))
+			case !isIgnoredAnnotation(key):
 				errs.unknown(key, "tagOperation", key, selectableProperties)
 			}
 		}

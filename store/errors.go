@@ -19,6 +19,8 @@ var (
 	ErrAlreadyExists = errors.New("operation already exists")
 	// ErrPreconditionFailed: the operation's version is not one the caller expected.
 	ErrPreconditionFailed = errors.New("operation version does not match")
+	// ErrNotOwnProperty: a write set a property that the operation's type does not have.
+	ErrNotOwnProperty = errors.New("a property of another caseOperation type")
 	// ErrInvalidTransition: the status machine refuses the change.
 	ErrInvalidTransition = errors.New("status transition not allowed")
 	// ErrUnavailable: the database cannot be reached or is shutting down; retrying later may succeed.
@@ -53,10 +55,11 @@ func (e *InvalidError) Error() string { return e.Target + ": " + e.Message }
 
 // constraintErrors turns a refusal by a named constraint into what a client can act on.
 var constraintErrors = map[string]error{
-	"case_operations_status_transition": ErrInvalidTransition,
-	"case_operations_pkey":              ErrAlreadyExists,
-	"case_operations_case_fkey":         ErrCaseNotFound,
-	"ediscovery_cases_pkey":             ErrCaseAlreadyExists,
+	"case_operations_status_transition":   ErrInvalidTransition,
+	"case_operations_pkey":                ErrAlreadyExists,
+	"case_operations_case_fkey":           ErrCaseNotFound,
+	"case_operations_own_properties_only": ErrNotOwnProperty,
+	"ediscovery_cases_pkey":               ErrCaseAlreadyExists,
 	"ediscovery_cases_display_name_length": &InvalidError{"displayName",
 		"displayName must be from 1 to 256 characters."},
 	"case_operations_completed_when_terminal": &InvalidError{"completedDateTime",
