@@ -29,6 +29,7 @@ func Example() {
 	}
 
 	estimate := security.NewEdiscoveryEstimateOperation()
+	estimate.SetOdataType(ptr("#microsoft.graph.security.ediscoveryEstimateOperation")) // the SDK leaves it unset
 	estimate.SetIndexedItemCount(ptr(int64(1200)))
 	estimate.SetStatisticsOptions(ptr(security.StatisticsOptions(security.INCLUDEREFINERS_STATISTICSOPTIONS)))
 	op, err := cases.ByEdiscoveryCaseId(*ediscoveryCase.GetId()).Operations().Post(ctx, estimate, nil)

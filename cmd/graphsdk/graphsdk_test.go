@@ -321,6 +321,9 @@ func (g *graphClient) createEveryType(caseID string) map[string]*createdOperatio
 	created := map[string]*createdOperation{}
 	for _, typ := range operationTypes {
 		body := typ.build()
+		// The v1.0 SDK's constructors leave @odata.type unset, and without it a create is a tagOperation:
+		// a Graph client names a derived type itself.
+		body.SetOdataType(ptr("#microsoft.graph.security." + typ.name))
 		inspect := khttp.NewHeadersInspectionOptions()
 		inspect.InspectResponseHeaders = true
 		got, err := ops.Post(g.ctx, body, &sec.CasesEdiscoveryCasesItemOperationsRequestBuilderPostRequestConfiguration{
@@ -498,7 +501,12 @@ func (g *graphClient) progress(caseID string, op *createdOperation) {
 	_, err = item.Patch(g.ctx, stale, &sec.CasesEdiscoveryCasesItemOperationsCaseOperationItemRequestBuilderPatchRequestConfiguration{Headers: ifMatch(op.etag)})
 	wantODataError(t, "PATCH .../operations/{id} with a stale If-Match", err, http.StatusPreconditionFailed, "preconditionFailed")
 
-	completed := time.Now().UTC().Truncate(time.Microsecond)
+	// The SDK writes whole seconds, and a completion may not be before createdDateTime: wait for the next second.
+	completed := time.Now().UTC().Truncate(time.Second)
+	if c := est.GetCreatedDateTime(); c != nil && completed.Before(*c) {
+		completed = c.UTC().Truncate(time.Second).Add(time.Second)
+		time.Sleep(time.Until(completed))
+	}
 	done := security.NewEdiscoveryEstimateOperation()
 	done.SetStatus(ptr(security.SUCCEEDED_CASEOPERATIONSTATUS))
 	done.SetPercentProgress(ptr(int32(100)))
