@@ -41,6 +41,9 @@ func addRoutes(e *echo.Echo, logger *slog.Logger, cfg Config, tokens TokenVerifi
 		api.add(http.MethodDelete, cases+"/:caseId", handleDeleteCase(operations), write...)
 		api.add(http.MethodPost, cases+"/:caseId/close", handleSetCaseStatus(operations, true), write...)
 		api.add(http.MethodPost, cases+"/:caseId/reopen", handleSetCaseStatus(operations, false), write...)
+		// The Graph SDKs call bound actions by their qualified names.
+		api.add(http.MethodPost, cases+"/:caseId/microsoft.graph.security.close", handleSetCaseStatus(operations, true), write...)
+		api.add(http.MethodPost, cases+"/:caseId/microsoft.graph.security.reopen", handleSetCaseStatus(operations, false), write...)
 		api.add(http.MethodPost, cases+"/:caseId/operations", handleCreateOperation(operations, inCase, cfg.MaxBodyBytes), write...)
 		api.add(http.MethodGet, cases+"/:caseId/operations", handleListOperations(operations, inCase), read...)
 		api.add(http.MethodGet, cases+"/:caseId/operations/$count", handleCountOperations(operations, inCase), read...)
