@@ -1,10 +1,13 @@
 package handlers
 
 import (
+	"net/url"
+
 	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"github.com/caseops/caseops/handlers/odata"
 	"net/http"
 	"strconv"
 	"strings"
@@ -22,7 +25,7 @@ import (
 type CaseStore interface {
 	CreateCase(ctx context.Context, tenant string, n store.NewCase, a store.Audit) (store.Case, error)
 	GetCase(ctx context.Context, tenant string, id uuid.UUID) (store.Case, error)
-	ListCases(ctx context.Context, tenant string, after *store.CaseCursor, top int) ([]store.Case, error)
+	ListCases(ctx context.Context, tenant string, q store.CaseQuery) ([]store.Case, *int64, error)
 	PatchCase(ctx context.Context, tenant string, id uuid.UUID, p store.CasePatch, a store.Audit) (store.Case, error)
 	CloseCase(ctx context.Context, tenant string, id uuid.UUID, a store.Audit) (store.Case, error)
 	ReopenCase(ctx context.Context, tenant string, id uuid.UUID, a store.Audit) (store.Case, error)
@@ -254,7 +257,7 @@ type caseToken struct {
 	ID      uuid.UUID `json:"i"`
 }
 
-var caseListOptions = []string{"$top", "$skiptoken"}
+var caseListOptions = []string{"$top", "$skiptoken", "$filter", "$count"}
 
 func handleListCases(s CaseStore, version string) echo.HandlerFunc {
 	return func(c echo.Context) error {
@@ -264,6 +267,9 @@ func handleListCases(s CaseStore, version string) echo.HandlerFunc {
 		}
 		top := defaultTop
 		var after *store.CaseCursor
+		var filter store.Filter
+		var filterText string
+		count := false
 		for key, values := range params {
 			name := optionName(key)
 			if len(values) > 1 {
@@ -280,26 +286,44 @@ func handleListCases(s CaseStore, version string) echo.HandlerFunc {
 				if after, err = decodeCaseToken(values[0]); err != nil {
 					return err
 				}
+			case "$filter":
+				expr, err := odata.ParseFilter(values[0], caseQueryProperties, caseQueryPropertyNames)
+				if err != nil {
+					return badRequest("$filter", "The $filter is not valid: "+err.Error())
+				}
+				filter, filterText = toStoreFilter(expr), values[0]
+			case "$count":
+				switch values[0] {
+				case "true":
+					count = true
+				case "false":
+				default:
+					return badRequest("$count", "$count must be true or false.")
+				}
 			default:
 				msg := "The query option " + quote(key) + " is not supported on a list of cases"
 				if meant := spelling.Nearest(name, caseListOptions); meant != "" {
 					msg += "; did you mean " + meant + "?"
 				} else {
-					msg += ", which takes $top and $skiptoken (follow @odata.nextLink as it is)."
+					msg += ", which takes $filter, $count, $top and $skiptoken (follow @odata.nextLink as it is)."
 				}
 				return badRequest(key, msg)
 			}
 		}
-		cases, err := s.ListCases(c.Request().Context(), callerOf(c).TenantID, after, top+1)
+		cases, total, err := s.ListCases(c.Request().Context(), callerOf(c).TenantID,
+			store.CaseQuery{Filter: filter, After: after, Top: top + 1, Count: count})
 		if err != nil {
 			return err
 		}
-		out := listJSON{Context: casesContext(c, version), Value: []json.RawMessage{}}
+		out := listJSON{Context: casesContext(c, version), Count: total, Value: []json.RawMessage{}}
 		for i, k := range cases {
 			if i == top {
 				last := cases[top-1]
 				b, _ := json.Marshal(caseToken{Created: last.CreatedDateTime.UnixMicro(), ID: last.ID}) // always marshals
 				out.NextLink = casesURL(c, version) + "?$top=" + itoa(top) + "&$skiptoken=" + base64.RawURLEncoding.EncodeToString(b)
+				if filterText != "" {
+					out.NextLink += "&$filter=" + url.QueryEscape(filterText)
+				}
 				break
 			}
 			b, _ := json.Marshal(caseToJSON(k, "")) // caseJSON always marshals
@@ -308,6 +332,19 @@ func handleListCases(s CaseStore, version string) echo.HandlerFunc {
 		return writeJSON(c, http.StatusOK, out)
 	}
 }
+
+// caseQueryProperties are the case properties $filter sees, with the type its literals must have.
+var caseQueryProperties = odata.Schema{
+	string(store.CaseFieldDisplayName):          {Kind: odata.KindString},
+	string(store.CaseFieldDescription):          {Kind: odata.KindString},
+	string(store.CaseFieldExternalID):           {Kind: odata.KindString},
+	string(store.CaseFieldStatus):               {Kind: odata.KindEnum, Members: enumStrings(store.CaseStatuses)},
+	string(store.CaseFieldCreatedDateTime):      {Kind: odata.KindDateTimeOffset},
+	string(store.CaseFieldLastModifiedDateTime): {Kind: odata.KindDateTimeOffset},
+	string(store.CaseFieldClosedDateTime):       {Kind: odata.KindDateTimeOffset},
+}
+
+var caseQueryPropertyNames = enumStrings(store.CaseFields)
 
 func decodeCaseToken(s string) (*store.CaseCursor, error) {
 	invalid := badRequest("$skiptoken", "$skiptoken is not one this service issued; follow @odata.nextLink as it is.")

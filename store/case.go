@@ -23,6 +23,10 @@ const (
 	CaseStatusClosedWithError CaseStatus = "closedWithError"
 )
 
+// CaseStatuses lists every CaseStatus in Graph's member order.
+var CaseStatuses = []CaseStatus{CaseStatusUnknown, CaseStatusActive, CaseStatusPendingDelete, CaseStatusClosing,
+	CaseStatusClosed, CaseStatusClosedWithError}
+
 var (
 	// ErrCaseNotFound: no such eDiscovery case in the tenant.
 	ErrCaseNotFound = errors.New("case not found")
@@ -128,27 +132,91 @@ func (s *Store) GetCase(ctx context.Context, tenant string, id uuid.UUID) (Case,
 	return c, mapError(err)
 }
 
-const listCasesSQL = `SELECT ` + caseColumns + ` FROM ediscovery_cases
-WHERE tenant_id = $1 AND ($2::timestamptz IS NULL OR (created_date_time, id) < ($2, $3::uuid))
-ORDER BY created_date_time DESC, id DESC LIMIT $4`
-
 // CaseCursor is where a page of ListCases starts: after the case with this creation time and id.
 type CaseCursor struct {
 	Created time.Time
 	ID      uuid.UUID
 }
 
-// ListCases returns up to top of tenant's cases, newest first, after the cursor when one is given.
-func (s *Store) ListCases(ctx context.Context, tenant string, after *CaseCursor, top int) ([]Case, error) {
-	var created *time.Time
-	var id *[16]byte
-	if after != nil {
-		b := [16]byte(after.ID)
-		created, id = &after.Created, &b
+// The case properties a list may filter on, and their columns.
+const (
+	CaseFieldDisplayName          Field = "displayName"
+	CaseFieldDescription          Field = "description"
+	CaseFieldExternalID           Field = "externalId"
+	CaseFieldStatus               Field = "status"
+	CaseFieldCreatedDateTime      Field = "createdDateTime"
+	CaseFieldLastModifiedDateTime Field = "lastModifiedDateTime"
+	CaseFieldClosedDateTime       Field = "closedDateTime"
+)
+
+// CaseFields lists the case fields in the order messages name them.
+var CaseFields = []Field{CaseFieldDisplayName, CaseFieldDescription, CaseFieldExternalID, CaseFieldStatus,
+	CaseFieldCreatedDateTime, CaseFieldLastModifiedDateTime, CaseFieldClosedDateTime}
+
+var caseFieldColumns = map[Field]fieldColumn{
+	CaseFieldDisplayName:          {"display_name", "text", kindText, false},
+	CaseFieldDescription:          {"description", "text", kindText, true},
+	CaseFieldExternalID:           {"external_id", "text", kindText, true},
+	CaseFieldStatus:               {"status", "ediscovery_case_status", kindText, false},
+	CaseFieldCreatedDateTime:      {"created_date_time", "timestamptz", kindTime, false},
+	CaseFieldLastModifiedDateTime: {"last_modified_date_time", "timestamptz", kindTime, false},
+	CaseFieldClosedDateTime:       {"closed_date_time", "timestamptz", kindTime, true},
+}
+
+// CaseQuery selects a page of a tenant's cases, newest first.
+type CaseQuery struct {
+	Filter Filter      // over CaseFields; nil: every case
+	After  *CaseCursor // nil: the first page
+	Top    int
+	Count  bool // also count every case the filter matches
+}
+
+// ListCases returns up to q.Top of tenant's cases, newest first, and with q.Count how many the filter
+// matches in all, in one statement.
+func (s *Store) ListCases(ctx context.Context, tenant string, q CaseQuery) ([]Case, *int64, error) {
+	b := &sqlBuilder{columns: caseFieldColumns}
+	where := "tenant_id = " + b.arg(tenant, "text")
+	if q.Filter != nil {
+		cond, err := b.filter(q.Filter, false)
+		if err != nil {
+			return nil, nil, err
+		}
+		where += " AND " + cond
 	}
-	rows, _ := s.pool.Query(ctx, listCasesSQL, tenant, created, id, top)
-	cases, err := pgx.CollectRows(rows, scanCase)
-	return cases, mapError(err)
+	whereArgs := len(b.args)
+	page := where
+	if q.After != nil {
+		page += " AND (created_date_time, id) < (" + b.arg(q.After.Created, "timestamptz") + ", " +
+			b.arg([16]byte(q.After.ID), "uuid") + ")"
+	}
+	count := "NULL::bigint"
+	if q.Count {
+		count = "(SELECT count(*) FROM ediscovery_cases WHERE " + where + ")"
+	}
+	sql := "SELECT " + caseColumns + ", " + count + " FROM ediscovery_cases WHERE " + page +
+		" ORDER BY created_date_time DESC, id DESC LIMIT " + b.arg(q.Top, "integer")
+	rows, _ := s.pool.Query(ctx, sql, b.args...)
+	var total *int64
+	cases, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (Case, error) {
+		var c Case
+		var status string
+		err := row.Scan(&c.ID, &c.DisplayName, &c.Description, &c.ExternalID, &status, &c.CreatedDateTime,
+			&c.LastModifiedDateTime, &c.LastModifiedBy, &c.ClosedBy, &c.ClosedDateTime, &c.Version, &total)
+		c.Status = CaseStatus(status)
+		c.CreatedDateTime, c.LastModifiedDateTime, c.ClosedDateTime = c.CreatedDateTime.UTC(), c.LastModifiedDateTime.UTC(), utc(c.ClosedDateTime)
+		return c, err
+	})
+	if err != nil {
+		return nil, nil, mapError(err)
+	}
+	if q.Count && total == nil { // no case on this page: count apart
+		var n int64
+		if err := s.pool.QueryRow(ctx, "SELECT count(*) FROM ediscovery_cases WHERE "+where, b.args[:whereArgs]...).Scan(&n); err != nil {
+			return nil, nil, mapError(err)
+		}
+		total = &n
+	}
+	return cases, total, nil
 }
 
 // patchCaseSQL locks the case, checks If-Match, and writes only when something changes; verdict says which.

@@ -134,13 +134,25 @@ func TestListCasesPages(t *testing.T) {
 	if _, err := s.CreateCase(ctx, "fabrikam", store.NewCase{DisplayName: "other"}, audit); err != nil {
 		t.Fatal(err)
 	}
-	first, err := s.ListCases(ctx, "contoso", nil, 2)
-	if err != nil || len(first) != 2 {
-		t.Fatalf("first page = %+v, %v", first, err)
+	first, count, err := s.ListCases(ctx, "contoso", store.CaseQuery{Top: 2, Count: true})
+	if err != nil || len(first) != 2 || count == nil || *count != 3 {
+		t.Fatalf("first page = %+v, count %v, %v", first, count, err)
 	}
-	rest, err := s.ListCases(ctx, "contoso", &store.CaseCursor{Created: first[1].CreatedDateTime, ID: first[1].ID}, 2)
-	if err != nil || len(rest) != 1 {
-		t.Fatalf("second page = %+v, %v", rest, err)
+	rest, count, err := s.ListCases(ctx, "contoso", store.CaseQuery{Top: 2, After: &store.CaseCursor{Created: first[1].CreatedDateTime, ID: first[1].ID}})
+	if err != nil || len(rest) != 1 || count != nil {
+		t.Fatalf("second page = %+v, count %v, %v", rest, count, err)
+	}
+	// A filter, and a count of a page that holds no case.
+	named, count, err := s.ListCases(ctx, "contoso", store.CaseQuery{Top: 5, Count: true,
+		Filter: store.Or{store.Compare{Field: store.CaseFieldDisplayName, Op: store.OpEq, Value: "b"},
+			store.Compare{Field: store.CaseFieldExternalID, Op: store.OpNe, Value: nil}}})
+	if err != nil || len(named) != 1 || named[0].ID != made[1].ID || *count != 1 {
+		t.Fatalf("displayName eq 'b' = %+v, count %v, %v", named, count, err)
+	}
+	none, count, err := s.ListCases(ctx, "contoso", store.CaseQuery{Top: 5, Count: true, After: &store.CaseCursor{Created: made[0].CreatedDateTime, ID: made[0].ID},
+		Filter: store.Compare{Field: store.CaseFieldStatus, Op: store.OpEq, Value: "active"}})
+	if err != nil || len(none) != 0 || *count != 3 {
+		t.Fatalf("a page past the last active case = %+v, count %v, %v", none, count, err)
 	}
 	got := map[uuid.UUID]bool{}
 	for _, c := range append(first, rest...) {

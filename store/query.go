@@ -333,7 +333,20 @@ func orderBy(keys []Order) string {
 
 // sqlBuilder collects bound parameters; values never enter the SQL text.
 type sqlBuilder struct {
-	args []any
+	args    []any
+	columns map[Field]fieldColumn // nil: fieldColumns, the operations'
+}
+
+// column is f's column in the table the builder queries.
+func (b *sqlBuilder) column(f Field) (fieldColumn, error) {
+	if b.columns == nil {
+		return column(f)
+	}
+	fc, ok := b.columns[f]
+	if !ok {
+		return fc, fmt.Errorf("field %q is not on the allow-list: %w", f, errBadValue)
+	}
+	return fc, nil
 }
 
 func (b *sqlBuilder) arg(v any, sqlType string) string {
@@ -343,7 +356,10 @@ func (b *sqlBuilder) arg(v any, sqlType string) string {
 
 // param binds v, checked against the field's type.
 func (b *sqlBuilder) param(f Field, v any) (string, error) {
-	fc := fieldColumns[f]
+	fc, err := b.column(f)
+	if err != nil {
+		return "", err
+	}
 	var bound any
 	switch fc.kind {
 	case kindStatus:
@@ -384,6 +400,9 @@ func (b *sqlBuilder) param(f Field, v any) (string, error) {
 		bound = t
 	case kindText:
 		str, ok := v.(string)
+		if st, isStatus := v.(Status); isStatus { // a case's status, parsed as an enumeration
+			str, ok = string(st), true
+		}
 		if !ok {
 			return "", fmt.Errorf("%s needs a string, not %#v: %w", f, v, errBadValue)
 		}
@@ -446,7 +465,7 @@ func (b *sqlBuilder) junction(fs []Filter, negate bool, sep, negatedSep string) 
 }
 
 func (b *sqlBuilder) compare(c Compare, negate bool) (string, error) {
-	fc, err := column(c.Field)
+	fc, err := b.column(c.Field)
 	if err != nil {
 		return "", err
 	}
@@ -480,7 +499,7 @@ func (b *sqlBuilder) compare(c Compare, negate bool) (string, error) {
 }
 
 func (b *sqlBuilder) in(in In, negate bool) (string, error) {
-	fc, err := column(in.Field)
+	fc, err := b.column(in.Field)
 	if err != nil {
 		return "", err
 	}
