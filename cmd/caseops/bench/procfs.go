@@ -46,6 +46,7 @@ func readVmRSSKB(pid int) (int64, error) {
 // rssSampler follows a process's resident memory during a run and keeps the peak.
 type rssSampler struct {
 	pid    int
+	run    context.Context // the run's: once it is over, a process that has gone is no error
 	mu     sync.Mutex
 	peakKB int64
 	err    error
@@ -59,8 +60,9 @@ func sampleRSS(ctx context.Context, pid int, interval time.Duration) (*rssSample
 	if err != nil {
 		return nil, fmt.Errorf("server pid %d: %w", pid, err)
 	}
+	run := ctx
 	ctx, stop := context.WithCancel(ctx)
-	s := &rssSampler{pid: pid, peakKB: kb, stop: stop, done: make(chan struct{})}
+	s := &rssSampler{pid: pid, run: run, peakKB: kb, stop: stop, done: make(chan struct{})}
 	go func() {
 		defer close(s.done)
 		t := time.NewTicker(interval)
@@ -82,7 +84,8 @@ func (s *rssSampler) sample() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if err != nil {
-		if s.err == nil {
+		// An interrupted run stops the server with it: it may be gone, or a zombie, by the last sample.
+		if s.err == nil && s.run.Err() == nil {
 			s.err = fmt.Errorf("server pid %d: %w", s.pid, err)
 		}
 		return
