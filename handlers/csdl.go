@@ -137,8 +137,8 @@ func withSentinel(members []string, evolvableFrom int) []string {
 	return append(out, members[evolvableFrom:]...)
 }
 
-// withSentinel is a flags enum's members as Graph lists it, sentinel included.
-func (e flagsEnum) withSentinel() []string { return withSentinel(e.members, e.evolvableFrom) }
+// withSentinel is the enum's members as Graph lists them, sentinel included.
+func (e evolvableEnum) withSentinel() []string { return withSentinel(e.members, e.evolvableFrom) }
 
 // caseActionMembers is store.Actions with the sentinel before the first evolvable member.
 func caseActionMembers(actions []store.Action) []string {
@@ -151,15 +151,6 @@ func caseActionMembers(actions []store.Action) []string {
 	}
 	return withSentinel(enumStrings(actions), from)
 }
-
-// The enums no Go table holds yet; the database's CHECK constraints allow the same members, sentinel aside.
-var (
-	caseStatuses = []store.CaseStatus{store.CaseStatusUnknown, store.CaseStatusActive, store.CaseStatusPendingDelete,
-		store.CaseStatusClosing, store.CaseStatusClosed, store.CaseStatusClosedWithError}
-	versionMembers             = []string{"latest", "recent10", "recent100", "all", unknownFutureValue}
-	exportFileStructureMembers = []string{"none", "directory", "pst", unknownFutureValue, "msg"}
-	exportFormatMembers        = []string{"pst", "msg", "eml", unknownFutureValue}
-)
 
 // caseOperationProperties are the caseOperation properties of section 1, with the enums of namespace ns.
 func caseOperationProperties(ns string) []csdlProperty {
@@ -205,18 +196,18 @@ func securitySchema() csdlSchema {
 		EnumTypes: []csdlEnumType{
 			enumType("caseOperationStatus", false, append(enumStrings(store.Statuses), unknownFutureValue)),
 			enumType("caseAction", false, caseActionMembers(store.Actions)),
-			enumType("caseStatus", false, append(enumStrings(caseStatuses), unknownFutureValue)),
+			enumType("caseStatus", false, append(enumStrings(store.CaseStatuses), unknownFutureValue)),
 			enumType("statisticsOptions", true, statisticsOptionsEnum.withSentinel()),
 			enumType("additionalDataOptions", true, additionalDataOptionsEnum.withSentinel()),
 			enumType("itemsToInclude", true, itemsToIncludeEnum.withSentinel()),
-			enumType("cloudAttachmentVersion", false, versionMembers),
-			enumType("documentVersion", false, versionMembers),
+			enumType("cloudAttachmentVersion", false, versionEnum.withSentinel()),
+			enumType("documentVersion", false, versionEnum.withSentinel()),
 			enumType("exportOptions", true, exportOptionsEnum.withSentinel()),
-			enumType("exportFileStructure", false, exportFileStructureMembers),
+			enumType("exportFileStructure", false, exportStructureEnum.withSentinel()),
 			enumType("additionalOptions", true, additionalOptionsEnum.withSentinel()),
 			enumType("exportCriteria", true, exportCriteriaEnum.withSentinel()),
 			enumType("exportLocation", true, exportLocationEnum.withSentinel()),
-			enumType("exportFormat", false, exportFormatMembers),
+			enumType("exportFormat", false, exportFormatEnum.withSentinel()),
 		},
 		ComplexTypes: []csdlComplexType{
 			{Name: "reportFileMetadata", Properties: fileMetadata},

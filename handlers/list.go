@@ -194,7 +194,7 @@ func toStoreFilter(e odata.Expr) store.Filter {
 	case *odata.Not:
 		return store.Not{Filter: toStoreFilter(e.Operand)}
 	case *odata.IsOf:
-		return store.IsType{Type: strings.TrimPrefix(e.Type, "microsoft.graph.security.")}
+		return store.IsType{Type: strings.TrimPrefix("#"+e.Type, store.SecurityODataTypePrefix)}
 	case *odata.Comparison:
 		return store.Compare{Field: store.Field(e.Property), Op: storeOps[e.Op], Value: toStoreValue(e.Property, e.Value)}
 	case *odata.In:

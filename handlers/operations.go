@@ -90,7 +90,7 @@ func handleCreateOperation(s OperationStore, sf surface, maxBodyBytes int64) ech
 		}
 		var props store.TypeProps
 		if sf.body.own {
-			props, _ = parseOwnProperties(obj, strings.TrimPrefix(odataType, "#microsoft.graph.security."), modeCreate, &errs)
+			props, _ = parseOwnProperties(obj, strings.TrimPrefix(odataType, store.SecurityODataTypePrefix), modeCreate, &errs)
 		}
 		if errs.count() > 0 {
 			return errs.error()

@@ -27,13 +27,11 @@ const (
 )
 
 type ownProperty struct {
-	name          string
-	kind          ownKind
-	members       []string  // ownEnum
-	evolvableFrom int       // ownEnum
-	flags         flagsEnum // ownFlags
-	metadataType  string    // ownMetadata: its @odata.type
-	types         []string  // the types that have it
+	name         string
+	kind         ownKind
+	enum         evolvableEnum // ownEnum and ownFlags: the members
+	metadataType string        // ownMetadata: its @odata.type
+	types        []string      // the types that have it
 }
 
 const (
@@ -43,8 +41,6 @@ const (
 	searchExport   = "ediscoverySearchExportOperation"
 	holdPolicySync = "ediscoveryHoldPolicySyncOperation"
 )
-
-var versionMembersList = []string{"latest", "recent10", "recent100", "all"}
 
 // maxOwnStringChars bounds the free text of an operation's own properties, as resultInfo/message is bounded.
 const maxOwnStringChars = 4096
@@ -56,20 +52,20 @@ var ownProperties = []ownProperty{
 	{name: "unindexedItemsSize", kind: ownInt64, types: []string{estimate}},
 	{name: "mailboxCount", kind: ownInt32, types: []string{estimate}},
 	{name: "siteCount", kind: ownInt32, types: []string{estimate}},
-	{name: "statisticsOptions", kind: ownFlags, flags: statisticsOptionsEnum, types: []string{estimate}},
-	{name: "additionalDataOptions", kind: ownFlags, flags: additionalDataOptionsEnum, types: []string{addToReviewSet}},
-	{name: "itemsToInclude", kind: ownFlags, flags: itemsToIncludeEnum, types: []string{addToReviewSet}},
-	{name: "cloudAttachmentVersion", kind: ownEnum, members: versionMembersList, evolvableFrom: 4, types: []string{addToReviewSet, searchExport}},
-	{name: "documentVersion", kind: ownEnum, members: versionMembersList, evolvableFrom: 4, types: []string{addToReviewSet, searchExport}},
+	{name: "statisticsOptions", kind: ownFlags, enum: statisticsOptionsEnum, types: []string{estimate}},
+	{name: "additionalDataOptions", kind: ownFlags, enum: additionalDataOptionsEnum, types: []string{addToReviewSet}},
+	{name: "itemsToInclude", kind: ownFlags, enum: itemsToIncludeEnum, types: []string{addToReviewSet}},
+	{name: "cloudAttachmentVersion", kind: ownEnum, enum: versionEnum, types: []string{addToReviewSet, searchExport}},
+	{name: "documentVersion", kind: ownEnum, enum: versionEnum, types: []string{addToReviewSet, searchExport}},
 	{name: "displayName", kind: ownString, types: []string{searchExport}},
 	{name: "description", kind: ownString, types: []string{export, searchExport}},
 	{name: "outputName", kind: ownString, types: []string{export}},
-	{name: "exportOptions", kind: ownFlags, flags: exportOptionsEnum, types: []string{export}},
-	{name: "exportStructure", kind: ownEnum, members: []string{"none", "directory", "pst", "msg"}, evolvableFrom: 3, types: []string{export}},
-	{name: "additionalOptions", kind: ownFlags, flags: additionalOptionsEnum, types: []string{searchExport}},
-	{name: "exportCriteria", kind: ownFlags, flags: exportCriteriaEnum, types: []string{searchExport}},
-	{name: "exportLocation", kind: ownFlags, flags: exportLocationEnum, types: []string{searchExport}},
-	{name: "exportFormat", kind: ownEnum, members: []string{"pst", "msg", "eml"}, evolvableFrom: 3, types: []string{searchExport}},
+	{name: "exportOptions", kind: ownFlags, enum: exportOptionsEnum, types: []string{export}},
+	{name: "exportStructure", kind: ownEnum, enum: exportStructureEnum, types: []string{export}},
+	{name: "additionalOptions", kind: ownFlags, enum: additionalOptionsEnum, types: []string{searchExport}},
+	{name: "exportCriteria", kind: ownFlags, enum: exportCriteriaEnum, types: []string{searchExport}},
+	{name: "exportLocation", kind: ownFlags, enum: exportLocationEnum, types: []string{searchExport}},
+	{name: "exportFormat", kind: ownEnum, enum: exportFormatEnum, types: []string{searchExport}},
 	{name: "exportSingleItems", kind: ownBool, types: []string{searchExport}},
 	{name: "reportFileMetadata", kind: ownMetadata, metadataType: "microsoft.graph.security.reportFileMetadata",
 		types: []string{estimate, addToReviewSet, holdPolicySync}},
@@ -183,8 +179,8 @@ func (p *ownProperty) parse(errs *problems, v any) (reflect.Value, bool) {
 			return null(reflect.TypeFor[*string]())
 		}
 		s, ok := v.(string)
-		if !ok || !slices.Contains(p.members, s) {
-			errs.invalid(key, notAMember(key, v, p.members))
+		if !ok || !slices.Contains(p.enum.members, s) {
+			errs.invalid(key, notAMember(key, v, p.enum.members))
 			return reflect.Value{}, false
 		}
 		return reflect.ValueOf(&s), true
@@ -194,21 +190,21 @@ func (p *ownProperty) parse(errs *problems, v any) (reflect.Value, bool) {
 		}
 		s, ok := v.(string)
 		if !ok {
-			errs.invalid(key, key+" must be a string of comma-separated members of "+strings.Join(p.flags.members, ", ")+", or null.")
+			errs.invalid(key, key+" must be a string of comma-separated members of "+strings.Join(p.enum.members, ", ")+", or null.")
 			return reflect.Value{}, false
 		}
 		seen := map[string]bool{}
 		for _, m := range strings.Split(s, ",") {
 			m = strings.TrimSpace(m)
-			if !slices.Contains(p.flags.members, m) {
-				errs.invalid(key, key+" holds "+quote(clip(m))+", which is none of "+strings.Join(p.flags.members, ", ")+
+			if !slices.Contains(p.enum.members, m) {
+				errs.invalid(key, key+" holds "+quote(clip(m))+", which is none of "+strings.Join(p.enum.members, ", ")+
 					"; give one or more of them separated by commas, or null.")
 				return reflect.Value{}, false
 			}
 			seen[m] = true
 		}
 		var normal []string // member order, each once, as the schema stores it
-		for _, m := range p.flags.members {
+		for _, m := range p.enum.members {
 			if seen[m] {
 				normal = append(normal, m)
 			}
@@ -295,14 +291,8 @@ func appendOwnProperties(b []byte, op store.Operation, includeUnknown bool) []by
 		var value any
 		if !field.IsNil() {
 			switch p.kind {
-			case ownEnum:
-				s := field.Elem().String()
-				if i := slices.Index(p.members, s); i >= p.evolvableFrom && !includeUnknown {
-					s = string(store.ActionUnknownFutureValue)
-				}
-				value = s
-			case ownFlags:
-				value = p.flags.render(field.Elem().String(), includeUnknown)
+			case ownEnum, ownFlags:
+				value = p.enum.render(field.Elem().String(), includeUnknown)
 			case ownMetadata:
 				files := field.Elem().Interface().([]store.FileMetadata)
 				out := make([]metadataJSON, len(files))

@@ -38,16 +38,16 @@ func renderAction(a store.Action, includeUnknown bool) string {
 	return string(a)
 }
 
-// flagsEnum is one of Graph's flags enums: its members in order, the first evolvable one at evolvableFrom
-// (len(members) when it has none).
-type flagsEnum struct {
+// evolvableEnum is one of Graph's enums, flags or not: its members in order, the first evolvable one at
+// evolvableFrom (len(members) when it has none).
+type evolvableEnum struct {
 	members       []string
 	evolvableFrom int
 }
 
-// render is a stored flags value as a security route answers it: the evolvable members become one
-// unknownFutureValue, placed where Graph places the sentinel, unless includeUnknown.
-func (e flagsEnum) render(stored string, includeUnknown bool) string {
+// render is a stored value (one member, or a flags list of them) as a security route answers it: the
+// evolvable members become one unknownFutureValue, placed where Graph places the sentinel, unless includeUnknown.
+func (e evolvableEnum) render(stored string, includeUnknown bool) string {
 	if includeUnknown {
 		return stored
 	}
@@ -78,24 +78,23 @@ func indexOf(members []string, m string) int {
 
 // The flags enums of CONTRACT section 8, in Graph's member order.
 var (
-	statisticsOptionsEnum = flagsEnum{[]string{"includeRefiners", "includeQueryStats", "includeUnindexedStats",
+	statisticsOptionsEnum = evolvableEnum{[]string{"includeRefiners", "includeQueryStats", "includeUnindexedStats",
 		"advancedIndexing", "locationsWithoutHits"}, 5}
-	additionalDataOptionsEnum = flagsEnum{[]string{"allVersions", "linkedFiles", "advancedIndexing", "listAttachments",
+	additionalDataOptionsEnum = evolvableEnum{[]string{"allVersions", "linkedFiles", "advancedIndexing", "listAttachments",
 		"htmlTranscripts", "messageConversationExpansion", "locationsWithoutHits", "allItemsInFolder"}, 2}
-	itemsToIncludeEnum = flagsEnum{[]string{"searchHits", "partiallyIndexed"}, 2}
-	exportOptionsEnum  = flagsEnum{[]string{"originalFiles", "text", "pdfReplacement", "tags", "splitSource",
+	itemsToIncludeEnum = evolvableEnum{[]string{"searchHits", "partiallyIndexed"}, 2}
+	exportOptionsEnum  = evolvableEnum{[]string{"originalFiles", "text", "pdfReplacement", "tags", "splitSource",
 		"includeFolderAndPath", "friendlyName", "condensePaths"}, 4}
-	additionalOptionsEnum = flagsEnum{[]string{"none", "teamsAndYammerConversations", "cloudAttachments",
+	additionalOptionsEnum = evolvableEnum{[]string{"none", "teamsAndYammerConversations", "cloudAttachments",
 		"allDocumentVersions", "subfolderContents", "listAttachments", "htmlTranscripts", "advancedIndexing",
 		"allItemsInFolder", "includeFolderAndPath", "condensePaths", "friendlyName", "splitSource", "includeReport"}, 6}
-	exportCriteriaEnum = flagsEnum{[]string{"searchHits", "partiallyIndexed"}, 2}
-	exportLocationEnum = flagsEnum{[]string{"responsiveLocations", "nonresponsiveLocations"}, 2}
+	exportCriteriaEnum = evolvableEnum{[]string{"searchHits", "partiallyIndexed"}, 2}
+	exportLocationEnum = evolvableEnum{[]string{"responsiveLocations", "nonresponsiveLocations"}, 2}
 )
 
-// renderExportStructure is exportFileStructure, whose msg follows unknownFutureValue.
-func renderExportStructure(s string, includeUnknown bool) string {
-	if s == "msg" && !includeUnknown {
-		return string(store.ActionUnknownFutureValue)
-	}
-	return s
-}
+// The other enums of the types' own properties.
+var (
+	versionEnum         = evolvableEnum{[]string{"latest", "recent10", "recent100", "all"}, 4} // cloudAttachmentVersion, documentVersion
+	exportStructureEnum = evolvableEnum{[]string{"none", "directory", "pst", "msg"}, 3}        // exportFileStructure
+	exportFormatEnum    = evolvableEnum{[]string{"pst", "msg", "eml"}, 3}
+)

@@ -37,8 +37,8 @@ func TestEvolvableMembersRender(t *testing.T) {
 		{exportOptionsEnum.render("originalFiles,tags,splitSource,condensePaths", true), "originalFiles,tags,splitSource,condensePaths"},
 		{additionalOptionsEnum.render("none,includeReport", false), "none,unknownFutureValue"},
 		{itemsToIncludeEnum.render("searchHits,partiallyIndexed", false), "searchHits,partiallyIndexed"},
-		{renderExportStructure("msg", false), "unknownFutureValue"},
-		{renderExportStructure("pst", false), "pst"},
+		{exportStructureEnum.render("msg", false), "unknownFutureValue"},
+		{exportStructureEnum.render("pst", false), "pst"},
 	}
 	for i, c := range cases {
 		if c.got != c.want {

@@ -81,11 +81,14 @@ func DefaultCaseID(tenant string) uuid.UUID {
 const caseColumns = `id, display_name, description, external_id, status, created_date_time,
 	last_modified_date_time, last_modified_by, closed_by, closed_date_time, version`
 
-func scanCase(row pgx.CollectableRow) (Case, error) {
+func scanCase(row pgx.CollectableRow) (Case, error) { return scanCaseAnd(row) }
+
+// scanCaseAnd scans caseColumns, then any columns after them into more.
+func scanCaseAnd(row pgx.CollectableRow, more ...any) (Case, error) {
 	var c Case
 	var status string
-	err := row.Scan(&c.ID, &c.DisplayName, &c.Description, &c.ExternalID, &status, &c.CreatedDateTime,
-		&c.LastModifiedDateTime, &c.LastModifiedBy, &c.ClosedBy, &c.ClosedDateTime, &c.Version)
+	err := row.Scan(append([]any{&c.ID, &c.DisplayName, &c.Description, &c.ExternalID, &status, &c.CreatedDateTime,
+		&c.LastModifiedDateTime, &c.LastModifiedBy, &c.ClosedBy, &c.ClosedDateTime, &c.Version}, more...)...)
 	c.Status = CaseStatus(status)
 	c.CreatedDateTime, c.LastModifiedDateTime, c.ClosedDateTime = c.CreatedDateTime.UTC(), c.LastModifiedDateTime.UTC(), utc(c.ClosedDateTime)
 	return c, err
@@ -197,15 +200,7 @@ func (s *Store) ListCases(ctx context.Context, tenant string, q CaseQuery) ([]Ca
 		" ORDER BY created_date_time DESC, id DESC LIMIT " + b.arg(q.Top, "integer")
 	rows, _ := s.pool.Query(ctx, sql, b.args...)
 	var total *int64
-	cases, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (Case, error) {
-		var c Case
-		var status string
-		err := row.Scan(&c.ID, &c.DisplayName, &c.Description, &c.ExternalID, &status, &c.CreatedDateTime,
-			&c.LastModifiedDateTime, &c.LastModifiedBy, &c.ClosedBy, &c.ClosedDateTime, &c.Version, &total)
-		c.Status = CaseStatus(status)
-		c.CreatedDateTime, c.LastModifiedDateTime, c.ClosedDateTime = c.CreatedDateTime.UTC(), c.LastModifiedDateTime.UTC(), utc(c.ClosedDateTime)
-		return c, err
-	})
+	cases, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (Case, error) { return scanCaseAnd(row, &total) })
 	if err != nil {
 		return nil, nil, mapError(err)
 	}
