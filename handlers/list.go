@@ -10,6 +10,7 @@ import (
 	"maps"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -54,6 +55,28 @@ var securityQueryProperties = func() odata.Schema {
 	return schema
 }()
 
+// securityFilterProperties is what $filter sees on the security paths: securityQueryProperties, and the
+// types' own scalar properties (store.OwnFields), null on an operation whose type lacks one.
+var securityFilterProperties = func() odata.Schema {
+	schema := maps.Clone(securityQueryProperties)
+	kinds := map[ownKind]odata.Kind{ownInt64: odata.KindInt64, ownInt32: odata.KindInt32, ownString: odata.KindString,
+		ownBool: odata.KindBoolean, ownEnum: odata.KindEnum}
+	for _, f := range store.OwnFields {
+		p := ownPropertyNamed(string(f))
+		schema[string(f)] = odata.Property{Kind: kinds[p.kind], Members: p.enum.members}
+	}
+	return schema
+}()
+
+// securityFilterPropertyNames lists securityFilterProperties in the order messages name them.
+var securityFilterPropertyNames = func() []string {
+	names := slices.Clone(queryPropertyNames)
+	for _, f := range store.OwnFields {
+		names = append(names, string(f))
+	}
+	return names
+}()
+
 // queryPropertyNames lists queryProperties in the order messages name them.
 var queryPropertyNames = func() []string {
 	names := make([]string, len(store.Fields))
@@ -66,6 +89,10 @@ var queryPropertyNames = func() []string {
 // selectableProperties are the properties $select may list; @odata.type, @odata.etag and id are always sent.
 var selectableProperties = []string{"id", "createdDateTime", "completedDateTime", "percentProgress", "status",
 	"action", "createdBy", "resultInfo"}
+
+// securitySelectableProperties are selectableProperties and every type's own properties: an operation whose
+// type lacks a selected one is sent without it.
+var securitySelectableProperties = slices.Concat(selectableProperties, ownPropertyNames)
 
 // unsupportedOptions are OData system query options this API knows and refuses, with the reason.
 var unsupportedOptions = map[string]string{
@@ -94,9 +121,10 @@ var listOptionNames = []string{"$filter", "$orderby", "$select", "$top", "$count
 var listOptionOrder = []string{"$filter", "$orderby", "$select", "$top", "$count"}
 
 func parseListOptions(params url.Values, sf surface) (listOptions, error) {
-	schema := queryProperties
+	schema, filterSchema, filterNames, selectable := queryProperties, queryProperties, queryPropertyNames, selectableProperties
 	if sf.cased {
-		schema = securityQueryProperties
+		schema, filterSchema, filterNames, selectable = securityQueryProperties, securityFilterProperties,
+			securityFilterPropertyNames, securitySelectableProperties
 	}
 	opts := listOptions{query: store.ListQuery{Top: defaultTop}, given: map[string]string{}}
 	for key, values := range params {
@@ -123,7 +151,7 @@ func parseListOptions(params url.Values, sf surface) (listOptions, error) {
 
 	var filterText, orderText string
 	if v, ok := opts.given["$filter"]; ok {
-		expr, err := odata.ParseFilter(v, schema, queryPropertyNames)
+		expr, err := odata.ParseFilter(v, filterSchema, filterNames)
 		if err != nil {
 			return opts, badRequest("$filter", "$filter is not valid: "+err.Error())
 		}
@@ -141,7 +169,7 @@ func parseListOptions(params url.Values, sf surface) (listOptions, error) {
 		orderText = odata.OrderString(keys)
 	}
 	if v, ok := opts.given["$select"]; ok {
-		fields, err := odata.ParseSelect(v, selectableProperties)
+		fields, err := odata.ParseSelect(v, selectable)
 		if err != nil {
 			return opts, badRequest("$select", "$select is not valid: "+err.Error())
 		}
@@ -213,14 +241,21 @@ var storeOps = map[odata.Op]store.CompareOp{odata.Eq: store.OpEq, odata.Ne: stor
 func toStoreValue(property string, v odata.Value) any {
 	switch v.Kind {
 	case odata.KindEnum:
-		if store.Field(property) == store.FieldAction {
+		switch store.Field(property) {
+		case store.FieldAction:
 			return store.Action(v.Str)
+		case store.FieldStatus:
+			return store.Status(v.Str)
 		}
-		return store.Status(v.Str)
+		return v.Str // an own property's enumeration is stored as its member's name
 	case odata.KindString:
 		return v.Str
 	case odata.KindInt32:
+		return int32(v.Int)
+	case odata.KindInt64:
 		return v.Int
+	case odata.KindBoolean:
+		return v.Bool
 	case odata.KindDateTimeOffset:
 		return v.Time
 	}
@@ -352,8 +387,8 @@ func handleListOperations(s OperationStore, sf surface) echo.HandlerFunc {
 		includeUnknown := sf.includeUnknown(c)
 		for i, op := range page.Operations {
 			out.Value[i] = selectJSON(sf.toJSON(op, "", includeUnknown), opts.fields)
-			if sf.cased && opts.fields == nil {
-				out.Value[i] = appendOwnProperties(out.Value[i], op, includeUnknown)
+			if sf.cased {
+				out.Value[i] = appendOwnProperties(out.Value[i], op, opts.fields, includeUnknown)
 			}
 		}
 		if page.Next != nil {

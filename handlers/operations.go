@@ -62,7 +62,7 @@ func (sf surface) writeOperation(c echo.Context, status int, caseID uuid.UUID, o
 	if err != nil {
 		return err
 	}
-	return c.JSONBlob(status, appendOwnProperties(b, op, includeUnknown))
+	return c.JSONBlob(status, appendOwnProperties(b, op, nil, includeUnknown))
 }
 
 func handleCreateOperation(s OperationStore, sf surface, maxBodyBytes int64) echo.HandlerFunc {

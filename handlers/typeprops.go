@@ -277,9 +277,10 @@ type metadataJSON struct {
 	Size        *int64  `json:"size"`
 }
 
-// appendOwnProperties adds op's own properties, every one its type has (null when unset), to the JSON object
-// b ends with, with the evolvable-enum rule of section 9 unless includeUnknown.
-func appendOwnProperties(b []byte, op store.Operation, includeUnknown bool) []byte {
+// appendOwnProperties adds op's own properties, every one its type has (null when unset) or those of them
+// that fields selects when it is not nil, to the JSON object b ends with, with the evolvable-enum rule of
+// section 9 unless includeUnknown.
+func appendOwnProperties(b []byte, op store.Operation, fields []string, includeUnknown bool) []byte {
 	own := ownPropertiesOf(op.Type)
 	if len(own) == 0 || len(b) < 2 || b[len(b)-1] != '}' {
 		return b
@@ -287,6 +288,9 @@ func appendOwnProperties(b []byte, op store.Operation, includeUnknown bool) []by
 	b = b[:len(b)-1]
 	props := reflect.ValueOf(op.Props)
 	for _, p := range own {
+		if fields != nil && !slices.Contains(fields, p.name) {
+			continue
+		}
 		field := props.FieldByName(fieldName(p.name))
 		var value any
 		if !field.IsNil() {

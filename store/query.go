@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -27,9 +28,16 @@ const (
 	FieldResultCode             Field = "resultInfo/code"
 )
 
-// Fields lists every Field, in the order messages name them.
+// Fields lists every Field a list may sort on, in the order messages name them.
 var Fields = []Field{FieldStatus, FieldAction, FieldPercentProgress, FieldCreatedDateTime, FieldCompletedDateTime,
 	FieldCreatedByUserID, FieldCreatedByApplicationID, FieldResultCode}
+
+// OwnFields are the scalar own properties of the caseOperation types (TypeProps), which a filter may name
+// too, by their JSON names. Each is null on an operation whose type lacks it, as OData reads a property that
+// a derived type adds. The value of an enumeration is its member's name, a string.
+var OwnFields = []Field{"indexedItemCount", "indexedItemsSize", "unindexedItemCount", "unindexedItemsSize",
+	"mailboxCount", "siteCount", "cloudAttachmentVersion", "documentVersion", "displayName", "description",
+	"outputName", "exportStructure", "exportFormat", "exportSingleItems"}
 
 type fieldKind int
 
@@ -39,6 +47,8 @@ const (
 	kindInt
 	kindTime
 	kindText
+	kindInt64
+	kindBool
 )
 
 // fieldColumn is how a Field is stored: its column, the SQL type its parameters are cast to, and whether
@@ -60,6 +70,21 @@ var fieldColumns = map[Field]fieldColumn{
 	FieldCreatedByUserID:        {"created_by_user_id", "text", kindText, true},
 	FieldCreatedByApplicationID: {"created_by_application_id", "text", kindText, true},
 	FieldResultCode:             {"result_code", "integer", kindInt, true},
+
+	"indexedItemCount":       {"indexed_item_count", "bigint", kindInt64, true},
+	"indexedItemsSize":       {"indexed_items_size", "bigint", kindInt64, true},
+	"unindexedItemCount":     {"unindexed_item_count", "bigint", kindInt64, true},
+	"unindexedItemsSize":     {"unindexed_items_size", "bigint", kindInt64, true},
+	"mailboxCount":           {"mailbox_count", "integer", kindInt, true},
+	"siteCount":              {"site_count", "integer", kindInt, true},
+	"cloudAttachmentVersion": {"cloud_attachment_version", "text", kindText, true},
+	"documentVersion":        {"document_version", "text", kindText, true},
+	"displayName":            {"display_name", "text", kindText, true},
+	"description":            {"description", "text", kindText, true},
+	"outputName":             {"output_name", "text", kindText, true},
+	"exportStructure":        {"export_structure", "text", kindText, true},
+	"exportFormat":           {"export_format", "text", kindText, true},
+	"exportSingleItems":      {"export_single_items", "boolean", kindBool, true},
 }
 
 // CompareOp is a comparison operator of a Filter.
@@ -210,6 +235,11 @@ func (s *Store) Count(ctx context.Context, tenant string, q ListQuery) (int64, e
 // the next page starts strictly after the cursor, so operations inserted meanwhile never shift a page,
 // and an operation that existed when the first page was read is neither skipped nor repeated.
 func (s *Store) List(ctx context.Context, tenant string, q ListQuery) (Page, error) {
+	for _, k := range q.OrderBy {
+		if !slices.Contains(Fields, k.Field) {
+			return Page{}, fmt.Errorf("a list cannot be sorted by %q: %w", k.Field, errBadValue)
+		}
+	}
 	keys := q.SortKeys()
 	b := &sqlBuilder{}
 	where, err := b.listWhere(tenant, q)
@@ -392,6 +422,21 @@ func (b *sqlBuilder) param(f Field, v any) (string, error) {
 		default:
 			return "", fmt.Errorf("%s needs an int32, not %#v: %w", f, v, errBadValue)
 		}
+	case kindInt64:
+		switch n := v.(type) {
+		case int32:
+			bound = int64(n)
+		case int64:
+			bound = n
+		default:
+			return "", fmt.Errorf("%s needs an int64, not %#v: %w", f, v, errBadValue)
+		}
+	case kindBool:
+		t, ok := v.(bool)
+		if !ok {
+			return "", fmt.Errorf("%s needs a boolean, not %#v: %w", f, v, errBadValue)
+		}
+		bound = t
 	case kindTime:
 		t, ok := v.(time.Time)
 		if !ok {

@@ -25,6 +25,8 @@ const (
 	KindInt32
 	KindDateTimeOffset
 	KindEnum
+	KindInt64
+	KindBoolean
 )
 
 func (k Kind) String() string {
@@ -37,6 +39,10 @@ func (k Kind) String() string {
 		return "a DateTimeOffset"
 	case KindEnum:
 		return "an enumeration"
+	case KindInt64:
+		return "an Int64"
+	case KindBoolean:
+		return "a Boolean"
 	}
 	return "null"
 }
@@ -108,8 +114,9 @@ func (o Op) mirror() Op {
 // Value is a literal, typed by the property it is compared with. Kind 0 is null.
 type Value struct {
 	Kind Kind
-	Str  string // KindString and KindEnum
-	Int  int32
+	Str  string    // KindString and KindEnum
+	Int  int64     // KindInt32 (in its range) and KindInt64
+	Bool bool      // KindBoolean
 	Time time.Time // UTC
 }
 
@@ -120,8 +127,10 @@ func (v Value) String() string {
 	switch v.Kind {
 	case KindString, KindEnum:
 		return "'" + strings.ReplaceAll(v.Str, "'", "''") + "'"
-	case KindInt32:
-		return strconv.FormatInt(int64(v.Int), 10)
+	case KindInt32, KindInt64:
+		return strconv.FormatInt(v.Int, 10)
+	case KindBoolean:
+		return strconv.FormatBool(v.Bool)
 	case KindDateTimeOffset:
 		return v.Time.UTC().Format(time.RFC3339Nano)
 	}

@@ -253,6 +253,9 @@ func (p *parser) comparison() (Expr, error) {
 	if v.Null() && op != Eq && op != Ne {
 		return nil, errorAt(right.tok.pos, "null can only be compared with eq or ne")
 	}
+	if v.Kind == KindBoolean && op != Eq && op != Ne {
+		return nil, errorAt(right.tok.pos, name+" is a Boolean, which can only be compared with eq or ne")
+	}
 	return &Comparison{Property: name, Op: op, Value: v}, nil
 }
 
@@ -303,6 +306,9 @@ func (p *parser) literal(name string, t token) (Value, error) {
 		case "null":
 			return Value{}, nil
 		case "true", "false":
+			if prop.Kind == KindBoolean {
+				return Value{Kind: KindBoolean, Bool: t.text == "true"}, nil
+			}
 			return wrong("a Boolean")
 		}
 	case tokEOF:
@@ -327,14 +333,21 @@ func (p *parser) literal(name string, t token) (Value, error) {
 		}
 		return wrong("a String")
 	case tokNumber:
-		if prop.Kind != KindInt32 {
-			return wrong("a number")
+		switch prop.Kind {
+		case KindInt32:
+			n, err := strconv.ParseInt(t.text, 10, 32)
+			if err != nil {
+				return wrong("not an integer from -2147483648 to 2147483647")
+			}
+			return Value{Kind: KindInt32, Int: n}, nil
+		case KindInt64:
+			n, err := strconv.ParseInt(t.text, 10, 64)
+			if err != nil {
+				return wrong("not an integer from -9223372036854775808 to 9223372036854775807")
+			}
+			return Value{Kind: KindInt64, Int: n}, nil
 		}
-		n, err := strconv.ParseInt(t.text, 10, 32)
-		if err != nil {
-			return wrong("not an integer from -2147483648 to 2147483647")
-		}
-		return Value{Kind: KindInt32, Int: int32(n)}, nil
+		return wrong("a number")
 	case tokDateTime:
 		if prop.Kind != KindDateTimeOffset {
 			return wrong("a date")

@@ -213,3 +213,44 @@ func TestParseFilterIsOf(t *testing.T) {
 		t.Errorf("isof without types in the schema: %v", err)
 	}
 }
+
+// Int64 and Boolean properties (an estimate's item counts, a search export's exportSingleItems) take
+// their own literals, and a Boolean only eq and ne.
+func TestParseFilterInt64AndBoolean(t *testing.T) {
+	t.Parallel()
+	typed := odata.Schema{"indexedItemCount": {Kind: odata.KindInt64}, "exportSingleItems": {Kind: odata.KindBoolean}}
+	typedNames := []string{"indexedItemCount", "exportSingleItems"}
+	for _, c := range []struct{ in, want string }{
+		{"indexedItemCount gt 3000000000", "indexedItemCount gt 3000000000"},
+		{"9223372036854775807 ge indexedItemCount", "indexedItemCount le 9223372036854775807"},
+		{"indexedItemCount in (1, null, -9223372036854775808)", "indexedItemCount in (1,null,-9223372036854775808)"},
+		{"exportSingleItems eq true", "exportSingleItems eq true"},
+		{"false ne exportSingleItems", "exportSingleItems ne false"},
+		{"exportSingleItems in (true, null)", "exportSingleItems in (true,null)"},
+	} {
+		e, err := odata.ParseFilter(c.in, typed, typedNames)
+		if err != nil {
+			t.Errorf("%q: %v", c.in, err)
+			continue
+		}
+		if got := e.String(); got != c.want {
+			t.Errorf("%q parsed as %q, want %q", c.in, got, c.want)
+		}
+		if again, err := odata.ParseFilter(e.String(), typed, typedNames); err != nil || again.String() != c.want {
+			t.Errorf("%q does not round-trip: %v %v", c.want, again, err)
+		}
+	}
+	for _, c := range []struct{ in, want string }{
+		{"indexedItemCount eq 9223372036854775808", "indexedItemCount is an Int64; 9223372036854775808 is not an integer from -9223372036854775808 to 9223372036854775807 (at position 21)."},
+		{"indexedItemCount eq 1.5", "indexedItemCount is an Int64; 1.5 is not an integer from -9223372036854775808 to 9223372036854775807 (at position 21)."},
+		{"indexedItemCount eq true", "indexedItemCount is an Int64; true is a Boolean (at position 21)."},
+		{"exportSingleItems eq 1", "exportSingleItems is a Boolean; 1 is a number (at position 22)."},
+		{"exportSingleItems eq 'true'", "exportSingleItems is a Boolean; 'true' is a String (at position 22)."},
+		{"exportSingleItems gt false", "exportSingleItems is a Boolean, which can only be compared with eq or ne (at position 22)."},
+	} {
+		_, err := odata.ParseFilter(c.in, typed, typedNames)
+		if err == nil || err.Error() != c.want {
+			t.Errorf("%q:\n got %v\nwant %s", c.in, err, c.want)
+		}
+	}
+}
