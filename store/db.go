@@ -132,6 +132,10 @@ type PoolConfig struct {
 // like every other (pgx runs a statement whose text is a prepared statement's name as that statement).
 var hotStatements = []string{createSQL, getSQL, patchSQL, deleteSQL}
 
+// schemaBehind are the errors of a statement that names what the schema does not have yet.
+var schemaBehind = map[string]bool{pgerrcode.UndefinedTable: true, pgerrcode.UndefinedColumn: true,
+	pgerrcode.UndefinedFunction: true, pgerrcode.UndefinedObject: true}
+
 // Connect opens a pool to databaseURL. It does not wait for the database: the pool connects on demand,
 // so a service can start, and recover, while Postgres is away.
 func Connect(ctx context.Context, databaseURL string, pc PoolConfig) (*pgxpool.Pool, error) {
@@ -148,15 +152,15 @@ func Connect(ctx context.Context, databaseURL string, pc PoolConfig) (*pgxpool.P
 	}
 	cfg.BeforeConnect = (&connectBackoff{}).beforeConnect
 	cfg.AfterConnect = func(ctx context.Context, conn *pgx.Conn) error {
-		// Before the schema has what they use (a fresh database awaiting migration, an older schema) there
-		// is nothing to prepare yet; pgx then prepares each statement on first use instead.
-		var ready bool
-		if err := conn.QueryRow(ctx, `SELECT to_regclass('case_operation_repeatable_requests') IS NOT NULL
-			AND EXISTS (SELECT FROM pg_attribute WHERE attrelid = to_regclass('case_operations') AND attname = 'operation_type')`).Scan(&ready); err != nil || !ready {
-			return err
-		}
 		for _, sql := range hotStatements {
-			if _, err := conn.Prepare(ctx, sql, sql); err != nil {
+			_, err := conn.Prepare(ctx, sql, sql)
+			var pgErr *pgconn.PgError
+			if errors.As(err, &pgErr) && schemaBehind[pgErr.Code] {
+				// Before the schema has what they use (a fresh database awaiting migration, an older schema)
+				// there is nothing to prepare yet; pgx then prepares each statement on first use instead.
+				return nil
+			}
+			if err != nil {
 				return fmt.Errorf("prepare: %w", err)
 			}
 		}

@@ -325,6 +325,7 @@ func TestReportingViewsOnGeneratedOperations(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer tx.Rollback(ctx) // a failure below must not leave the pool's Close waiting for this connection
 	for _, sql := range []string{
 		`SET LOCAL caseops.bulk_load = 'on'`,
 		`UPDATE case_operations SET action = 'addToReviewSet' WHERE status = 'succeeded' AND action = 'index'`,
