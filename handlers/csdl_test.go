@@ -3,7 +3,10 @@ package handlers_test
 import (
 	"context"
 	"encoding/xml"
+	"maps"
 	"net/http"
+	"net/url"
+	"reflect"
 	"regexp"
 	"slices"
 	"strconv"
@@ -599,3 +602,50 @@ func TestMetadataTypesMatchTheDatabase(t *testing.T) {
 		}
 	}
 }
+
+// What the security routes send is what $metadata declares: every property of each caseOperation type and of
+// ediscoveryCase, inherited ones included, and nothing else but @odata annotations.
+func TestSecurityJSONMatchesMetadata(t *testing.T) {
+	t.Parallel()
+	s := newTestServer(t)
+	for _, version := range versions {
+		doc := getMetadata(t, s, strings.TrimPrefix(version, "/"))
+		keys := func(entity map[string]any) map[string]bool {
+			out := map[string]bool{}
+			for k := range entity {
+				if !strings.HasPrefix(k, "@odata.") {
+					out[k] = true
+				}
+			}
+			return out
+		}
+		declared := func(typeName string) map[string]bool {
+			out := map[string]bool{}
+			for k := range doc.properties(t, typeName) {
+				out[k] = true
+			}
+			return out
+		}
+		c := s.createCase(version, `{"displayName": "Shapes"}`)
+		if got, want := keys(c), declared(sec+"ediscoveryCase"); !reflect.DeepEqual(got, want) {
+			t.Errorf("%s case JSON has %v, $metadata declares %v", version, slices.Sorted(maps.Keys(got)), slices.Sorted(maps.Keys(want)))
+		}
+		ops := version + casesPathForTest + c["id"].(string) + "/operations"
+		for typ := range wantOperationTypes {
+			r := s.do("POST", ops, `{"@odata.type": "#`+sec+typ+`"}`)
+			if r.status != 201 {
+				t.Fatalf("create %s: %d %s", typ, r.status, r.body)
+			}
+			created := r.json(t)
+			listed := s.do("GET", ops+"?$filter="+url.QueryEscape("isof('"+sec+typ+"')"), "").json(t)["value"].([]any)
+			for what, entity := range map[string]map[string]any{"create": created, "list": listed[0].(map[string]any)} {
+				if got, want := keys(entity), declared(sec+typ); !reflect.DeepEqual(got, want) {
+					t.Errorf("%s %s %s JSON has %v, $metadata declares %v", version, typ, what,
+						slices.Sorted(maps.Keys(got)), slices.Sorted(maps.Keys(want)))
+				}
+			}
+		}
+	}
+}
+
+const casesPathForTest = "/security/cases/ediscoveryCases/"

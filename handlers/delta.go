@@ -83,11 +83,15 @@ type removedJSON struct {
 	} `json:"@removed"`
 }
 
-// handleDelta serves Graph's delta function: the first call returns every operation of the tenant and, on its
-// last page, an @odata.deltaLink; following that link returns what changed since, each operation once,
-// deleted ones as {"id", "@removed": {"reason": "deleted"}}, and a new @odata.deltaLink.
-func handleDelta(s OperationStore) echo.HandlerFunc {
+// handleDelta serves Graph's delta function: the first call returns every operation of the tenant (of the case,
+// on a case's path) and, on its last page, an @odata.deltaLink; following that link returns what changed since,
+// each operation once, deleted ones as {"id", "@removed": {"reason": "deleted"}}, and a new @odata.deltaLink.
+func handleDelta(s OperationStore, sf surface) echo.HandlerFunc {
 	return func(c echo.Context) error {
+		caseID, err := sf.caseID(c)
+		if err != nil {
+			return err
+		}
 		q := store.DeltaQuery{}
 		params, err := queryOptions(c)
 		if err != nil {
@@ -115,7 +119,11 @@ func handleDelta(s OperationStore) echo.HandlerFunc {
 			q.Top = n
 			c.Response().Header().Set("Preference-Applied", "odata.maxpagesize="+itoa(n))
 		}
-		page, err := s.Delta(c.Request().Context(), callerOf(c).TenantID, q)
+		if sf.cased {
+			q.Case = &caseID
+		}
+		ctx, tenant := c.Request().Context(), callerOf(c).TenantID
+		page, err := s.Delta(ctx, tenant, q)
 		if errors.Is(err, store.ErrInvalidSnapshot) {
 			option := "$skiptoken"
 			if q.Until == nil {
@@ -126,17 +134,27 @@ func handleDelta(s OperationStore) echo.HandlerFunc {
 		if err != nil {
 			return err
 		}
-		out := deltaJSON{Context: baseURL(c) + "/beta/$metadata#tagOperations", Value: make([]json.RawMessage, len(page.Changes))}
+		if len(page.Changes) == 0 {
+			// An empty page may be an unknown case's: only then is the case read.
+			if err := sf.caseExists(ctx, s, tenant, caseID); err != nil {
+				return err
+			}
+		}
+		out := deltaJSON{Context: sf.contextURL(c, caseID), Value: make([]json.RawMessage, len(page.Changes))}
+		includeUnknown := sf.includeUnknown(c)
 		for i, ch := range page.Changes {
-			if ch.Operation != nil {
-				out.Value[i] = selectJSON(toJSON(*ch.Operation, ""), nil)
+			if op := ch.Operation; op != nil {
+				out.Value[i] = selectJSON(sf.toJSON(*op, "", includeUnknown), nil)
+				if sf.cased {
+					out.Value[i] = appendOwnProperties(out.Value[i], *op, nil, includeUnknown)
+				}
 				continue
 			}
 			r := removedJSON{ID: ch.ID.String()}
 			r.Removed.Reason = "deleted"
 			out.Value[i], _ = json.Marshal(r) // strings always marshal
 		}
-		link := baseURL(c) + collectionPath + "/delta?"
+		link := sf.collectionURL(c, caseID) + "/delta?"
 		var since string
 		if q.Since != nil {
 			since = q.Since.String()

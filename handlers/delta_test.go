@@ -3,6 +3,7 @@ package handlers_test
 import (
 	"context"
 	"encoding/json"
+	"net/url"
 	"reflect"
 	"slices"
 	"strings"
@@ -16,6 +17,12 @@ import (
 // @odata.deltaLink. It returns every value of the round and the deltaLink.
 func (s *testServer) delta(t *testing.T, link string, headers ...string) ([]any, string) {
 	t.Helper()
+	return s.deltaOf(t, "/beta/tagOperations", s.url+"/beta/$metadata#tagOperations", link, headers...)
+}
+
+// deltaOf is delta for the operations collection at the path collection, whose @odata.context is context.
+func (s *testServer) deltaOf(t *testing.T, collection, context, link string, headers ...string) ([]any, string) {
+	t.Helper()
 	var values []any
 	for pages := 1; ; pages++ {
 		r := s.do("GET", strings.TrimPrefix(link, s.url), "", headers...)
@@ -23,7 +30,7 @@ func (s *testServer) delta(t *testing.T, link string, headers ...string) ([]any,
 			t.Fatalf("%s: %d %s", link, r.status, r.body)
 		}
 		body := r.json(t)
-		if body["@odata.context"] != s.url+"/beta/$metadata#tagOperations" {
+		if body["@odata.context"] != context {
 			t.Errorf("@odata.context %v", body["@odata.context"])
 		}
 		values = append(values, body["value"].([]any)...)
@@ -33,12 +40,12 @@ func (s *testServer) delta(t *testing.T, link string, headers ...string) ([]any,
 			t.Fatalf("a delta page has @odata.context, value and one of @odata.nextLink or @odata.deltaLink: %s", r.body)
 		}
 		if hasDelta {
-			if !strings.HasPrefix(deltaLink, s.url+"/beta/tagOperations/delta?$deltatoken=") {
+			if !strings.HasPrefix(deltaLink, s.url+collection+"/delta?$deltatoken=") {
 				t.Errorf("deltaLink %q", deltaLink)
 			}
 			return values, deltaLink
 		}
-		if !strings.HasPrefix(next, s.url+"/beta/tagOperations/delta?$skiptoken=") {
+		if !strings.HasPrefix(next, s.url+collection+"/delta?$skiptoken=") {
 			t.Errorf("nextLink %q", next)
 		}
 		if pages > 100 {
@@ -51,7 +58,13 @@ func (s *testServer) delta(t *testing.T, link string, headers ...string) ([]any,
 // entity returns what GET answers for id, as a delta or list value shows it (without @odata.context).
 func (s *testServer) entity(t *testing.T, id string) map[string]any {
 	t.Helper()
-	r := s.do("GET", "/beta/tagOperations/"+id, "")
+	return s.entityOf(t, "/beta/tagOperations", id)
+}
+
+// entityOf is entity for the operations collection at the path collection.
+func (s *testServer) entityOf(t *testing.T, collection, id string, headers ...string) map[string]any {
+	t.Helper()
+	r := s.do("GET", collection+"/"+id, "", headers...)
 	if r.status != 200 {
 		t.Fatalf("GET %s: %d %s", id, r.status, r.body)
 	}
@@ -320,4 +333,104 @@ func TestDeltaSeesDirectSQLWrites(t *testing.T) {
 	}
 	values, _ = s.delta(t, link)
 	assertValues(t, "after that", values, nil)
+}
+
+// Under a case, delta reports the case's operations only: those of another case, of the default case behind
+// the older routes and of another tenant never appear; an operation deleted with its case is reported removed
+// before the case's path answers 404.
+func TestCaseDelta(t *testing.T) {
+	t.Parallel()
+	for _, version := range versions {
+		t.Run(version, func(t *testing.T) {
+			t.Parallel()
+			s := newTestServer(t)
+			other := *s
+			other.token = mint(t, auth.MintOptions{Tenant: "other", Scopes: auth.PermissionReadWrite, UserID: "o"})
+			ctx := context.Background()
+			cases := version + "/security/cases/ediscoveryCases/"
+			caseA, caseB := s.createCase(version, `{"displayName": "A"}`)["id"].(string), s.createCase(version, `{"displayName": "B"}`)["id"].(string)
+			opsA, opsB := cases+caseA+"/operations", cases+caseB+"/operations"
+			contextA := s.url + version + "/$metadata#security/cases/ediscoveryCases('" + caseA + "')/operations"
+			contextB := s.url + version + "/$metadata#security/cases/ediscoveryCases('" + caseB + "')/operations"
+			create := func(ts *testServer, ops, body string) string {
+				t.Helper()
+				r := ts.do("POST", ops, body)
+				if r.status != 201 {
+					t.Fatalf("POST %s: %d %s", ops, r.status, r.body)
+				}
+				return r.json(t)["id"].(string)
+			}
+			patch := func(path, body string) {
+				t.Helper()
+				if r := s.do("PATCH", path, body); r.status != 200 {
+					t.Fatalf("PATCH %s: %d %s", path, r.status, r.body)
+				}
+			}
+			a1 := create(s, opsA, `{"@odata.type": "#microsoft.graph.security.ediscoveryEstimateOperation", "status": "running", "indexedItemCount": 4}`)
+			a2 := create(s, opsA, `{"action": "purgeData"}`)
+			b1 := create(s, opsB, `{"status": "running"}`)
+			legacy := s.create(`{"status": "running"}`)["id"].(string)
+			otherCase := other.createCase(version, `{"displayName": "Theirs"}`)["id"].(string)
+			create(&other, cases+otherCase+"/operations", `{}`)
+			const prefer = "include-unknown-enum-members"
+
+			// The first round is every operation of the case, as GET under the case answers it.
+			values, linkA := s.deltaOf(t, opsA, contextA, opsA+"/delta")
+			assertValues(t, "first round of A", values, byID(s.entityOf(t, opsA, a1), s.entityOf(t, opsA, a2)))
+			if values[0].(map[string]any)["id"] == a2 || values[1].(map[string]any)["id"] == a2 {
+				if got := s.entityOf(t, opsA, a2)["action"]; got != "unknownFutureValue" {
+					t.Errorf("purgeData without the preference reads %v", got)
+				}
+			}
+			values, _ = s.deltaOf(t, opsA, contextA, opsA+"/delta()", "Prefer", prefer)
+			assertValues(t, "first round of A with Prefer", values, byID(s.entityOf(t, opsA, a1, "Prefer", prefer), s.entityOf(t, opsA, a2, "Prefer", prefer)))
+			_, linkB := s.deltaOf(t, opsB, contextB, opsB+"/delta", "Prefer", "odata.maxpagesize=1")
+
+			// Changes everywhere; A's round reports A's alone, each once, a direct SQL write among them.
+			patch(opsA+"/"+a1, `{"percentProgress": 10}`)
+			patch(opsA+"/"+a1, `{"percentProgress": 20}`)
+			patch(opsB+"/"+b1, `{"percentProgress": 30}`)
+			patch("/beta/tagOperations/"+legacy, `{"percentProgress": 40}`)
+			a3 := create(s, opsA, `{}`)
+			create(&other, cases+otherCase+"/operations", `{}`)
+			if r := s.do("DELETE", opsA+"/"+a2, ""); r.status != 204 {
+				t.Fatalf("DELETE: %d %s", r.status, r.body)
+			}
+			if _, err := s.pool.Exec(ctx, `UPDATE case_operations SET status = 'succeeded', percent_progress = 100, completed_date_time = now()
+				WHERE tenant_id = 'dev' AND id = $1`, b1); err != nil {
+				t.Fatal(err)
+			}
+			values, linkA = s.deltaOf(t, opsA, contextA, linkA)
+			assertValues(t, "A's changes", values, byID(s.entityOf(t, opsA, a1), s.entityOf(t, opsA, a3), removed(a2)))
+			values, linkA = s.deltaOf(t, opsA, contextA, linkA)
+			assertValues(t, "A after that", values, nil)
+			values, linkB = s.deltaOf(t, opsB, contextB, linkB, "Prefer", "odata.maxpagesize=1")
+			assertValues(t, "B's changes", values, byID(s.entityOf(t, opsB, b1)))
+
+			// Deleting B deletes its operation; B's next round says so, and then B is gone.
+			if r := s.do("DELETE", cases+caseB, ""); r.status != 204 {
+				t.Fatalf("DELETE case B: %d %s", r.status, r.body)
+			}
+			values, linkB = s.deltaOf(t, opsB, contextB, linkB)
+			assertValues(t, "B deleted", values, byID(removed(b1)))
+			assertError(t, s.do("GET", strings.TrimPrefix(linkB, s.url), ""), 404, "notFound", "")
+			values, _ = s.deltaOf(t, opsA, contextA, linkA)
+			assertValues(t, "A after B's deletion", values, nil)
+
+			// An unknown case, another tenant's, or no GUID at all is 404; the older delta still sees the default case.
+			for _, path := range []string{cases + "4f5b3a0e-2c1d-4e8f-9a7b-6c5d4e3f2a1b/operations/delta", cases + otherCase + "/operations/delta",
+				cases + "nope/operations/delta()"} {
+				assertError(t, s.do("GET", path, ""), 404, "notFound", "")
+			}
+			values, _ = s.delta(t, "/beta/tagOperations/delta")
+			ids := map[string]bool{}
+			for _, v := range values {
+				ids[v.(map[string]any)["id"].(string)] = true
+			}
+			if len(ids) != 3 || !ids[legacy] || !ids[a1] || !ids[a3] {
+				t.Errorf("the tenant's delta lists %v, want %s, %s and %s", ids, legacy, a1, a3)
+			}
+			assertError(t, s.do("GET", opsA+"/delta?$filter="+url.QueryEscape("status eq 'running'"), ""), 400, "badRequest", "$filter")
+		})
+	}
 }

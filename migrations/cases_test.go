@@ -35,7 +35,8 @@ func TestCasesMigrationKeepsEveryOperation(t *testing.T) {
 
 	const operations = `SELECT string_agg(format('%s %s v%s %s %s', tenant_id, id, version, last_modified_date_time, status),
 		E'\n' ORDER BY tenant_id, id) FROM case_operations`
-	const events = `SELECT string_agg(to_jsonb(e)::text, E'\n' ORDER BY seq) FROM case_operation_events e`
+	// Every column as it was; case_id, which migration 13 adds, is NULL on these older events (TestEventCaseIDs).
+	const events = `SELECT string_agg((to_jsonb(e) - 'case_id')::text, E'\n' ORDER BY seq) FROM case_operation_events e`
 	const reports = `SELECT concat_ws(E'\n',
 		(SELECT string_agg(to_jsonb(v)::text, E'\n' ORDER BY v::text) FROM case_operations_per_day v),
 		(SELECT string_agg(to_jsonb(v)::text, E'\n' ORDER BY v::text) FROM case_operation_durations v),

@@ -58,7 +58,7 @@ var (
 	bulkOperationColumns = []string{"tenant_id", "id", "status", "action", "percent_progress", "created_date_time",
 		"completed_date_time", "created_by", "result_code", "result_message", "result_subcode", "version",
 		"last_modified_date_time"}
-	bulkEventColumns = []string{"tenant_id", "operation_id", "occurred_at", "kind", "actor", "request_id", "changes"}
+	bulkEventColumns = []string{"tenant_id", "operation_id", "occurred_at", "kind", "actor", "request_id", "changes", "case_id"}
 	enumTypes        = []string{"case_operation_status", "case_action", "case_operation_event_kind"}
 )
 
@@ -202,6 +202,7 @@ func copyBatch(ctx context.Context, tx pgx.Tx, ops []BulkOperation, events []Bul
 			e := &events[i]
 			erow[0], erow[1], erow[2], erow[3] = e.TenantID, [16]byte(e.OperationID), e.OccurredAt, string(e.Kind)
 			erow[4], erow[5], erow[6] = jsonb(e.Actor), e.RequestID, e.Changes
+			erow[7] = [16]byte(DefaultCaseID(e.TenantID)) // a bulk load's operations are in their tenant's default case
 			return erow, nil
 		}))
 	if err != nil {

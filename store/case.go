@@ -315,8 +315,8 @@ WITH c AS (
 	WHERE NOT busy.busy AND r.tenant_id = $1 AND r.case_id = $2 AND case_operation_write_in_time($5)
 	RETURNING r
 ), ev AS (
-	INSERT INTO case_operation_events (tenant_id, operation_id, kind, actor, request_id, changes)
-	SELECT $1, (r).id, 'deleted', $3, $4, case_operation_changes(r, NULL) FROM ops
+	INSERT INTO case_operation_events (tenant_id, operation_id, case_id, kind, actor, request_id, changes)
+	SELECT $1, (r).id, $2, 'deleted', $3, $4, case_operation_changes(r, NULL) FROM ops
 ), del AS (
 	DELETE FROM ediscovery_cases d USING busy
 	WHERE NOT busy.busy AND d.tenant_id = $1 AND d.id = $2 AND case_operation_write_in_time($5)

@@ -492,7 +492,7 @@ func TestIdentitySetChecks(t *testing.T) {
 		}
 		for _, w := range []struct{ sql, constraint string }{
 			{`INSERT INTO case_operations (tenant_id, id, created_by) VALUES ('t', gen_random_uuid(), $1)`, "case_operations_created_by_valid"},
-			{`INSERT INTO case_operation_events (tenant_id, operation_id, kind, actor, changes) VALUES ('t', gen_random_uuid(), 'created', $1, '{}')`, "case_operation_events_actor_valid"},
+			{`INSERT INTO case_operation_events (tenant_id, operation_id, case_id, kind, actor, changes) VALUES ('t', gen_random_uuid(), gen_random_uuid(), 'created', $1, '{}')`, "case_operation_events_actor_valid"},
 		} {
 			_, err := pool.Exec(context.Background(), w.sql, doc)
 			var pgErr *pgconn.PgError

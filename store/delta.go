@@ -77,6 +77,8 @@ type DeltaQuery struct {
 	Until *Snapshot
 	// After is the last operation id of the previous page of this round.
 	After *uuid.UUID
+	// Case, when not nil, limits the round to the operations of that eDiscovery case.
+	Case *uuid.UUID
 }
 
 // Change is one operation a delta round reports: as it stands now, or Operation nil when it no longer exists.
@@ -105,19 +107,30 @@ func (s *Store) Delta(ctx context.Context, tenant string, q DeltaQuery) (DeltaPa
 	read := func(db pgx.Tx, until Snapshot) error {
 		// Each shape of page has its own statement, so that a prepared statement's generic plan still starts
 		// its index scan at the cursor ("$2 IS NULL OR id > $2" would make it filter a tenant's every row).
+		// The case, when there is one, is always the statement's last parameter.
 		var rows pgx.Rows
 		switch {
-		case q.Since == nil && q.After == nil:
-			rows, _ = db.Query(ctx, `SELECT id, `+operationColumns+` FROM case_operations
-				WHERE tenant_id = $1 ORDER BY id LIMIT $2`, tenant, q.Top+1)
 		case q.Since == nil:
-			rows, _ = db.Query(ctx, `SELECT id, `+operationColumns+` FROM case_operations
-				WHERE tenant_id = $1 AND id > $2 ORDER BY id LIMIT $3`, tenant, *q.After, q.Top+1)
-		case q.After == nil:
-			rows, _ = db.Query(ctx, fmt.Sprintf(deltaChangesSQL, ""), tenant, q.Since.String(), until.String(), q.Top+1)
+			args, where := []any{tenant}, ""
+			if q.After != nil {
+				args, where = append(args, *q.After), " AND id > $2"
+			}
+			if q.Case != nil {
+				args = append(args, *q.Case)
+				where += " AND case_id = $" + strconv.Itoa(len(args))
+			}
+			rows, _ = db.Query(ctx, `SELECT id, `+operationColumns+` FROM case_operations WHERE tenant_id = $1`+where+
+				` ORDER BY id LIMIT `+strconv.Itoa(q.Top+1), args...)
 		default:
-			rows, _ = db.Query(ctx, fmt.Sprintf(deltaChangesSQL, "AND operation_id > $5"), tenant, q.Since.String(),
-				until.String(), q.Top+1, *q.After)
+			args, after, inCase := []any{tenant, q.Since.String(), until.String(), q.Top + 1}, "", ""
+			if q.After != nil {
+				args, after = append(args, *q.After), "AND operation_id > $5"
+			}
+			if q.Case != nil {
+				args = append(args, *q.Case)
+				inCase = fmt.Sprintf(deltaCaseCondition, len(args))
+			}
+			rows, _ = db.Query(ctx, fmt.Sprintf(deltaChangesSQL, after, inCase), args...)
 		}
 		changes, err := pgx.CollectRows(rows, scanChange)
 		if err != nil {
@@ -158,18 +171,19 @@ func (s *Store) Delta(ctx context.Context, tenant string, q DeltaQuery) (DeltaPa
 }
 
 // deltaChangesSQL lists the operations that events of transactions visible in $3 but not in $2 touched, each
-// once, with the operation as it stands (NULL columns when it no longer exists), $4 of them; %s is empty on
-// a round's first page and "AND operation_id > $5" on the next ones.
+// once, with the operation as it stands (NULL columns when it no longer exists), $4 of them. The first %s is
+// empty on a round's first page and "AND operation_id > $5" on the next ones; the second is empty or
+// deltaCaseCondition.
 const deltaChangesSQL = `
 WITH changed AS (
 	SELECT DISTINCT operation_id
-	FROM case_operation_events
+	FROM case_operation_events e
 	WHERE tenant_id = $1
 		AND transaction_id >= pg_snapshot_xmin($2::text::pg_snapshot)
 		AND transaction_id < pg_snapshot_xmax($3::text::pg_snapshot)
 		AND NOT pg_visible_in_snapshot(transaction_id, $2::text::pg_snapshot)
 		AND pg_visible_in_snapshot(transaction_id, $3::text::pg_snapshot)
-		%s
+		%s %s
 	ORDER BY operation_id
 	LIMIT $4
 )
@@ -178,6 +192,12 @@ SELECT c.operation_id, o.tenant_id, o.id, o.odata_type, o.status, o.action, o.pe
 	o.last_modified_date_time, o.case_id, o.operation_type, o.description, o.display_name, o.output_name, o.cloud_attachment_version, o.document_version, o.report_file_metadata, o.export_file_metadata, o.indexed_item_count, o.indexed_items_size, o.unindexed_item_count, o.unindexed_items_size, o.mailbox_count, o.site_count, o.statistics_options, o.additional_data_options, o.items_to_include, o.export_options, o.export_structure, o.additional_options, o.export_criteria, o.export_location, o.export_format, o.export_single_items
 FROM changed c LEFT JOIN case_operations o ON o.tenant_id = $1 AND o.id = c.operation_id
 ORDER BY c.operation_id`
+
+// deltaCaseCondition keeps the events of one case, the parameter %d: those that name it, and those written
+// before events named their case (migration 00013) of an operation that is in the case or no longer exists.
+// The events of a round are few, and the (tenant_id, transaction_id) index finds them; the case filters them.
+const deltaCaseCondition = `AND (e.case_id = $%[1]d OR e.case_id IS NULL AND NOT EXISTS (
+		SELECT FROM case_operations o WHERE o.tenant_id = $1 AND o.id = e.operation_id AND o.case_id <> $%[1]d))`
 
 // scanChange reads an id and an operation whose columns are all NULL when it no longer exists.
 func scanChange(row pgx.CollectableRow) (Change, error) {

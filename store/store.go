@@ -134,8 +134,8 @@ WITH mark AS (
 		AND NOT EXISTS (SELECT FROM ediscovery_cases WHERE tenant_id = $1 AND id = $42::uuid AND status = 'closed')
 	RETURNING r
 ), ev AS (
-	INSERT INTO case_operation_events (tenant_id, operation_id, kind, actor, request_id, changes)
-	SELECT (r).tenant_id, (r).id, 'created', $11, $12, case_operation_changes(NULL, r) FROM ins
+	INSERT INTO case_operation_events (tenant_id, operation_id, case_id, kind, actor, request_id, changes)
+	SELECT (r).tenant_id, (r).id, (r).case_id, 'created', $11, $12, case_operation_changes(NULL, r) FROM ins
 ), answer AS (
 	INSERT INTO case_operation_repeatable_requests (tenant_id, request_id, request_hash, first_sent, expires_at, operation)
 	SELECT $1, $14::text, $15::bytea, $16::timestamptz, now() + $17::bigint * interval '1 second', to_jsonb(r)
@@ -335,8 +335,8 @@ WITH old AS (
 	WHERE d.verdict = 'updated' AND r.tenant_id = $1 AND r.id = $2 AND case_operation_write_in_time($24)
 	RETURNING r
 ), ev AS (
-	INSERT INTO case_operation_events (tenant_id, operation_id, kind, actor, request_id, changes)
-	SELECT $1, $2, 'updated', $21, $22, case_operation_changes(old.r, upd.r) FROM upd, old
+	INSERT INTO case_operation_events (tenant_id, operation_id, case_id, kind, actor, request_id, changes)
+	SELECT $1, $2, (upd.r).case_id, 'updated', $21, $22, case_operation_changes(old.r, upd.r) FROM upd, old
 )
 SELECT d.verdict, d.old_status, ` + rowColumns + `
 FROM decided d CROSS JOIN LATERAL (
@@ -434,8 +434,8 @@ WITH old AS (
 	WHERE old.verdict = 'deleted' AND r.tenant_id = $1 AND r.id = $2 AND case_operation_write_in_time($7)
 	RETURNING r
 ), ev AS (
-	INSERT INTO case_operation_events (tenant_id, operation_id, kind, actor, request_id, changes)
-	SELECT $1, $2, 'deleted', $4, $5, case_operation_changes(del.r, NULL) FROM del
+	INSERT INTO case_operation_events (tenant_id, operation_id, case_id, kind, actor, request_id, changes)
+	SELECT $1, $2, (del.r).case_id, 'deleted', $4, $5, case_operation_changes(del.r, NULL) FROM del
 )
 SELECT verdict FROM old`
 
