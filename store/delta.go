@@ -200,7 +200,10 @@ const deltaCaseCondition = `AND (e.case_id = $%[1]d OR e.case_id IS NULL AND NOT
 		SELECT FROM case_operations o WHERE o.tenant_id = $1 AND o.id = e.operation_id AND o.case_id <> $%[1]d))`
 
 // scanChange reads an id and an operation whose columns are all NULL when it no longer exists.
-func scanChange(row pgx.CollectableRow) (Change, error) {
+func scanChange(row pgx.CollectableRow) (Change, error) { return scanChangeWith(row) }
+
+// scanChangeWith is scanChange after the leading columns, which it scans into leading.
+func scanChangeWith(row pgx.CollectableRow, leading ...any) (Change, error) {
 	var c Change
 	var r struct {
 		TenantID, ODataType, Status, Action *string
@@ -211,9 +214,9 @@ func scanChange(row pgx.CollectableRow) (Change, error) {
 		OperationType                       *string
 	}
 	var full operationRow
-	err := row.Scan(&c.ID, &r.TenantID, &r.ID, &r.ODataType, &r.Status, &r.Action, &full.PercentProgress,
+	err := row.Scan(append(leading, &c.ID, &r.TenantID, &r.ID, &r.ODataType, &r.Status, &r.Action, &full.PercentProgress,
 		&r.CreatedDateTime, &full.CompletedDateTime, &full.CreatedBy, &full.ResultCode, &full.ResultMessage,
-		&full.ResultSubcode, &r.Version, &r.LastModified, &r.CaseID, &r.OperationType, &full.Props.Description, &full.Props.DisplayName, &full.Props.OutputName, &full.Props.CloudAttachmentVersion, &full.Props.DocumentVersion, &full.Props.ReportFileMetadata, &full.Props.ExportFileMetadata, &full.Props.IndexedItemCount, &full.Props.IndexedItemsSize, &full.Props.UnindexedItemCount, &full.Props.UnindexedItemsSize, &full.Props.MailboxCount, &full.Props.SiteCount, &full.Props.StatisticsOptions, &full.Props.AdditionalDataOptions, &full.Props.ItemsToInclude, &full.Props.ExportOptions, &full.Props.ExportStructure, &full.Props.AdditionalOptions, &full.Props.ExportCriteria, &full.Props.ExportLocation, &full.Props.ExportFormat, &full.Props.ExportSingleItems)
+		&full.ResultSubcode, &r.Version, &r.LastModified, &r.CaseID, &r.OperationType, &full.Props.Description, &full.Props.DisplayName, &full.Props.OutputName, &full.Props.CloudAttachmentVersion, &full.Props.DocumentVersion, &full.Props.ReportFileMetadata, &full.Props.ExportFileMetadata, &full.Props.IndexedItemCount, &full.Props.IndexedItemsSize, &full.Props.UnindexedItemCount, &full.Props.UnindexedItemsSize, &full.Props.MailboxCount, &full.Props.SiteCount, &full.Props.StatisticsOptions, &full.Props.AdditionalDataOptions, &full.Props.ItemsToInclude, &full.Props.ExportOptions, &full.Props.ExportStructure, &full.Props.AdditionalOptions, &full.Props.ExportCriteria, &full.Props.ExportLocation, &full.Props.ExportFormat, &full.Props.ExportSingleItems)...)
 	if err != nil || r.ID == nil {
 		return c, err
 	}

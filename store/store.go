@@ -20,6 +20,8 @@ import (
 // Store reads and writes caseOperations. It is safe for concurrent use.
 type Store struct {
 	pool *pgxpool.Pool
+	// onWrite, when set (by NewWatcher, before the store serves), is told after every write statement.
+	onWrite func()
 }
 
 // New returns a Store over pool.
@@ -473,6 +475,9 @@ func (s *Store) write(ctx context.Context, statement func(*pgxpool.Conn) error) 
 	}
 	defer conn.Release()
 	err = statement(conn)
+	if s.onWrite != nil {
+		s.onWrite() // even a failed write may have committed: a needless round finds nothing
+	}
 	if err != nil && lostInFlight(err) {
 		return fmt.Errorf("%w: %w", ErrOutcomeUnknown, mapError(err))
 	}
