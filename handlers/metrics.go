@@ -18,6 +18,7 @@ type metrics struct {
 	requests    *prometheus.CounterVec
 	duration    *prometheus.HistogramVec
 	transitions *prometheus.CounterVec
+	streams     prometheus.Gauge
 }
 
 // newMetrics registers the HTTP layer's series on reg; registering twice on one registry panics.
@@ -36,8 +37,12 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "caseops_status_transitions_total",
 			Help: "Operation status changes written by PATCH, by action and the statuses before and after.",
 		}, []string{"action", "from", "to"}),
+		streams: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "caseops_streams_open",
+			Help: "Change streams (.../operations/stream) open now.",
+		}),
 	}
-	reg.MustRegister(m.requests, m.duration, m.transitions)
+	reg.MustRegister(m.requests, m.duration, m.transitions, m.streams)
 	return m
 }
 

@@ -23,6 +23,7 @@ type OperationStore interface {
 	List(ctx context.Context, tenant string, q store.ListQuery) (store.Page, error)
 	Count(ctx context.Context, tenant string, q store.ListQuery) (int64, error)
 	Delta(ctx context.Context, tenant string, q store.DeltaQuery) (store.DeltaPage, error)
+	Changes(ctx context.Context, tenant string, q store.ChangesQuery) ([]store.StreamChange, error)
 	// The *InCase methods reach an operation only through its case; uuid.Nil is any case of the tenant.
 	GetInCase(ctx context.Context, tenant string, caseID, id uuid.UUID) (store.Operation, error)
 	PatchInCase(ctx context.Context, tenant string, caseID, id uuid.UUID, p store.Patch, a store.Audit) (store.Operation, store.PatchResult, error)

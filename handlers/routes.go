@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"cmp"
 	"log/slog"
 	"net/http"
 	"slices"
@@ -21,10 +22,13 @@ func addRoutes(e *echo.Echo, logger *slog.Logger, cfg Config, tokens TokenVerifi
 	api := &routeTable{e: e, methods: map[string][]string{}}
 
 	legacy := legacySurface
+	open := &streams{limit: int64(cmp.Or(cfg.MaxStreams, DefaultMaxStreams))}
+	heartbeat := cmp.Or(cfg.StreamHeartbeat, DefaultStreamHeartbeat)
 	api.add(http.MethodPost, "/beta/tagOperations", handleCreateOperation(operations, legacy, cfg.MaxBodyBytes), write...)
 	api.add(http.MethodGet, "/beta/tagOperations", handleListOperations(operations, legacy), read...)
 	api.add(http.MethodGet, "/beta/tagOperations/delta", handleDelta(operations, legacy), read...)
 	api.add(http.MethodGet, "/beta/tagOperations/delta()", handleDelta(operations, legacy), read...)
+	api.add(http.MethodGet, "/beta/tagOperations/stream", handleStream(operations, cfg.Streams, legacy, open, m, heartbeat), read...)
 	api.add(http.MethodGet, "/beta/tagOperations/:id", handleGetOperation(operations, legacy), read...)
 	api.add(http.MethodPatch, "/beta/tagOperations/:id", handlePatchOperation(operations, legacy, m, cfg.MaxBodyBytes, false), write...)
 	api.add(http.MethodDelete, "/beta/tagOperations/:id", handleDeleteOperation(operations, legacy), write...)
@@ -49,6 +53,7 @@ func addRoutes(e *echo.Echo, logger *slog.Logger, cfg Config, tokens TokenVerifi
 		api.add(http.MethodGet, cases+"/:caseId/operations/$count", handleCountOperations(operations, inCase), read...)
 		api.add(http.MethodGet, cases+"/:caseId/operations/delta", handleDelta(operations, inCase), read...)
 		api.add(http.MethodGet, cases+"/:caseId/operations/delta()", handleDelta(operations, inCase), read...)
+		api.add(http.MethodGet, cases+"/:caseId/operations/stream", handleStream(operations, cfg.Streams, inCase, open, m, heartbeat), read...)
 		api.add(http.MethodGet, cases+"/:caseId/operations/:id", handleGetOperation(operations, inCase), read...)
 		api.add(http.MethodPatch, cases+"/:caseId/operations/:id", handlePatchOperation(operations, inCase, m, cfg.MaxBodyBytes, false), write...)
 		api.add(http.MethodDelete, cases+"/:caseId/operations/:id", handleDeleteOperation(operations, inCase), write...)

@@ -27,6 +27,12 @@ type Config struct {
 	SchemaVersion int64
 	// ServeMetrics serves /metrics on this handler; leave it false when the metrics have a listener of their own.
 	ServeMetrics bool
+	// Streams serves the change streams (.../operations/stream); nil answers them 503.
+	Streams StreamSource
+	// MaxStreams bounds the streams open at once (503 past it); 0 means DefaultMaxStreams.
+	MaxStreams int
+	// StreamHeartbeat is how often an idle stream sends a comment; 0 means DefaultStreamHeartbeat.
+	StreamHeartbeat time.Duration
 }
 
 // NewServer returns the caseops HTTP API as an http.Handler. Its series are registered on metrics
@@ -55,12 +61,14 @@ func NewServer(logger *slog.Logger, cfg Config, tokens TokenVerifier, operations
 	e.Pre(guardConnection) // with a Listener: ambiguous framing, and requests a shutdown stopped
 	e.Use(middleware.RecoverWithConfig(middleware.RecoverConfig{DisableStackAll: true, DisablePrintStack: true}))
 	if cfg.RequestTimeout > 0 {
-		e.Use(middleware.ContextTimeoutWithConfig(middleware.ContextTimeoutConfig{Timeout: cfg.RequestTimeout}))
+		// A stream lasts as long as its client stays; each of its queries is bounded by the statement timeout.
+		e.Use(middleware.ContextTimeoutWithConfig(middleware.ContextTimeoutConfig{Timeout: cfg.RequestTimeout,
+			Skipper: func(c echo.Context) bool { return isStreamPath(c.Path()) }}))
 	}
 	// A list or delta page of JSON shrinks to a fifth or less; below 1 KiB gzip's framing would outweigh it.
 	// The metrics handler compresses its own answer.
 	e.Use(middleware.GzipWithConfig(middleware.GzipConfig{MinLength: 1 << 10,
-		Skipper: func(c echo.Context) bool { return c.Path() == "/metrics" }}))
+		Skipper: func(c echo.Context) bool { return c.Path() == "/metrics" || isStreamPath(c.Path()) }}))
 	addRoutes(e, logger, cfg, tokens, operations, schema, metrics, m)
 	for _, r := range e.Routes() {
 		routes[r.Path] = true

@@ -34,6 +34,7 @@ type serveConfig struct {
 	maxConns        int
 	maxBodyBytes    int
 	maxHTTPConns    int
+	maxStreams      int
 	metricsAddr     string
 	pprof           bool
 	logFormat       string
@@ -44,6 +45,10 @@ type serveConfig struct {
 // devAddr is where development mode listens unless --addr or CASEOPS_ADDR says otherwise: loopback, IPv4
 // only (a client that resolves localhost to ::1 first falls back to it).
 const devAddr = "127.0.0.1:8080"
+
+// streamBuffer is how many changes a stream may have waiting to be written before its client is dropped as
+// too slow (it reconnects with Last-Event-ID and catches up from the history): a bound on each stream's memory.
+const streamBuffer = 256
 
 // maxMaxBodyBytes caps --max-body-bytes: the largest valid body is a few KiB, so more only invites abuse.
 const maxMaxBodyBytes = 64 << 20
@@ -87,6 +92,7 @@ func parseServe(args []string, getenv func(string) string, stdout, stderr io.Wri
 	maxConns := s.Int("db-max-conns", "CASEOPS_DB_MAX_CONNS", 16, "most connections in the Postgres pool")
 	maxBodyBytes := s.Int("max-body-bytes", "CASEOPS_MAX_BODY_BYTES", handlers.DefaultMaxBodyBytes, "largest POST or PATCH body accepted, in bytes; larger ones are answered 413")
 	maxHTTPConns := s.Int("max-conns", "CASEOPS_MAX_CONNS", handlers.DefaultMaxConns, "most HTTP connections open at once (each listener); past it an idle one is closed, or the new one is answered 503 (not the Postgres pool: see --db-max-conns)")
+	maxStreams := s.Int("max-streams", "CASEOPS_MAX_STREAMS", handlers.DefaultMaxStreams, "most change streams (.../operations/stream) open at once; past it a new one is answered 503 (each also holds one of --max-conns)")
 	metricsAddr := s.String("metrics-addr", "CASEOPS_METRICS_ADDR", "", "address of a separate listener for /metrics (empty: /metrics is served on --addr)")
 	pprof := s.Bool("pprof", "CASEOPS_PPROF", false, "also serve Go's profiler at /debug/pprof/ on --metrics-addr (which must be set: never on the API's address)")
 	logFormat := s.String("log-format", "CASEOPS_LOG_FORMAT", "json", "log format: json or text")
@@ -96,7 +102,7 @@ func parseServe(args []string, getenv func(string) string, stdout, stderr io.Wri
 	}
 	c = serveConfig{databaseURL: *dbURL, addr: *addr, migrate: *migrate, requestTimeout: *requestTimeout,
 		shutdownTimeout: *shutdownTimeout, startupTimeout: *startupTimeout, maxConns: *maxConns,
-		maxBodyBytes: *maxBodyBytes, maxHTTPConns: *maxHTTPConns, metricsAddr: *metricsAddr, pprof: *pprof, logFormat: *logFormat, jwt: jwt()}
+		maxBodyBytes: *maxBodyBytes, maxHTTPConns: *maxHTTPConns, maxStreams: *maxStreams, metricsAddr: *metricsAddr, pprof: *pprof, logFormat: *logFormat, jwt: jwt()}
 	if err := checkJWT(s, c.jwt); err != nil {
 		return c, s, err
 	}
@@ -120,6 +126,9 @@ func parseServe(args []string, getenv func(string) string, stdout, stderr io.Wri
 	}
 	if c.maxHTTPConns < 1 || c.maxHTTPConns > maxMaxHTTPConns {
 		return c, s, s.Errorf("%s must be from 1 to %d, not %d", s.Source("max-conns"), maxMaxHTTPConns, c.maxHTTPConns)
+	}
+	if c.maxStreams < 1 || c.maxStreams > maxMaxHTTPConns {
+		return c, s, s.Errorf("%s must be from 1 to %d, not %d", s.Source("max-streams"), maxMaxHTTPConns, c.maxStreams)
 	}
 	if c.maxBodyBytes < 1 || c.maxBodyBytes > maxMaxBodyBytes {
 		return c, s, s.Errorf("%s must be from 1 to %d, not %d", s.Source("max-body-bytes"), maxMaxBodyBytes, c.maxBodyBytes)
@@ -271,6 +280,11 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		store.NewPoolCollector(pool))
 	operations := store.New(pool)
+	// The change streams' watcher outlives the requests until shutdown begins; stopping it ends every stream.
+	watcher := store.NewWatcher(operations, logger, streamBuffer)
+	watchCtx, stopWatching := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopWatching()
+	go watcher.Run(watchCtx)
 	// The request log is buffered (see logBuffer); startup and shutdown messages are written at once.
 	requestLog := newLogBuffer(stderr)
 	stopRequestLog := requestLog.start(logFlushInterval)
@@ -280,9 +294,14 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		MaxBodyBytes:   int64(cfg.maxBodyBytes),
 		SchemaVersion:  migrations.LatestVersion(),
 		ServeMetrics:   cfg.metricsAddr == "",
+		Streams:        watcher,
+		MaxStreams:     cfg.maxStreams,
 	}, verifier, operations, operations, metrics)
 
 	servers := []*http.Server{newHTTPServer(api, logger)}
+	// Shutdown waits for handlers, and a stream's lasts while its client stays: stopping the watcher ends every
+	// stream as shutdown begins, and their clients reconnect elsewhere with Last-Event-ID.
+	servers[0].RegisterOnShutdown(stopWatching)
 	addrs := []string{cfg.addr}
 	if cfg.metricsAddr != "" {
 		mux := http.NewServeMux()
