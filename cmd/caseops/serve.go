@@ -48,7 +48,7 @@ const devAddr = "127.0.0.1:8080"
 
 // streamBuffer is how many changes a stream may have waiting to be written before its client is dropped as
 // too slow (it reconnects with Last-Event-ID and catches up from the history): a bound on each stream's memory.
-const streamBuffer = 256
+const streamBuffer = 64
 
 // maxMaxBodyBytes caps --max-body-bytes: the largest valid body is a few KiB, so more only invites abuse.
 const maxMaxBodyBytes = 64 << 20
