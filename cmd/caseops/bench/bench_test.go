@@ -363,3 +363,37 @@ func TestServiceEnvironDropsCaseopsSettings(t *testing.T) {
 		t.Errorf("serviceEnviron = %q, want %q", got, want)
 	}
 }
+
+// With --streams, bench patch holds streams open through the load and reports the delay from PATCH to event.
+func TestPatchWithStreams(t *testing.T) {
+	t.Parallel()
+	verifier, err := auth.NewVerifier(context.Background(), auth.Config{Secret: []byte(testSecret)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := store.New(storetest.NewPool(t))
+	w := store.NewWatcher(st, slog.New(slog.DiscardHandler), 64)
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { w.Run(ctx); close(done) }()
+	api := handlers.NewServer(slog.New(slog.DiscardHandler), handlers.Config{RequestTimeout: 5 * time.Second, Streams: w}, verifier, st, st, nil)
+	srv := httptest.NewServer(api)
+	t.Cleanup(func() { stop(); <-done; srv.Close() })
+
+	var stdout, stderr bytes.Buffer
+	getenv := func(name string) string { return map[string]string{"CASEOPS_JWT_SECRET": testSecret}[name] }
+	err = Run(context.Background(), []string{"patch", "--url", srv.URL, "--operations", "20", "--concurrency", "4",
+		"--duration", "2s", "--streams", "20"}, getenv, &stdout, &stderr)
+	if err != nil {
+		t.Fatalf("bench patch --streams: %v\nstdout:\n%s\nstderr:\n%s", err, &stdout, &stderr)
+	}
+	out := stdout.String()
+	t.Logf("stdout:\n%s", out)
+	m := regexp.MustCompile(`(?m)^streams +20 open; PATCH to event p50 [0-9.]+ ms, p99 [0-9.]+ ms, max [0-9.]+ ms \(([0-9]+) events; ([0-9]+) PATCHes overtaken in their round\)$`).FindStringSubmatch(out)
+	if m == nil {
+		t.Fatalf("no streams line")
+	}
+	if m[1] == "0" || strings.Contains(out, "stream error") {
+		t.Errorf("the measuring stream received no event, or a stream failed")
+	}
+}

@@ -222,7 +222,8 @@ type loadConfig struct {
 	mix            float64 // share of PATCH requests; the rest are GET
 	maxRequests    int64
 	requestTimeout time.Duration
-	serverPID      int // when positive, the server's resident memory and CPU are sampled
+	serverPID      int  // when positive, the server's resident memory and CPU are sampled
+	etags          bool // record each PATCH answer's ETag and time, for the stream delays
 }
 
 // loadResult is what a load run measured. Latency samples are of successful requests only.
@@ -233,6 +234,7 @@ type loadResult struct {
 	firstError string
 	peakRSSKB  int64
 	cpu        cpuUse
+	etags      []etagAt // with loadConfig.etags
 }
 
 func (r *loadResult) requests() int { return len(r.patch) + len(r.get) }
@@ -264,6 +266,7 @@ type worker struct {
 	patch, get []time.Duration
 	errors     map[string]int
 	firstError string
+	etags      []etagAt
 }
 
 // drive sends requests for cfg.duration from cfg.concurrency workers, each to a random operation of paths,
@@ -334,6 +337,9 @@ func (a *api) drive(ctx context.Context, paths []string, cfg loadConfig, progres
 				}
 				if method == http.MethodPatch {
 					w.patch = append(w.patch, took)
+					if cfg.etags {
+						w.etags = append(w.etags, etagAt{etag: etagOf(answer), at: began.Add(took)})
+					}
 				} else {
 					w.get = append(w.get, took)
 				}
@@ -351,6 +357,7 @@ func (a *api) drive(ctx context.Context, paths []string, cfg loadConfig, progres
 	for _, w := range workers {
 		r.patch = append(r.patch, w.patch...)
 		r.get = append(r.get, w.get...)
+		r.etags = append(r.etags, w.etags...)
 		for k, n := range w.errors {
 			r.errors[k] += n
 		}
@@ -465,12 +472,16 @@ func runPatch(ctx context.Context, args []string, getenv func(string) string, st
 	s := newSettings("patch", "patch [flags]", getenv, stdout, stderr)
 	baseURL := s.String("url", "CASEOPS_BENCH_URL", "http://127.0.0.1:8080", "base URL of the running caseops server")
 	serverPID := s.Int("server-pid", "CASEOPS_BENCH_SERVER_PID", 0, "pid of the server process, to report its peak resident memory (VmRSS) and CPU; 0: do not")
+	streams := s.Int("streams", "CASEOPS_BENCH_STREAMS", 0, "change streams to hold open during the load: one receives every change and reports the delay from PATCH to event, the others watch a case the load never touches (each holds one of the server's --max-conns)")
 	lf := addLoadFlags(s)
 	if err := s.Parse(args); err != nil {
 		return err
 	}
 	if err := lf.validate(); err != nil {
 		return err
+	}
+	if *streams < 0 || *streams > 100_000 {
+		return s.Errorf("%s must be from 0 to 100000, not %d", s.Source("streams"), *streams)
 	}
 	if *serverPID < 0 {
 		return s.Errorf("%s must be a process id, not %d", s.Source("server-pid"), *serverPID)
@@ -496,6 +507,7 @@ func runPatch(ctx context.Context, args []string, getenv func(string) string, st
 		tokenFrom = "$CASEOPS_JWT_SECRET"
 	}
 	cfg := lf.config(*serverPID)
+	cfg.etags = *streams > 0
 	a := newAPI(*baseURL, token, cfg.concurrency, cfg.requestTimeout)
 	defer a.close()
 
@@ -510,11 +522,30 @@ func runPatch(ctx context.Context, args []string, getenv func(string) string, st
 	if err != nil {
 		return err
 	}
+	var sw *streamWatch
+	if *streams > 0 {
+		fmt.Fprintf(stderr, "bench: opening %d change streams\n", *streams)
+		if sw, err = a.openStreams(ctx, *streams); err != nil {
+			return err
+		}
+		defer sw.stop()
+	}
 	r, err := a.drive(ctx, paths, cfg, stderr)
 	if err != nil {
 		return err
 	}
 	r.report(stdout)
+	if sw != nil {
+		time.Sleep(time.Second) // the last answers' events are still on their way
+		sw.stop()
+		delays, missing := sw.delays(r.etags)
+		l := summarize(delays)
+		fmt.Fprintf(stdout, "streams      %d open; PATCH to event p50 %s, p99 %s, max %s (%d events; %d PATCHes overtaken in their round)\n",
+			*streams, ms(l.p50), ms(l.p99), ms(l.max), l.count, missing)
+		for _, err := range sw.errs {
+			fmt.Fprintf(stdout, "stream error %v\n", err)
+		}
+	}
 	return nil
 }
 
