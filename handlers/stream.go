@@ -166,13 +166,15 @@ func handleStream(s OperationStore, src StreamSource, sf surface, open *streams,
 				if err := w.comment("heartbeat"); err != nil {
 					return nil
 				}
-			case ch, ok := <-sub.C:
+			case batch, ok := <-sub.C:
 				if !ok {
 					// Fell behind, or the server is stopping: the client reconnects with Last-Event-ID.
 					return nil
 				}
-				if err := w.event(ch); err != nil {
-					return nil
+				for _, ch := range batch {
+					if err := w.event(*ch); err != nil {
+						return nil
+					}
 				}
 			}
 		}

@@ -109,13 +109,14 @@ func (s *Store) CurrentSnapshot(ctx context.Context) (Snapshot, error) {
 }
 
 // Subscription receives the changes of one tenant's operations, or one case's, from the round after the
-// Position it started at. C is closed when the subscriber fell behind (its buffer was full) or the watcher
-// stopped; Dropped tells which.
+// Position it started at, a batch (the subscriber's part of one page of a round, in order) at a time; the
+// changes are shared by every subscriber they concern, and must not be modified. C is closed when the
+// subscriber fell behind (its buffer of batches was full) or the watcher stopped; Dropped tells which.
 type Subscription struct {
 	Tenant string
 	Case   *uuid.UUID
 	Start  Snapshot // changes of rounds after this snapshot arrive on C
-	C      chan StreamChange
+	C      chan []*StreamChange
 
 	w       *Watcher
 	dropped bool // guarded by w.mu
@@ -206,7 +207,7 @@ func (w *Watcher) Subscribe(ctx context.Context, tenant string, caseID *uuid.UUI
 		}
 		w.pos = &now
 	}
-	sub := &Subscription{Tenant: tenant, Case: caseID, Start: *w.pos, C: make(chan StreamChange, w.buffer), w: w}
+	sub := &Subscription{Tenant: tenant, Case: caseID, Start: *w.pos, C: make(chan []*StreamChange, w.buffer), w: w}
 	w.mu.Lock()
 	w.subs[sub] = struct{}{}
 	w.mu.Unlock()
@@ -287,22 +288,28 @@ func (w *Watcher) runRound(ctx context.Context) error {
 	return nil
 }
 
-// deliver hands each change to the subscribers it concerns; a subscriber whose buffer is full is dropped.
+// deliver hands each subscriber its part of a page of changes as one batch, so that a burst (one statement
+// that changed a thousand operations) costs a subscriber one place in its buffer; one whose buffer is full is
+// dropped. The changes themselves are shared: a subscriber that stopped reading holds its batches' pointers.
 func (w *Watcher) deliver(changes []StreamChange) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	for _, c := range changes {
-		for sub := range w.subs {
-			if sub.Tenant != c.Tenant || (sub.Case != nil && *sub.Case != c.Case) {
-				continue
+	for sub := range w.subs {
+		var batch []*StreamChange
+		for i := range changes {
+			if c := &changes[i]; c.Tenant == sub.Tenant && (sub.Case == nil || *sub.Case == c.Case) {
+				batch = append(batch, c)
 			}
-			select {
-			case sub.C <- c:
-			default:
-				sub.dropped = true
-				delete(w.subs, sub)
-				close(sub.C)
-			}
+		}
+		if len(batch) == 0 {
+			continue
+		}
+		select {
+		case sub.C <- batch:
+		default:
+			sub.dropped = true
+			delete(w.subs, sub)
+			close(sub.C)
 		}
 	}
 }

@@ -18,7 +18,7 @@ func TestWatcherDropsSubscribersThatStopReading(t *testing.T) {
 	s, _ := newStore(t)
 	ctx, stop := context.WithCancel(context.Background())
 	defer stop()
-	const buffer, stuck, changes = 8, 1000, 40
+	const buffer, stuck, changes = 4, 1000, 40 // each create its own round: well over 4 batches
 	w := store.NewWatcher(s, slog.New(slog.NewTextHandler(io.Discard, nil)), buffer)
 	done := make(chan struct{})
 	go func() { w.Run(ctx); close(done) }()
@@ -39,26 +39,28 @@ func TestWatcherDropsSubscribersThatStopReading(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	seen := map[string]bool{}
-	read := make(chan struct{})
+	seen := make(chan string, 1000)
 	go func() {
-		defer close(read)
-		for c := range reader.C {
-			seen[c.ID.String()] = true
-			if len(seen) == changes {
-				return
+		for batch := range reader.C {
+			for _, c := range batch {
+				seen <- c.ID.String()
 			}
 		}
 	}()
-	for range changes {
-		if _, err := s.Create(ctx, "t", store.NewOperation{}, audit); err != nil {
+	// Each create waits for its event, so that each is a round of its own: a batch for every subscriber.
+	for i := range changes {
+		op, err := s.Create(ctx, "t", store.NewOperation{}, audit)
+		if err != nil {
 			t.Fatal(err)
 		}
-	}
-	select {
-	case <-read:
-	case <-time.After(30 * time.Second):
-		t.Fatalf("the reading subscriber got %d of %d changes", len(seen), changes)
+		select {
+		case id := <-seen:
+			if id != op.ID.String() {
+				t.Fatalf("change %d: the reader got %s, want %s", i, id, op.ID)
+			}
+		case <-time.After(30 * time.Second):
+			t.Fatalf("the reading subscriber did not get change %d", i)
+		}
 	}
 	for i, sub := range subs {
 		if !sub.Dropped() {

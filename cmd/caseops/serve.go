@@ -46,7 +46,7 @@ type serveConfig struct {
 // only (a client that resolves localhost to ::1 first falls back to it).
 const devAddr = "127.0.0.1:8080"
 
-// streamBuffer is how many changes a stream may have waiting to be written before its client is dropped as
+// streamBuffer is how many rounds of changes a stream may have waiting to be written before its client is dropped as
 // too slow (it reconnects with Last-Event-ID and catches up from the history): a bound on each stream's memory.
 const streamBuffer = 64
 
