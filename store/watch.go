@@ -50,7 +50,13 @@ type ChangesQuery struct {
 // Changes returns, in order, up to q.Top changes of tenant's operations in the round q.From describes, after
 // q.From.AfterSeq; a full page means more may follow.
 func (s *Store) Changes(ctx context.Context, tenant string, q ChangesQuery) ([]StreamChange, error) {
-	return s.changes(ctx, []string{tenant}, q.Case, q.From, q.Top)
+	return readChanges(ctx, s.pool, []string{tenant}, q.Case, q.From, q.Top)
+}
+
+// querier is a pool or one connection.
+type querier interface {
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
 }
 
 // changesSQL lists the operations of tenants $1 that events of transactions visible in $3 but not in $2
@@ -78,12 +84,12 @@ SELECT c.seq, c.tenant_id, coalesce(o.case_id, c.case_id, '00000000-0000-0000-00
 FROM changed c LEFT JOIN case_operations o ON o.tenant_id = c.tenant_id AND o.id = c.operation_id
 ORDER BY c.seq`
 
-func (s *Store) changes(ctx context.Context, tenants []string, inCase *uuid.UUID, from Position, top int) ([]StreamChange, error) {
+func readChanges(ctx context.Context, db querier, tenants []string, inCase *uuid.UUID, from Position, top int) ([]StreamChange, error) {
 	args, cond := []any{tenants, from.Since.String(), from.Until.String(), from.AfterSeq, top}, ""
 	if inCase != nil {
 		args, cond = append(args, *inCase), fmt.Sprintf(deltaCaseCondition, 6)
 	}
-	rows, _ := s.pool.Query(ctx, fmt.Sprintf(changesSQL, cond), args...)
+	rows, _ := db.Query(ctx, fmt.Sprintf(changesSQL, cond), args...)
 	changes, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (StreamChange, error) {
 		var seq int64
 		var tenant string
@@ -97,8 +103,12 @@ func (s *Store) changes(ctx context.Context, tenants []string, inCase *uuid.UUID
 
 // CurrentSnapshot is the database's snapshot now: where a round that starts now ends.
 func (s *Store) CurrentSnapshot(ctx context.Context) (Snapshot, error) {
+	return currentSnapshot(ctx, s.pool)
+}
+
+func currentSnapshot(ctx context.Context, db querier) (Snapshot, error) {
 	var text string
-	if err := s.pool.QueryRow(ctx, `SELECT pg_current_snapshot()::text`).Scan(&text); err != nil {
+	if err := db.QueryRow(ctx, `SELECT pg_current_snapshot()::text`).Scan(&text); err != nil {
 		return Snapshot{}, mapError(err)
 	}
 	snap, err := ParseSnapshot(text)
@@ -153,6 +163,7 @@ type Watcher struct {
 	mu   sync.Mutex
 	subs map[*Subscription]struct{}
 	pos  *Snapshot // where the last round ended; nil while nobody subscribes
+	conn *pgx.Conn // the rounds' own connection, opened by the first; guarded by round
 	// round serializes rounds with the registration of subscribers, so that a subscriber's Start is exactly
 	// the end of the last round it missed.
 	round sync.Mutex
@@ -201,7 +212,7 @@ func (w *Watcher) Subscribe(ctx context.Context, tenant string, caseID *uuid.UUI
 		}
 	}
 	if w.pos == nil { // nobody was subscribed: rounds start now
-		now, err := w.s.CurrentSnapshot(ctx)
+		now, err := onWatcherConn(ctx, w, func(db querier) (Snapshot, error) { return currentSnapshot(ctx, db) })
 		if err != nil {
 			return nil, err
 		}
@@ -216,6 +227,13 @@ func (w *Watcher) Subscribe(ctx context.Context, tenant string, caseID *uuid.UUI
 
 // Run listens and runs rounds until ctx ends, reconnecting the listening connection when it is lost.
 func (w *Watcher) Run(ctx context.Context) {
+	defer func() {
+		w.round.Lock()
+		defer w.round.Unlock()
+		if w.conn != nil {
+			w.conn.Close(context.WithoutCancel(ctx))
+		}
+	}()
 	go w.notifyLoop(ctx)
 	go func() {
 		select {
@@ -267,14 +285,16 @@ func (w *Watcher) runRound(ctx context.Context) error {
 	for t := range tenantSet {
 		tenants = append(tenants, t)
 	}
-	until, err := w.s.CurrentSnapshot(ctx)
+	until, err := onWatcherConn(ctx, w, func(db querier) (Snapshot, error) { return currentSnapshot(ctx, db) })
 	if err != nil {
 		return err
 	}
 	from := Position{Since: *w.pos, Until: until}
 	const page = 500
 	for {
-		changes, err := w.s.changes(ctx, tenants, nil, from, page)
+		changes, err := onWatcherConn(ctx, w, func(db querier) ([]StreamChange, error) {
+			return readChanges(ctx, db, tenants, nil, from, page)
+		})
 		if err != nil {
 			return err
 		}
@@ -286,6 +306,30 @@ func (w *Watcher) runRound(ctx context.Context) error {
 	}
 	w.pos = &until
 	return nil
+}
+
+// onWatcherConn runs f on the watcher's own connection, which rounds use so that they never queue behind
+// requests for the pool; a connection that fails is closed, and the next round opens another. w.round is held.
+func onWatcherConn[T any](ctx context.Context, w *Watcher, f func(querier) (T, error)) (T, error) {
+	var out T
+	err := w.onConn(ctx, func(db querier) (err error) { out, err = f(db); return err })
+	return out, err
+}
+
+func (w *Watcher) onConn(ctx context.Context, f func(querier) error) error {
+	if w.conn == nil || w.conn.IsClosed() {
+		pc, err := w.s.pool.Acquire(ctx)
+		if err != nil {
+			return mapError(err)
+		}
+		w.conn = pc.Hijack()
+	}
+	err := f(w.conn)
+	if err != nil {
+		w.conn.Close(context.WithoutCancel(ctx))
+		w.conn = nil
+	}
+	return err
 }
 
 // deliver hands each subscriber its part of a page of changes as one batch, so that a burst (one statement
