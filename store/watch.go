@@ -23,6 +23,10 @@ import (
 // NotifyChannel is the channel writes notify and watchers listen on.
 const NotifyChannel = "caseops_changes"
 
+// NotifyApplication is the application_name of the connection a process notifies NotifyChannel on; the
+// watcher's other connections are "caseops listen" and "caseops change streams".
+const NotifyApplication = "caseops notify"
+
 // Position is a place in the stream of changes: in the round (Since, Until], after the change whose last
 // event has AfterSeq (0: before the round's first change).
 type Position struct {
@@ -308,6 +312,15 @@ func (w *Watcher) runRound(ctx context.Context) error {
 	return nil
 }
 
+// dial opens a connection of the watcher's own, outside the pool (whose connections are the requests'), with
+// the pool's settings and application_name app.
+func (w *Watcher) dial(ctx context.Context, app string) (*pgx.Conn, error) {
+	cfg := w.s.pool.Config().ConnConfig.Copy()
+	cfg.RuntimeParams["application_name"] = app
+	conn, err := pgx.ConnectConfig(ctx, cfg)
+	return conn, mapError(err)
+}
+
 // onWatcherConn runs f on the watcher's own connection, which rounds use so that they never queue behind
 // requests for the pool; a connection that fails is closed, and the next round opens another. w.round is held.
 func onWatcherConn[T any](ctx context.Context, w *Watcher, f func(querier) (T, error)) (T, error) {
@@ -318,11 +331,11 @@ func onWatcherConn[T any](ctx context.Context, w *Watcher, f func(querier) (T, e
 
 func (w *Watcher) onConn(ctx context.Context, f func(querier) error) error {
 	if w.conn == nil || w.conn.IsClosed() {
-		pc, err := w.s.pool.Acquire(ctx)
+		conn, err := w.dial(ctx, "caseops change streams")
 		if err != nil {
-			return mapError(err)
+			return err
 		}
-		w.conn = pc.Hijack()
+		w.conn = conn
 	}
 	err := f(w.conn)
 	if err != nil {
@@ -363,16 +376,40 @@ func (w *Watcher) deliver(changes []StreamChange) {
 const notifyCoalesce = 5 * time.Millisecond
 
 // notifyLoop sends one NOTIFY for every burst of this process's writes: at most one is in flight, and
-// writes made meanwhile are covered by the next.
+// writes made meanwhile are covered by the next. It has a connection of its own (application_name
+// NotifyApplication), opened at the first write, so that a notification never takes a connection from the
+// requests, nor waits for one.
 func (w *Watcher) notifyLoop(ctx context.Context) {
+	var conn *pgx.Conn
+	defer func() {
+		if conn != nil {
+			conn.Close(context.WithoutCancel(ctx))
+		}
+	}()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-w.tell:
 		}
-		if _, err := w.s.pool.Exec(ctx, `SELECT pg_notify($1, '')`, NotifyChannel); err != nil && ctx.Err() == nil {
+		err := func() error {
+			ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			defer cancel()
+			if conn == nil {
+				var err error
+				if conn, err = w.dial(ctx, NotifyApplication); err != nil {
+					return err
+				}
+			}
+			_, err := conn.Exec(ctx, `SELECT pg_notify($1, '')`, NotifyChannel)
+			return err
+		}()
+		if err != nil && ctx.Err() == nil {
 			w.logger.Warn("could not notify change streams", slog.String("error", err.Error()))
+			if conn != nil {
+				conn.Close(context.WithoutCancel(ctx))
+				conn = nil
+			}
 			w.kick() // this process's own subscribers still learn of its writes
 		}
 		select {
@@ -403,11 +440,10 @@ func (w *Watcher) listenLoop(ctx context.Context) {
 }
 
 func (w *Watcher) listen(ctx context.Context) error {
-	pc, err := w.s.pool.Acquire(ctx)
+	conn, err := w.dial(ctx, "caseops listen")
 	if err != nil {
 		return err
 	}
-	conn := pc.Hijack() // the listening connection is the watcher's, never handed to a request
 	defer conn.Close(context.WithoutCancel(ctx))
 	if _, err := conn.Exec(ctx, "LISTEN "+pgx.Identifier{NotifyChannel}.Sanitize()); err != nil {
 		return err

@@ -14,6 +14,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/caseops/caseops/store"
 	"github.com/caseops/caseops/store/storetest"
 )
 
@@ -132,7 +133,9 @@ func TestFrozenDatabaseCommitsNoWriteAnswered503(t *testing.T) {
 	waitFor(t, 10*time.Second, func() bool {
 		return count(`SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`) == 2
 	}, "both PATCHes to wait for the row lock")
-	rows, _ := admin.Query(ctx, `SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()`)
+	// The connection the service notifies change streams on is its own, never a request's.
+	rows, _ := admin.Query(ctx, `SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()
+		AND application_name <> $1`, store.NotifyApplication)
 	pids, err := pgx.CollectRows(rows, pgx.RowTo[int])
 	if err != nil || len(pids) != 2 {
 		t.Fatalf("the service's backends: %v, %v; want its 2 pooled connections", pids, err)
