@@ -339,3 +339,25 @@ func TestStreamLimit(t *testing.T) {
 	}, "the closed stream to be counted out")
 	s.openStream("/beta/tagOperations/stream")
 }
+
+// The watcher's connections are lost (a failover, an administrator's pg_terminate_backend): the open stream
+// stays open, and a change made while they were gone arrives once they are back.
+func TestStreamSurvivesLostConnections(t *testing.T) {
+	t.Parallel()
+	s := newStreamServer(t, nil, handlers.Config{})
+	ctx := context.Background()
+	st := s.openStream("/beta/tagOperations/stream")
+	a := s.create(`{}`)["id"].(string)
+	assertValues(t, "before", dataOf(st.take(1)), []any{s.entity(t, a)})
+
+	var n int
+	if err := s.pool.QueryRow(ctx, `SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = current_database()
+		AND application_name IN ('caseops listen', 'caseops change streams', 'caseops notify')`).Scan(&n); err != nil || n != 3 {
+		t.Fatalf("terminated %d of the watcher's 3 connections: %v", n, err)
+	}
+	if r := s.do("PATCH", "/beta/tagOperations/"+a, `{"percentProgress": 3}`); r.status != 200 {
+		t.Fatal(r.status)
+	}
+	assertValues(t, "after the connections came back", dataOf(st.take(1)), []any{s.entity(t, a)})
+	st.quiet("after")
+}

@@ -164,10 +164,11 @@ type Watcher struct {
 	wanted chan struct{} // closed by the first Subscribe: a process nobody watches holds no listening connection
 	once   sync.Once
 
-	mu   sync.Mutex
-	subs map[*Subscription]struct{}
-	pos  *Snapshot // where the last round ended; nil while nobody subscribes
-	conn *pgx.Conn // the rounds' own connection, opened by the first; guarded by round
+	mu      sync.Mutex
+	subs    map[*Subscription]struct{}
+	stopped bool      // Run has returned: no subscription would ever be served
+	pos     *Snapshot // where the last round ended; nil while nobody subscribes
+	conn    *pgx.Conn // the rounds' own connection, opened by the first; guarded by round
 	// round serializes rounds with the registration of subscribers, so that a subscriber's Start is exactly
 	// the end of the last round it missed.
 	round sync.Mutex
@@ -224,8 +225,11 @@ func (w *Watcher) Subscribe(ctx context.Context, tenant string, caseID *uuid.UUI
 	}
 	sub := &Subscription{Tenant: tenant, Case: caseID, Start: *w.pos, C: make(chan []*StreamChange, w.buffer), w: w}
 	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.stopped {
+		return nil, fmt.Errorf("change streams are stopping: %w", ErrUnavailable)
+	}
 	w.subs[sub] = struct{}{}
-	w.mu.Unlock()
 	return sub, nil
 }
 
@@ -247,6 +251,7 @@ func (w *Watcher) Run(ctx context.Context) {
 		}
 	}()
 	defer w.closeAll()
+	retry := 200 * time.Millisecond
 	for {
 		select {
 		case <-ctx.Done():
@@ -256,17 +261,30 @@ func (w *Watcher) Run(ctx context.Context) {
 		w.round.Lock()
 		err := w.runRound(ctx)
 		w.round.Unlock()
-		if err != nil && ctx.Err() == nil {
-			w.logger.Warn("change stream round failed; retrying", slog.String("error", err.Error()))
-			time.Sleep(200 * time.Millisecond)
-			w.kick()
+		if err == nil {
+			retry = 200 * time.Millisecond
+			continue
 		}
+		if ctx.Err() != nil {
+			return
+		}
+		// The database is away: the streams stay open and the round is tried again, less often the longer it
+		// lasts; once it answers, the round reports everything committed meanwhile.
+		w.logger.Warn("change stream round failed; retrying", slog.String("error", err.Error()), slog.Duration("in", retry))
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(retry):
+		}
+		retry = min(2*retry, 5*time.Second)
+		w.kick()
 	}
 }
 
 func (w *Watcher) closeAll() {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	w.stopped = true
 	for sub := range w.subs {
 		delete(w.subs, sub)
 		close(sub.C)
