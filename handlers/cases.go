@@ -3,9 +3,7 @@ package handlers
 import (
 	"net/url"
 
-	"bytes"
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"github.com/caseops/caseops/handlers/odata"
 	"net/http"
@@ -319,8 +317,8 @@ func handleListCases(s CaseStore, version string) echo.HandlerFunc {
 		for i, k := range cases {
 			if i == top {
 				last := cases[top-1]
-				b, _ := json.Marshal(caseToken{Created: last.CreatedDateTime.UnixMicro(), ID: last.ID}) // always marshals
-				out.NextLink = casesURL(c, version) + "?$top=" + itoa(top) + "&$skiptoken=" + base64.RawURLEncoding.EncodeToString(b)
+				token := encodeToken(caseToken{Created: last.CreatedDateTime.UnixMicro(), ID: last.ID})
+				out.NextLink = casesURL(c, version) + "?$top=" + itoa(top) + "&$skiptoken=" + token
 				if filterText != "" {
 					out.NextLink += "&$filter=" + url.QueryEscape(filterText)
 				}
@@ -348,14 +346,8 @@ var caseQueryPropertyNames = enumStrings(store.CaseFields)
 
 func decodeCaseToken(s string) (*store.CaseCursor, error) {
 	invalid := badRequest("$skiptoken", "$skiptoken is not one this service issued; follow @odata.nextLink as it is.")
-	b, err := base64.RawURLEncoding.DecodeString(s)
-	if err != nil {
-		return nil, invalid
-	}
 	var tok caseToken
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&tok); err != nil || dec.More() || tok.ID == uuid.Nil || !store.TimeInRange(tok.Created) {
+	if !decodeToken(s, &tok) || tok.ID == uuid.Nil || !store.TimeInRange(tok.Created) {
 		return nil, invalid
 	}
 	return &store.CaseCursor{Created: time.UnixMicro(tok.Created).UTC(), ID: tok.ID}, nil

@@ -1,8 +1,6 @@
 package handlers
 
 import (
-	"bytes"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -30,22 +28,15 @@ const deltaTokenVersion = 1
 
 func encodeDeltaToken(t deltaToken) string {
 	t.Version = deltaTokenVersion
-	b, _ := json.Marshal(t) // strings and a UUID always marshal
-	return base64.RawURLEncoding.EncodeToString(b)
+	return encodeToken(t)
 }
 
 // decodeDeltaToken reads the token of option ($skiptoken or $deltatoken) into the query it continues.
 func decodeDeltaToken(option, s string) (store.DeltaQuery, error) {
 	invalid := badRequest(option, option+" is not one this service issued for delta; follow @odata.nextLink or @odata.deltaLink as it is.")
 	var q store.DeltaQuery
-	b, err := base64.RawURLEncoding.DecodeString(s)
-	if err != nil {
-		return q, invalid
-	}
 	var t deltaToken
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&t); err != nil || dec.More() || t.Version != deltaTokenVersion {
+	if !decodeToken(s, &t) || t.Version != deltaTokenVersion {
 		return q, invalid
 	}
 	snapshot := func(text string) (*store.Snapshot, bool) {

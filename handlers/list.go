@@ -3,7 +3,6 @@ package handlers
 import (
 	"bytes"
 	"crypto/sha256"
-	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -302,20 +301,13 @@ func encodeListToken(cur store.Cursor, digest string) string {
 		}
 		tok.Keys = append(tok.Keys, tv)
 	}
-	b, _ := json.Marshal(tok) // strings, numbers and a UUID always marshal
-	return base64.RawURLEncoding.EncodeToString(b)
+	return encodeToken(tok)
 }
 
 func decodeListToken(s, digest string) (store.Cursor, error) {
 	invalid := badRequest("$skiptoken", "$skiptoken is not one this service issued; follow @odata.nextLink as it is.")
-	b, err := base64.RawURLEncoding.DecodeString(s)
-	if err != nil {
-		return store.Cursor{}, invalid
-	}
 	var tok listToken
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&tok); err != nil || dec.More() || tok.Version != listTokenVersion || tok.ID == uuid.Nil {
+	if !decodeToken(s, &tok) || tok.Version != listTokenVersion || tok.ID == uuid.Nil {
 		return store.Cursor{}, invalid
 	}
 	if tok.Digest != digest {

@@ -3,7 +3,6 @@ package handlers
 import (
 	"bytes"
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -47,20 +46,13 @@ type streamPosition struct {
 }
 
 func encodeStreamPosition(p store.Position) string {
-	b, _ := json.Marshal(streamPosition{Version: streamPositionVersion, Since: p.Since.String(), Until: p.Until.String(), AfterSeq: p.AfterSeq})
-	return base64.RawURLEncoding.EncodeToString(b)
+	return encodeToken(streamPosition{Version: streamPositionVersion, Since: p.Since.String(), Until: p.Until.String(), AfterSeq: p.AfterSeq})
 }
 
 func decodeStreamPosition(s string) (store.Position, error) {
 	invalid := badRequest("Last-Event-ID", "Last-Event-ID is not an event id this service sent; reconnect without it, or with the id of the last event received.")
-	b, err := base64.RawURLEncoding.DecodeString(s)
-	if err != nil {
-		return store.Position{}, invalid
-	}
 	var sp streamPosition
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&sp); err != nil || dec.More() || sp.Version != streamPositionVersion || sp.AfterSeq < 0 {
+	if !decodeToken(s, &sp) || sp.Version != streamPositionVersion || sp.AfterSeq < 0 {
 		return store.Position{}, invalid
 	}
 	since, err1 := store.ParseSnapshot(sp.Since)
