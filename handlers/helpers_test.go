@@ -59,14 +59,18 @@ func newTestServer(t testing.TB) *testServer {
 
 func newTestServerOn(t testing.TB, pool *pgxpool.Pool) *testServer {
 	t.Helper()
-	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	return newServerWith(t, store.New(pool), pool, handlers.Config{})
+}
+
+// newServerWith serves st over pool with cfg, and a request timeout of 5 s.
+func newServerWith(t testing.TB, st *store.Store, pool *pgxpool.Pool, cfg handlers.Config) *testServer {
+	t.Helper()
 	verifier, err := auth.NewVerifier(context.Background(), auth.Config{Secret: testSecret})
 	if err != nil {
 		t.Fatal(err)
 	}
-	st := store.New(pool)
-	api := handlers.NewServer(logger, handlers.Config{RequestTimeout: 5 * time.Second}, verifier, st, st, nil)
-	srv := httptest.NewServer(api)
+	cfg.RequestTimeout = 5 * time.Second
+	srv := httptest.NewServer(handlers.NewServer(slog.New(slog.NewTextHandler(io.Discard, nil)), cfg, verifier, st, st, nil))
 	t.Cleanup(srv.Close)
 	return &testServer{t: t, url: srv.URL, pool: pool, token: devToken(t)}
 }

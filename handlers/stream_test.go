@@ -7,7 +7,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -27,20 +26,14 @@ func newStreamServer(t *testing.T, pool *pgxpool.Pool, cfg handlers.Config) *tes
 	if pool == nil {
 		pool = storetest.NewPool(t)
 	}
-	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	verifier, err := auth.NewVerifier(context.Background(), auth.Config{Secret: testSecret})
-	if err != nil {
-		t.Fatal(err)
-	}
 	st := store.New(pool)
-	w := store.NewWatcher(st, logger, 64)
+	w := store.NewWatcher(st, slog.New(slog.NewTextHandler(io.Discard, nil)), 64)
 	ctx, stop := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { w.Run(ctx); close(done) }()
-	cfg.RequestTimeout, cfg.Streams = 5*time.Second, w
-	srv := httptest.NewServer(handlers.NewServer(logger, cfg, verifier, st, st, nil))
-	t.Cleanup(func() { stop(); <-done; srv.Close() })
-	return &testServer{t: t, url: srv.URL, pool: pool, token: devToken(t)}
+	t.Cleanup(func() { stop(); <-done }) // runs after the server is closed: cleanups run last registered first
+	cfg.Streams = w
+	return newServerWith(t, st, pool, cfg)
 }
 
 // sseEvent is one event of a stream: its id and its data, decoded.
