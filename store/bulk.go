@@ -254,7 +254,7 @@ type owedIndex struct {
 // by serve and migrate up, so a row written by anyone else must not make them run anything but these.
 var (
 	deferredTables      = map[string]bool{"case_operations": true, "case_operation_events": true}
-	createIndexShape    = regexp.MustCompile(`^CREATE (UNIQUE )?INDEX (\w+) ON (public\.)?(\w+) USING btree \(`)
+	createIndexShape    = regexp.MustCompile(`^CREATE (UNIQUE )?INDEX (\w+) ON (public\.)?(\w+) USING (?:btree|brin) \(`)
 	addConstraintShape  = regexp.MustCompile(`^ALTER TABLE (\w+) ADD CONSTRAINT "\w+" (PRIMARY KEY|UNIQUE) USING INDEX (\w+)$`)
 	commentOnIndexShape = regexp.MustCompile(`^COMMENT ON INDEX (\w+) IS '([^']|'')*'$`)
 )
