@@ -132,12 +132,12 @@ func handleDelta(s OperationStore, sf surface) echo.HandlerFunc {
 			}
 		}
 		out := deltaJSON{Context: sf.contextURL(c, caseID), Value: make([]json.RawMessage, len(page.Changes))}
-		includeUnknown := sf.includeUnknown(c)
+		prefs := sf.prefs(c)
 		for i, ch := range page.Changes {
 			if op := ch.Operation; op != nil {
-				out.Value[i] = selectJSON(sf.toJSON(*op, "", includeUnknown), nil)
+				out.Value[i] = selectJSON(sf.toJSON(*op, "", prefs), nil)
 				if sf.cased {
-					out.Value[i] = appendOwnProperties(out.Value[i], *op, nil, includeUnknown)
+					out.Value[i] = appendOwnProperties(out.Value[i], *op, nil, prefs.includeUnknown)
 				}
 				continue
 			}

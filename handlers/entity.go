@@ -18,6 +18,7 @@ type operationJSON struct {
 	Context           string           `json:"@odata.context,omitempty"`
 	Type              string           `json:"@odata.type"`
 	ETag              string           `json:"@odata.etag"`
+	LastModified      string           `json:"@caseops.lastModifiedDateTime,omitempty"`
 	ID                string           `json:"id"`
 	CreatedDateTime   string           `json:"createdDateTime"`
 	CompletedDateTime *string          `json:"completedDateTime"`

@@ -376,11 +376,11 @@ func handleListOperations(s OperationStore, sf surface) echo.HandlerFunc {
 			context += "(" + strings.Join(uniqueStrings(opts.fields), ",") + ")"
 		}
 		out := listJSON{Context: context, Count: page.Count, Value: make([]json.RawMessage, len(page.Operations))}
-		includeUnknown := sf.includeUnknown(c)
+		prefs := sf.prefs(c)
 		for i, op := range page.Operations {
-			out.Value[i] = selectJSON(sf.toJSON(op, "", includeUnknown), opts.fields)
+			out.Value[i] = selectJSON(sf.toJSON(op, "", prefs), opts.fields)
 			if sf.cased {
-				out.Value[i] = appendOwnProperties(out.Value[i], op, opts.fields, includeUnknown)
+				out.Value[i] = appendOwnProperties(out.Value[i], op, opts.fields, prefs.includeUnknown)
 			}
 		}
 		if page.Next != nil {
@@ -449,7 +449,7 @@ func selectJSON(j operationJSON, fields []string) json.RawMessage {
 		b, _ := json.Marshal(j) // operationJSON always marshals
 		return b
 	}
-	want := map[string]bool{"@odata.type": true, "@odata.etag": true, "id": true}
+	want := map[string]bool{"@odata.type": true, "@odata.etag": true, "id": true, lastModifiedAnnotation: j.LastModified != ""}
 	for _, f := range fields {
 		want[f] = true
 	}
@@ -457,7 +457,7 @@ func selectJSON(j operationJSON, fields []string) json.RawMessage {
 		name  string
 		value any
 	}{
-		{"@odata.type", j.Type}, {"@odata.etag", j.ETag}, {"id", j.ID}, {"createdDateTime", j.CreatedDateTime},
+		{"@odata.type", j.Type}, {"@odata.etag", j.ETag}, {lastModifiedAnnotation, j.LastModified}, {"id", j.ID}, {"createdDateTime", j.CreatedDateTime},
 		{"completedDateTime", j.CompletedDateTime}, {"percentProgress", j.PercentProgress}, {"status", j.Status},
 		{"action", j.Action}, {"createdBy", j.CreatedBy}, {"resultInfo", j.ResultInfo},
 	}

@@ -24,6 +24,8 @@ type OperationStore interface {
 	Count(ctx context.Context, tenant string, q store.ListQuery) (int64, error)
 	Delta(ctx context.Context, tenant string, q store.DeltaQuery) (store.DeltaPage, error)
 	Changes(ctx context.Context, tenant string, q store.ChangesQuery) ([]store.StreamChange, error)
+	History(ctx context.Context, tenant string, q store.HistoryQuery) (store.HistoryPage, error)
+	Overview(ctx context.Context, tenant string, caseID uuid.UUID) (store.Overview, error)
 	// The *InCase methods reach an operation only through its case; uuid.Nil is any case of the tenant.
 	GetInCase(ctx context.Context, tenant string, caseID, id uuid.UUID) (store.Operation, error)
 	PatchInCase(ctx context.Context, tenant string, caseID, id uuid.UUID, p store.Patch, a store.Audit) (store.Operation, store.PatchResult, error)
@@ -54,8 +56,8 @@ func pathID(c echo.Context) (uuid.UUID, error) {
 // writeOperation answers with one entity and its ETag.
 func (sf surface) writeOperation(c echo.Context, status int, caseID uuid.UUID, op store.Operation) error {
 	c.Response().Header().Set("ETag", etag(op.Revision()))
-	includeUnknown := sf.includeUnknown(c)
-	j := sf.toJSON(op, sf.contextURL(c, caseID)+"/$entity", includeUnknown)
+	prefs := sf.prefs(c)
+	j := sf.toJSON(op, sf.contextURL(c, caseID)+"/$entity", prefs)
 	if !sf.cased {
 		return writeJSON(c, status, j)
 	}
@@ -63,7 +65,7 @@ func (sf surface) writeOperation(c echo.Context, status int, caseID uuid.UUID, o
 	if err != nil {
 		return err
 	}
-	return c.JSONBlob(status, appendOwnProperties(b, op, nil, includeUnknown))
+	return c.JSONBlob(status, appendOwnProperties(b, op, nil, prefs.includeUnknown))
 }
 
 func handleCreateOperation(s OperationStore, sf surface, maxBodyBytes int64) echo.HandlerFunc {

@@ -128,7 +128,7 @@ func handleStream(s OperationStore, src StreamSource, sf surface, open *streams,
 		}
 
 		w := &eventWriter{c: c, rc: http.NewResponseController(c.Response().Writer), sf: sf, fields: opts.fields,
-			filter: opts.query.Filter, includeUnknown: sf.includeUnknown(c)}
+			filter: opts.query.Filter, prefs: sf.prefs(c)}
 		h := c.Response().Header()
 		h.Set("Content-Type", "text/event-stream")
 		h.Set("Cache-Control", "no-cache")
@@ -175,13 +175,13 @@ func handleStream(s OperationStore, src StreamSource, sf surface, open *streams,
 
 // eventWriter renders changes as a stream's events.
 type eventWriter struct {
-	c              echo.Context
-	rc             *http.ResponseController
-	sf             surface
-	fields         []string
-	filter         store.Filter
-	includeUnknown bool
-	buf            bytes.Buffer
+	c      echo.Context
+	rc     *http.ResponseController
+	sf     surface
+	fields []string
+	filter store.Filter
+	prefs  renderPrefs
+	buf    bytes.Buffer
 }
 
 func (w *eventWriter) catchUp(ctx context.Context, s OperationStore, tenant string, inCase *uuid.UUID, from store.Position) error {
@@ -211,9 +211,9 @@ func (w *eventWriter) event(ch store.StreamChange) error {
 		if w.filter != nil && !store.Matches(w.filter, *op) {
 			return nil
 		}
-		data = selectJSON(w.sf.toJSON(*op, "", w.includeUnknown), w.fields)
+		data = selectJSON(w.sf.toJSON(*op, "", w.prefs), w.fields)
 		if w.sf.cased {
-			data = appendOwnProperties(data, *op, w.fields, w.includeUnknown)
+			data = appendOwnProperties(data, *op, w.fields, w.prefs.includeUnknown)
 		}
 	} else {
 		r := removedJSON{ID: ch.ID.String()}

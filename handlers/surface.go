@@ -82,28 +82,42 @@ func (sf surface) contextURL(c echo.Context, caseID uuid.UUID) string {
 }
 
 // toJSON renders op in the surface's namespace. On the security paths a caseAction member Graph added after
-// unknownFutureValue is sent as unknownFutureValue unless includeUnknown (CONTRACT section 9).
-func (sf surface) toJSON(op store.Operation, context string, includeUnknown bool) operationJSON {
+// unknownFutureValue is sent as unknownFutureValue unless the client asked for it (CONTRACT section 9).
+func (sf surface) toJSON(op store.Operation, context string, p renderPrefs) operationJSON {
 	j := toJSON(op, context)
+	if p.lastModified {
+		j.LastModified = formatTime(op.LastModifiedDateTime)
+	}
 	if !sf.cased && op.Type == "ediscoveryTagOperation" {
 		// The older routes name a tag operation as they always have, wherever it was created.
 		j.Type = store.TagOperationODataType
 	}
 	if sf.cased {
 		j.Type = store.SecurityODataTypePrefix + op.Type
-		j.Action = store.Action(renderAction(op.Action, includeUnknown))
+		j.Action = store.Action(renderAction(op.Action, p.includeUnknown))
 	}
 	return j
 }
 
-// includeUnknown reads Prefer: include-unknown-enum-members on the security paths, and says in
-// Preference-Applied that it was honoured.
-func (sf surface) includeUnknown(c echo.Context) bool {
-	if !sf.cased || !prefersUnknownEnumMembers(c.Request().Header) {
-		return false
+// renderPrefs are the Prefer preferences that change how an operation is rendered.
+type renderPrefs struct {
+	includeUnknown bool // evolvable enum members by name (the security paths only)
+	lastModified   bool // the @caseops.lastModifiedDateTime annotation
+}
+
+// prefs reads the rendering preferences of the request, and says in Preference-Applied which it honours.
+func (sf surface) prefs(c echo.Context) renderPrefs {
+	var p renderPrefs
+	h := c.Request().Header
+	if sf.cased && prefersUnknownEnumMembers(h) {
+		p.includeUnknown = true
+		c.Response().Header().Add("Preference-Applied", preferIncludeUnknownEnumMembers)
 	}
-	c.Response().Header().Add("Preference-Applied", preferIncludeUnknownEnumMembers)
-	return true
+	if applied, ok := prefersLastModifiedAnnotation(h); ok {
+		p.lastModified = true
+		c.Response().Header().Add("Preference-Applied", applied)
+	}
+	return p
 }
 
 // whichNotFound tells, on a case's path, an operation the case does not hold from a case that does not exist:

@@ -30,6 +30,54 @@ func prefersUnknownEnumMembers(h http.Header) bool {
 	return false
 }
 
+// lastModifiedAnnotation is the instance annotation that carries when an operation last changed, which Graph's
+// caseOperation has no property for; a client asks for it with Prefer: odata.include-annotations.
+const lastModifiedAnnotation = "@caseops.lastModifiedDateTime"
+
+// prefersLastModifiedAnnotation reports whether a Prefer header of h asks for odata.include-annotations with a
+// pattern that takes lastModifiedAnnotation ("*", "caseops.*" or its name; OData 4.01 §8.2.8.4), and the
+// preference to echo in Preference-Applied.
+func prefersLastModifiedAnnotation(h http.Header) (string, bool) {
+	for _, v := range h.Values("Prefer") {
+		for _, pref := range splitUnquoted(v) {
+			name, value, _ := strings.Cut(pref, "=")
+			if !strings.EqualFold(strings.TrimSpace(name), "odata.include-annotations") {
+				continue
+			}
+			value = strings.Trim(strings.TrimSpace(value), `"`)
+			included := false
+			for _, pattern := range strings.Split(value, ",") {
+				switch strings.TrimSpace(pattern) {
+				case "*", "caseops.*", lastModifiedAnnotation[1:]:
+					included = true
+				case "-*", "-caseops.*", "-" + lastModifiedAnnotation[1:]:
+					return "", false // an exclusion wins
+				}
+			}
+			if included {
+				return `odata.include-annotations="` + value + `"`, true
+			}
+		}
+	}
+	return "", false
+}
+
+// splitUnquoted splits a Prefer header's preferences at the commas outside quoted values.
+func splitUnquoted(s string) []string {
+	var parts []string
+	quoted, start := false, 0
+	for i, r := range s {
+		switch {
+		case r == '"':
+			quoted = !quoted
+		case r == ',' && !quoted:
+			parts = append(parts, s[start:i])
+			start = i + 1
+		}
+	}
+	return append(parts, s[start:])
+}
+
 // renderAction is the caseAction a security route answers with.
 func renderAction(a store.Action, includeUnknown bool) string {
 	if a.Evolvable() && !includeUnknown {
