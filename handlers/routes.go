@@ -29,7 +29,9 @@ func addRoutes(e *echo.Echo, logger *slog.Logger, cfg Config, tokens TokenVerifi
 	api.add(http.MethodGet, "/beta/tagOperations/delta", handleDelta(operations, legacy), read...)
 	api.add(http.MethodGet, "/beta/tagOperations/delta()", handleDelta(operations, legacy), read...)
 	api.add(http.MethodGet, "/beta/tagOperations/stream", handleStream(operations, cfg.Streams, legacy, open, m, heartbeat), read...)
+	api.add(http.MethodGet, "/beta/tagOperations/overview", handleOverview(operations, legacy), read...)
 	api.add(http.MethodGet, "/beta/tagOperations/:id", handleGetOperation(operations, legacy), read...)
+	api.add(http.MethodGet, "/beta/tagOperations/:id/history", handleHistory(operations, legacy), read...)
 	api.add(http.MethodPatch, "/beta/tagOperations/:id", handlePatchOperation(operations, legacy, m, cfg.MaxBodyBytes, false), write...)
 	api.add(http.MethodDelete, "/beta/tagOperations/:id", handleDeleteOperation(operations, legacy), write...)
 	// The seed page's own request: the body's id names the operation.
@@ -54,9 +56,18 @@ func addRoutes(e *echo.Echo, logger *slog.Logger, cfg Config, tokens TokenVerifi
 		api.add(http.MethodGet, cases+"/:caseId/operations/delta", handleDelta(operations, inCase), read...)
 		api.add(http.MethodGet, cases+"/:caseId/operations/delta()", handleDelta(operations, inCase), read...)
 		api.add(http.MethodGet, cases+"/:caseId/operations/stream", handleStream(operations, cfg.Streams, inCase, open, m, heartbeat), read...)
+		api.add(http.MethodGet, cases+"/:caseId/operations/overview", handleOverview(operations, inCase), read...)
 		api.add(http.MethodGet, cases+"/:caseId/operations/:id", handleGetOperation(operations, inCase), read...)
+		api.add(http.MethodGet, cases+"/:caseId/operations/:id/history", handleHistory(operations, inCase), read...)
 		api.add(http.MethodPatch, cases+"/:caseId/operations/:id", handlePatchOperation(operations, inCase, m, cfg.MaxBodyBytes, false), write...)
 		api.add(http.MethodDelete, cases+"/:caseId/operations/:id", handleDeleteOperation(operations, inCase), write...)
+	}
+
+	// The dashboard: its files need no token; the page signs in and sends one with every API request.
+	api.add(http.MethodGet, "/", handleDashboardAsset("index.html"))
+	api.add(http.MethodGet, "/dashboard/:file", handleDashboardAsset(""))
+	if cfg.SignIn != nil {
+		api.add(http.MethodPost, "/dashboard/signin", handleSignIn(cfg.SignIn))
 	}
 
 	// Service endpoints: no token, for load balancers, orchestrators and scrapers.

@@ -13,6 +13,8 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/caseops/caseops/handlers/dashboard"
 )
 
 // Config is what the HTTP layer needs to know beyond its dependencies.
@@ -31,6 +33,8 @@ type Config struct {
 	Streams StreamSource
 	// MaxStreams bounds the streams open at once (503 past it); 0 means DefaultMaxStreams.
 	MaxStreams int
+	// SignIn, in development mode, exchanges the one-time code of the dashboard's sign-in link for the token.
+	SignIn *dashboard.SignIn
 	// StreamHeartbeat is how often an idle stream sends a comment; 0 means DefaultStreamHeartbeat.
 	StreamHeartbeat time.Duration
 }

@@ -493,7 +493,7 @@ func TestServeMaxTokenLifetime(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			v, err := newVerifier(t.Context(), c.jwt, slog.New(slog.DiscardHandler), io.Discard)
+			v, _, err := newVerifier(t.Context(), c.jwt, slog.New(slog.DiscardHandler), io.Discard)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -514,7 +514,7 @@ func TestServeMaxTokenLifetime(t *testing.T) {
 	}
 
 	var stderr bytes.Buffer
-	v, err := newVerifier(t.Context(), jwtConfig{maxLifetime: time.Hour}, slog.New(slog.DiscardHandler), &stderr)
+	v, _, err := newVerifier(t.Context(), jwtConfig{maxLifetime: time.Hour}, slog.New(slog.DiscardHandler), &stderr)
 	if err != nil {
 		t.Fatal(err)
 	}

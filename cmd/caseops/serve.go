@@ -19,6 +19,7 @@ import (
 	"github.com/caseops/caseops/cmd/caseops/internal/settings"
 	"github.com/caseops/caseops/handlers"
 	"github.com/caseops/caseops/handlers/auth"
+	"github.com/caseops/caseops/handlers/dashboard"
 	"github.com/caseops/caseops/migrations"
 	"github.com/caseops/caseops/store"
 	"github.com/caseops/caseops/store/redact"
@@ -225,9 +226,16 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		return err
 	}
 	logger := newLogger(cfg.logFormat, stderr)
-	verifier, err := newVerifier(ctx, cfg.jwt, logger, stderr)
+	verifier, devToken, err := newVerifier(ctx, cfg.jwt, logger, stderr)
 	if err != nil {
 		return err
+	}
+	var signIn *dashboard.SignIn
+	var signInCode string
+	if devToken != "" {
+		if signIn, signInCode, err = dashboard.NewSignIn(devToken, time.Now); err != nil {
+			return err
+		}
 	}
 	if cfg.jwt.development() {
 		warnDevelopmentAddr(logger, cfg)
@@ -296,6 +304,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		ServeMetrics:   cfg.metricsAddr == "",
 		Streams:        watcher,
 		MaxStreams:     cfg.maxStreams,
+		SignIn:         signIn,
 	}, verifier, operations, operations, metrics)
 
 	servers := []*http.Server{newHTTPServer(api, logger)}
@@ -319,7 +328,14 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	serving = true
 	// The pool closes after the servers, when in-flight requests have released their connections.
 	listen := handlers.ListenerConfig{MaxConns: cfg.maxHTTPConns, Logger: logger}
-	err = serveUntilDone(ctx, logger, cfg.shutdownTimeout, listen, servers, addrs, pool.Close)
+	listening := func(addr net.Addr) {
+		if signIn != nil {
+			// The code rides in the fragment, which a browser never sends: no server or proxy logs it.
+			fmt.Fprintf(stderr, "\nDashboard sign-in link (works once, within %s):\n\n%s/#code=%s\n\n",
+				dashboard.SignInTTL, dashboardURL(addr), signInCode)
+		}
+	}
+	err = serveUntilDone(ctx, logger, cfg.shutdownTimeout, listen, servers, addrs, listening, pool.Close)
 	stopRequestLog() // its last lines before "stopped"
 	if err != nil {
 		return err
@@ -354,7 +370,7 @@ func newHTTPServer(h http.Handler, logger *slog.Logger) *http.Server {
 // Then release runs (it closes the database pool) within the same deadline: a database that stopped
 // answering, which would keep a connection busy and the pool open, cannot hold the process past it.
 func serveUntilDone(ctx context.Context, logger *slog.Logger, timeout time.Duration, listen handlers.ListenerConfig,
-	servers []*http.Server, addrs []string, release func()) error {
+	servers []*http.Server, addrs []string, listening func(net.Addr), release func()) error {
 	listeners := make([]*handlers.Listener, 0, len(addrs))
 	for i, addr := range addrs {
 		ln, err := net.Listen("tcp", addr)
@@ -369,6 +385,7 @@ func serveUntilDone(ctx context.Context, logger *slog.Logger, timeout time.Durat
 		listeners[i].Attach(servers[i])
 	}
 	logger.Info("caseops listening", "addr", listeners[0].Addr().String())
+	listening(listeners[0].Addr())
 	if len(listeners) > 1 {
 		logger.Info("metrics listening", "addr", listeners[1].Addr().String())
 	}
@@ -423,19 +440,20 @@ func serveUntilDone(ctx context.Context, logger *slog.Logger, timeout time.Durat
 
 // newVerifier builds the bearer-token check. With no JWT setting at all it enters development mode:
 // a random secret for this run only, a loud warning, and a ready-to-use token on stderr.
-func newVerifier(ctx context.Context, j jwtConfig, logger *slog.Logger, stderr io.Writer) (*auth.Verifier, error) {
+// In development mode it also returns that token, for the dashboard's sign-in link.
+func newVerifier(ctx context.Context, j jwtConfig, logger *slog.Logger, stderr io.Writer) (*auth.Verifier, string, error) {
 	cfg := auth.Config{Secret: []byte(j.secret), JWKSURL: j.jwksURL, Issuer: j.issuer, Audience: j.audience, Logger: logger,
 		MaxLifetime: j.maxLifetime}
 	if j.secret != "" || j.jwksURL != "" {
 		v, err := auth.NewVerifier(ctx, cfg)
 		if err != nil {
-			return nil, fmt.Errorf("--jwt-secret/--jwks-url (CASEOPS_JWT_SECRET/CASEOPS_JWKS_URL): %w", err)
+			return nil, "", fmt.Errorf("--jwt-secret/--jwks-url (CASEOPS_JWT_SECRET/CASEOPS_JWKS_URL): %w", err)
 		}
-		return v, nil
+		return v, "", nil
 	}
 	secret, err := auth.NewDevSecret()
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	cfg.Secret, cfg.Development = secret, true
 	ttl := devTokenTTL
@@ -445,12 +463,25 @@ func newVerifier(ctx context.Context, j jwtConfig, logger *slog.Logger, stderr i
 	token, err := auth.Mint(secret, auth.MintOptions{Tenant: devTenant, Scopes: auth.PermissionReadWrite,
 		UserID: "dev", UserName: "Development user", TTL: ttl, Issuer: j.issuer, Audience: j.audience})
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	logger.Warn("DEVELOPMENT MODE: no CASEOPS_JWT_SECRET or CASEOPS_JWKS_URL is set, so tokens are signed " +
 		"with a random secret that lasts until this process exits. Never run like this in production.")
 	fmt.Fprintf(stderr, "\nDevelopment token (tenant %q, %s, valid %s):\n\n%s\n\n", devTenant, auth.PermissionReadWrite, ttl, token)
-	return auth.NewVerifier(ctx, cfg)
+	v, err := auth.NewVerifier(ctx, cfg)
+	return v, token, err
+}
+
+// dashboardURL is where a browser on this machine reaches the dashboard of a server listening on addr.
+func dashboardURL(addr net.Addr) string {
+	host, port, err := net.SplitHostPort(addr.String())
+	if err != nil {
+		return "http://" + addr.String()
+	}
+	if ip := net.ParseIP(host); ip == nil || ip.IsUnspecified() {
+		host = "127.0.0.1"
+	}
+	return "http://" + net.JoinHostPort(host, port)
 }
 
 const (
