@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"reflect"
@@ -65,12 +66,22 @@ func newTestServerOn(t testing.TB, pool *pgxpool.Pool) *testServer {
 // newServerWith serves st over pool with cfg, and a request timeout of 5 s.
 func newServerWith(t testing.TB, st *store.Store, pool *pgxpool.Pool, cfg handlers.Config) *testServer {
 	t.Helper()
+	return newServerListening(t, st, pool, cfg, nil)
+}
+
+// newServerListening is newServerWith on the listener wrap makes of the test server's own (when not nil).
+func newServerListening(t testing.TB, st *store.Store, pool *pgxpool.Pool, cfg handlers.Config, wrap func(net.Listener) net.Listener) *testServer {
+	t.Helper()
 	verifier, err := auth.NewVerifier(context.Background(), auth.Config{Secret: testSecret})
 	if err != nil {
 		t.Fatal(err)
 	}
 	cfg.RequestTimeout = 5 * time.Second
-	srv := httptest.NewServer(handlers.NewServer(slog.New(slog.NewTextHandler(io.Discard, nil)), cfg, verifier, st, st, nil))
+	srv := httptest.NewUnstartedServer(handlers.NewServer(slog.New(slog.NewTextHandler(io.Discard, nil)), cfg, verifier, st, st, nil))
+	if wrap != nil {
+		srv.Listener = wrap(srv.Listener)
+	}
+	srv.Start()
 	t.Cleanup(srv.Close)
 	return &testServer{t: t, url: srv.URL, pool: pool, token: devToken(t)}
 }

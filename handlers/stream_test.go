@@ -27,13 +27,19 @@ func newStreamServer(t *testing.T, pool *pgxpool.Pool, cfg handlers.Config) *tes
 		pool = storetest.NewPool(t)
 	}
 	st := store.New(pool)
+	cfg.Streams = startWatcher(t, st)
+	return newServerWith(t, st, pool, cfg)
+}
+
+// startWatcher runs a watcher over st until the test ends; register it before the server that uses it, whose
+// cleanup (cleanups run last registered first) then closes the server first.
+func startWatcher(t *testing.T, st *store.Store) *store.Watcher {
 	w := store.NewWatcher(st, slog.New(slog.NewTextHandler(io.Discard, nil)), 64)
 	ctx, stop := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { w.Run(ctx); close(done) }()
-	t.Cleanup(func() { stop(); <-done }) // runs after the server is closed: cleanups run last registered first
-	cfg.Streams = w
-	return newServerWith(t, st, pool, cfg)
+	t.Cleanup(func() { stop(); <-done })
+	return w
 }
 
 // sseEvent is one event of a stream: its id and its data, decoded.
