@@ -10,6 +10,9 @@ const LAST_MODIFIED = '@caseops.lastModifiedDateTime';
 const STALLED_AFTER_MS = 5 * 60 * 1000;
 const PAGE_SIZE = 25;
 const OUTAGE_RETRY_MS = 2000;
+// The server sends a heartbeat every 15 s: a stream silent for longer than this was lost on the way (a proxy, a
+// sleeping laptop), and is opened again from its last event.
+const STREAM_SILENT_MS = 45000;
 
 const STATUSES = ['notStarted', 'running', 'succeeded', 'partiallySucceeded', 'failed', 'submissionFailed'];
 const TYPES = ['ediscoveryTagOperation', 'ediscoveryIndexOperation', 'ediscoveryHoldOperation',
@@ -155,21 +158,32 @@ function outage(message) {
 
 // ---- the change stream, over fetch: EventSource cannot send an Authorization header ----
 
+// openStream follows path's changes until the returned function is called. Its ready promise settles once the
+// first connection is answered: a view that reads its data after that misses no change made meanwhile.
 function openStream(path, onChange) {
   let lastEventId = null;
   let stopped = false;
   let controller = null;
   let backoff = 500;
+  let settle;
+  const ready = new Promise((resolve) => { settle = resolve; });
   const live = $('#live');
   const state = (text, cls) => { live.hidden = false; live.textContent = text; live.className = `live ${cls}`; };
 
   (async () => {
     while (!stopped) {
       controller = new AbortController();
+      let silence = null;
+      const heard = () => {
+        clearTimeout(silence);
+        const c = controller;
+        silence = setTimeout(() => c.abort(), STREAM_SILENT_MS);
+      };
+      heard();
       try {
         const headers = { Authorization: `Bearer ${token()}`, Accept: 'text/event-stream', Prefer: PREFER };
         if (lastEventId) headers['Last-Event-ID'] = lastEventId;
-        const res = await fetch(path, { headers, signal: controller.signal, cache: 'no-store' });
+        const res = await fetch(path, { headers, signal: controller.signal, cache: 'no-store' }).finally(settle);
         if (res.status === 401) {
           signOut('Your session ended: sign in again.');
           return;
@@ -181,6 +195,7 @@ function openStream(path, onChange) {
         let buffer = '';
         for (;;) {
           const { value, done } = await reader.read();
+          heard();
           if (done) break;
           buffer += value.replace(/\r\n?/g, '\n');
           let end;
@@ -201,6 +216,8 @@ function openStream(path, onChange) {
         }
       } catch (e) {
         if (stopped) return;
+      } finally {
+        clearTimeout(silence);
       }
       if (stopped) return;
       state('reconnecting…', 'off');
@@ -208,11 +225,14 @@ function openStream(path, onChange) {
       backoff = Math.min(backoff * 2, 10000);
     }
   })();
-  return () => {
+  const stop = () => {
     stopped = true;
+    settle();
     if (controller) controller.abort();
     live.hidden = true;
   };
+  stop.ready = ready;
+  return stop;
 }
 
 // ---- views ----
@@ -330,13 +350,14 @@ async function homeView(seq) {
   const overviewBox = el('section', { class: 'overview', id: 'overview' });
   const list = el('section', { class: 'card' });
   view(el('h1', {}, 'Overview'), overviewBox, el('h2', {}, 'Cases'), list);
+  const stream = openStream('/beta/tagOperations/stream?$select=id,status', () => overviewSoon());
+  onCleanup(stream);
+  await stream.ready;
   await retrying(seq, async () => {
     const [o] = await Promise.all([api('/beta/tagOperations/overview'), casesPage(list, `${CASES}?$top=${PAGE_SIZE}`, [])]);
     drawOverview(overviewBox, o);
   });
   refreshOverview(seq, overviewBox, '/beta/tagOperations/overview');
-  const stop = openStream('/beta/tagOperations/stream?$select=id,status', () => overviewSoon());
-  onCleanup(stop);
 }
 
 async function casesPage(box, url, previous) {
@@ -459,14 +480,7 @@ async function caseView(seq, caseId, params) {
         : el('p', { class: 'muted', id: 'no-operations' }, clauses.length ? 'No operation matches these filters.' : 'No operations in this case yet.'),
       pager(previous, page['@odata.nextLink'], (u, prev) => showPage(u, prev).catch(showError), url));
   }
-  await retrying(seq, async () => {
-    const [o] = await Promise.all([api(`${base}/operations/overview`), showPage(first, [])]);
-    drawOverview(overviewBox, o);
-  });
-  refreshOverview(seq, overviewBox, `${base}/operations/overview`);
-  every(15000, () => { for (const r of rows.values()) r.update(r.op); });
-  onCleanup(openStream(`${base}/operations/stream`, (op) => {
-    overviewSoon();
+  const apply = (op) => {
     const known = rows.get(op.id);
     if (op['@removed']) {
       if (known) known.tr.classList.add('removed');
@@ -477,7 +491,31 @@ async function caseView(seq, caseId, params) {
       if (!tbody.isConnected) return showPage(first, []).catch(showError);
       tbody.prepend(row(caseId, op, rows).tr);
     }
-  }));
+  };
+  // The stream opens first and its changes wait for the first page, so none made while the page loads is lost.
+  let waiting = [];
+  const stream = openStream(`${base}/operations/stream`, (op) => {
+    overviewSoon();
+    if (waiting) waiting.push(op);
+    else apply(op);
+  });
+  onCleanup(stream);
+  await stream.ready;
+  await retrying(seq, async () => {
+    const [o] = await Promise.all([api(`${base}/operations/overview`), showPage(first, [])]);
+    drawOverview(overviewBox, o);
+  });
+  const missed = waiting;
+  waiting = null;
+  missed.forEach(apply);
+  refreshOverview(seq, overviewBox, `${base}/operations/overview`);
+  every(15000, () => { for (const r of rows.values()) r.update(r.op); });
+}
+
+// version is the operation's version, from its ETag (W/"<version>.<created>").
+function version(op) {
+  const m = /^W\/"(\d+)\./.exec(op['@odata.etag'] || '');
+  return m ? Number(m[1]) : 0;
 }
 
 function stalled(op) {
@@ -503,6 +541,7 @@ function row(caseId, op, rows) {
   const r = {
     op, tr,
     update(next) {
+      if (version(next) < version(r.op)) return; // an event older than what the row shows
       const moved = r.op.status !== next.status || r.op.percentProgress !== next.percentProgress;
       r.op = next;
       fillStatus(cells.status, next);
@@ -569,19 +608,45 @@ async function operationView(seq, caseId, id) {
   const load = async () => {
     const [op, c] = await Promise.all([api(url), api(`${CASES}/${caseId}`)]);
     $('#case-link').textContent = c.displayName || c.id;
-    showOperation(details, caseId, op, () => load().catch(showError));
+    showOperation(details, caseId, op, reload);
     await historyPages(historyBox, `${url}/history?$top=100`);
   };
-  await retrying(seq, load);
-  every(15000, () => { const op = details.op; if (op) showOperation(details, caseId, op, () => load().catch(showError)); });
-  onCleanup(openStream(`${CASES}/${caseId}/operations/stream`, (op) => {
-    if (op.id !== id) return;
+  // One load at a time, and one more after it when a change came meanwhile, so an older answer never lands last.
+  let loading = null;
+  let again = false;
+  function reload() {
+    if (loading) {
+      again = true;
+      return;
+    }
+    loading = load().catch((e) => { if (seq === renderSeq) showError(e); }).finally(() => {
+      loading = null;
+      if (again && seq === renderSeq) {
+        again = false;
+        reload();
+      }
+    });
+  }
+  // The stream opens first, so that no change made while the page loads is lost.
+  let deleted = false;
+  let loaded = false;
+  let changedWhileLoading = false;
+  const stream = openStream(`${CASES}/${caseId}/operations/stream`, (op) => {
+    if (op.id !== id || deleted) return;
     if (op['@removed']) {
+      deleted = true;
       details.replaceChildren(el('p', { class: 'error' }, 'This operation was deleted.'));
       return;
     }
-    load().catch(showError);
-  }));
+    if (loaded) reload();
+    else changedWhileLoading = true;
+  });
+  onCleanup(stream);
+  await stream.ready;
+  await retrying(seq, load);
+  loaded = true;
+  if (changedWhileLoading && !deleted) reload();
+  every(15000, () => { const op = details.op; if (op && !deleted) showOperation(details, caseId, op, reload); });
 }
 
 function showOperation(box, caseId, op, reload) {
