@@ -103,7 +103,7 @@ type FailureCount struct {
 	Count int64
 }
 
-// overviewSQL answers all of Overview in one statement. The statuses come from the (status, tenant_id, ...)
+// overviewSQL answers all of Overview in one statement, whether the case exists included. The statuses come from the (status, tenant_id, ...)
 // index of migration 00004, the failures from its partial failures index, and the last hour's status changes
 // from the BRIN index on occurred_at of migration 00015. Events before migration 00013 have no case_id, but
 // none of them is from the last hour.
@@ -111,7 +111,8 @@ const overviewSQL = `
 WITH minutes AS (
 	SELECT date_trunc('minute', now()) - interval '59 minutes' AS since
 )
-SELECT (SELECT since FROM minutes),
+SELECT $2::uuid IS NULL OR EXISTS (SELECT FROM ediscovery_cases WHERE tenant_id = $1 AND id = $2),
+	(SELECT since FROM minutes),
 	(SELECT coalesce(jsonb_object_agg(status, n), '{}') FROM (
 		SELECT status, count(*) AS n FROM case_operations
 		WHERE tenant_id = $1 AND ($2::uuid IS NULL OR case_id = $2) GROUP BY status) s),
@@ -128,18 +129,23 @@ SELECT (SELECT since FROM minutes),
 		GROUP BY result_code ORDER BY n DESC, result_code NULLS LAST LIMIT 10) f)`
 
 // Overview counts tenant's operations (in caseID, unless uuid.Nil) by status, their status changes over the
-// last hour, and their failures by result code (the ten most common codes).
+// last hour, and their failures by result code (the ten most common codes); ErrCaseNotFound when the tenant has
+// no case caseID.
 func (s *Store) Overview(ctx context.Context, tenant string, caseID uuid.UUID) (Overview, error) {
 	var (
 		o        Overview
+		found    bool
 		failures []struct {
 			Code  *int32 `json:"code"`
 			Count int64  `json:"count"`
 		}
 	)
-	err := s.pool.QueryRow(ctx, overviewSQL, tenant, caseOrNil(caseID)).Scan(&o.Since, &o.Statuses, &o.StatusChanges, &failures)
+	err := s.pool.QueryRow(ctx, overviewSQL, tenant, caseOrNil(caseID)).Scan(&found, &o.Since, &o.Statuses, &o.StatusChanges, &failures)
 	if err != nil {
 		return Overview{}, mapError(err)
+	}
+	if !found {
+		return Overview{}, ErrCaseNotFound
 	}
 	o.Since = o.Since.UTC()
 	o.Failures = make([]FailureCount, len(failures))
