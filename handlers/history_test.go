@@ -345,3 +345,25 @@ func TestHistoryOfDirectWrites(t *testing.T) {
 		t.Errorf("another tenant reads the history: %d %s", r.status, r.body)
 	}
 }
+
+// An operation created with the id of a deleted one has a history of its own: the deleted one's events stay in
+// the table, for SQL, and are not read as the new one's.
+func TestHistoryOfARecreatedOperation(t *testing.T) {
+	t.Parallel()
+	s := newTestServer(t)
+	const id = "05de44a5-44a5-05de-a544-de05a544de05"
+	s.write(t, "POST", "/beta/tagOperations", `{"id": "`+id+`", "status": "running"}`, 201)
+	s.write(t, "PATCH", "/beta/tagOperations/"+id, `{"percentProgress": 10}`, 200)
+	s.write(t, "DELETE", "/beta/tagOperations/"+id, "", 204)
+	op, created := s.write(t, "POST", "/beta/tagOperations", `{"id": "`+id+`"}`, 201)
+
+	got, _ := s.history(t, "/beta/tagOperations/"+id+"/history?$top=1")
+	want := event("created", devCreatedBy(), created, map[string]any{
+		"action": change(nil, "applyTags"), "status": change(nil, "notStarted"),
+		"createdBy":       change(nil, map[string]any{"user": map[string]any{"id": "dev", "displayName": "Development user"}}),
+		"createdDateTime": change(nil, instant(op["createdDateTime"].(string)))})
+	assertEvents(t, got, []map[string]any{want})
+	if n := len(s.events(id)); n != 4 {
+		t.Errorf("%d events in the table, want the 3 of the deleted operation and 1", n)
+	}
+}

@@ -35,13 +35,16 @@ type HistoryPage struct {
 
 // historySQL reads a page of an operation's history through the (tenant_id, operation_id, seq) index of
 // migration 00015. The operation must exist (in the case, when one is named): a missing one gives no row at
-// all, and one with no event after the page's start gives one row of nulls.
+// all, and one with no event after the page's start gives one row of nulls. An operation created with the id of
+// a deleted one starts after that one's deletion: the events before it are another operation's.
 const historySQL = `
 SELECT e.seq, e.occurred_at, e.kind, e.actor, e.request_id, e.changes
-FROM (SELECT FROM case_operations WHERE tenant_id = $1 AND id = $2 AND ($3::uuid IS NULL OR case_id = $3)) op
+FROM (SELECT (SELECT max(seq) FROM case_operation_events
+		WHERE tenant_id = $1 AND operation_id = $2 AND kind = 'deleted') AS deleted_seq
+	FROM case_operations WHERE tenant_id = $1 AND id = $2 AND ($3::uuid IS NULL OR case_id = $3)) op
 LEFT JOIN LATERAL (
 	SELECT seq, occurred_at, kind::text, actor, request_id, changes FROM case_operation_events
-	WHERE tenant_id = $1 AND operation_id = $2 AND seq > $4
+	WHERE tenant_id = $1 AND operation_id = $2 AND seq > greatest($4, coalesce(op.deleted_seq, 0))
 	ORDER BY seq LIMIT $5
 ) e ON true`
 
