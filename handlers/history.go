@@ -124,11 +124,7 @@ func handleOverview(s OperationStore, sf surface) echo.HandlerFunc {
 		if err := noQueryOptions(c); err != nil {
 			return err
 		}
-		ctx, tenant := c.Request().Context(), callerOf(c).TenantID
-		if err := sf.caseExists(ctx, s, tenant, caseID); err != nil {
-			return err
-		}
-		o, err := s.Overview(ctx, tenant, caseID)
+		o, err := s.Overview(c.Request().Context(), callerOf(c).TenantID, caseID)
 		if err != nil {
 			return err
 		}

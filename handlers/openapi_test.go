@@ -168,7 +168,7 @@ func TestOpenAPIDocument(t *testing.T) {
 		served := map[string]bool{}
 		routes := NewServer(slog.New(slog.DiscardHandler), Config{ServeMetrics: true}, nil, nil, nil, nil).Routes()
 		for _, r := range routes {
-			path := strings.NewReplacer(":caseId", "{caseId}", ":id", "{id}").Replace(r.Path)
+			path := strings.NewReplacer(":caseId", "{caseId}", ":id", "{id}", ":file", "{file}").Replace(r.Path)
 			switch {
 			case strings.Contains(r.Name, ".methodNotAllowed."), r.Method == echo.RouteNotFound:
 				continue // answers 405 on purpose, as the document's absence of the method says

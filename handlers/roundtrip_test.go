@@ -80,6 +80,15 @@ func TestOneRoundTripPerRequest(t *testing.T) {
 	if q, p := tracer.take(); q != 1 || p != 0 {
 		t.Errorf("GET: %d statements and %d prepares", q, p)
 	}
+	// The history and overview reads are not prepared when a connection opens: their first use may prepare them.
+	for _, path := range []string{"/beta/tagOperations/" + id + "/history", "/beta/tagOperations/overview"} {
+		if r := s.do("GET", path, ""); r.status != 200 {
+			t.Fatalf("GET %s: %d %s", path, r.status, r.body)
+		}
+		if q, p := tracer.take(); q != 1 || p > 1 {
+			t.Errorf("GET %s: %d statements and %d prepares, want 1 and at most 1", path, q, p)
+		}
+	}
 	if r := s.do("DELETE", "/beta/tagOperations/"+id, ""); r.status != 204 {
 		t.Fatal(r.status)
 	}
@@ -110,9 +119,13 @@ func TestOneRoundTripPerRequest(t *testing.T) {
 			{"GET", ops, "", 200, 1},
 			{"GET", ops + "/$count", "", 200, 1},
 			{"GET", ops + "/{op}", "", 200, 1},
+			{"GET", ops + "/{op}/history", "", 200, 1},
+			{"GET", ops + "/overview", "", 200, 1}, // the case's existence is read in the same statement
+			{"GET", cases + "/05de44a5-44a5-05de-a544-de05a544de05/operations/overview", "", 404, 1},
 			{"PATCH", ops + "/{op}", `{"percentProgress": 10}`, 200, 1},
 			{"PATCH", ops + "/{op}", `{"status": "succeeded"}`, 200, 1},
 			{"GET", cases + "/05de44a5-44a5-05de-a544-de05a544de05/operations/{op}", "", 404, 2}, // which is missing?
+			{"GET", cases + "/05de44a5-44a5-05de-a544-de05a544de05/operations/{op}/history", "", 404, 2},
 			{"DELETE", ops + "/{op}", "", 204, 1},
 			{"GET", cases, "", 200, 1},
 			{"GET", cases + "/" + caseID, "", 200, 1},

@@ -136,7 +136,7 @@ func (t *routeTable) answerOtherMethods() {
 
 // methodNotAllowed answers 405 on path, which serves the methods in allow.
 func methodNotAllowed(path, allow string) echo.HandlerFunc {
-	path = strings.NewReplacer(":caseId", "{caseId}", ":id", "{id}").Replace(path)
+	path = strings.NewReplacer(":caseId", "{caseId}", ":id", "{id}", ":file", "{file}").Replace(path)
 	return func(c echo.Context) error {
 		return &Error{Status: http.StatusMethodNotAllowed, Header: http.Header{"Allow": {allow}},
 			Message: clip(c.Request().Method) + " is not allowed on " + path + ", which takes " + allow + "."}

@@ -35,13 +35,16 @@ type HistoryPage struct {
 
 // historySQL reads a page of an operation's history through the (tenant_id, operation_id, seq) index of
 // migration 00015. The operation must exist (in the case, when one is named): a missing one gives no row at
-// all, and one with no event after the page's start gives one row of nulls.
+// all, and one with no event after the page's start gives one row of nulls. An operation created with the id of
+// a deleted one starts after that one's deletion: the events before it are another operation's.
 const historySQL = `
 SELECT e.seq, e.occurred_at, e.kind, e.actor, e.request_id, e.changes
-FROM (SELECT FROM case_operations WHERE tenant_id = $1 AND id = $2 AND ($3::uuid IS NULL OR case_id = $3)) op
+FROM (SELECT (SELECT max(seq) FROM case_operation_events
+		WHERE tenant_id = $1 AND operation_id = $2 AND kind = 'deleted') AS deleted_seq
+	FROM case_operations WHERE tenant_id = $1 AND id = $2 AND ($3::uuid IS NULL OR case_id = $3)) op
 LEFT JOIN LATERAL (
 	SELECT seq, occurred_at, kind::text, actor, request_id, changes FROM case_operation_events
-	WHERE tenant_id = $1 AND operation_id = $2 AND seq > $4
+	WHERE tenant_id = $1 AND operation_id = $2 AND seq > greatest($4, coalesce(op.deleted_seq, 0))
 	ORDER BY seq LIMIT $5
 ) e ON true`
 
@@ -103,7 +106,7 @@ type FailureCount struct {
 	Count int64
 }
 
-// overviewSQL answers all of Overview in one statement. The statuses come from the (status, tenant_id, ...)
+// overviewSQL answers all of Overview in one statement, whether the case exists included. The statuses come from the (status, tenant_id, ...)
 // index of migration 00004, the failures from its partial failures index, and the last hour's status changes
 // from the BRIN index on occurred_at of migration 00015. Events before migration 00013 have no case_id, but
 // none of them is from the last hour.
@@ -111,7 +114,8 @@ const overviewSQL = `
 WITH minutes AS (
 	SELECT date_trunc('minute', now()) - interval '59 minutes' AS since
 )
-SELECT (SELECT since FROM minutes),
+SELECT $2::uuid IS NULL OR EXISTS (SELECT FROM ediscovery_cases WHERE tenant_id = $1 AND id = $2),
+	(SELECT since FROM minutes),
 	(SELECT coalesce(jsonb_object_agg(status, n), '{}') FROM (
 		SELECT status, count(*) AS n FROM case_operations
 		WHERE tenant_id = $1 AND ($2::uuid IS NULL OR case_id = $2) GROUP BY status) s),
@@ -128,18 +132,23 @@ SELECT (SELECT since FROM minutes),
 		GROUP BY result_code ORDER BY n DESC, result_code NULLS LAST LIMIT 10) f)`
 
 // Overview counts tenant's operations (in caseID, unless uuid.Nil) by status, their status changes over the
-// last hour, and their failures by result code (the ten most common codes).
+// last hour, and their failures by result code (the ten most common codes); ErrCaseNotFound when the tenant has
+// no case caseID.
 func (s *Store) Overview(ctx context.Context, tenant string, caseID uuid.UUID) (Overview, error) {
 	var (
 		o        Overview
+		found    bool
 		failures []struct {
 			Code  *int32 `json:"code"`
 			Count int64  `json:"count"`
 		}
 	)
-	err := s.pool.QueryRow(ctx, overviewSQL, tenant, caseOrNil(caseID)).Scan(&o.Since, &o.Statuses, &o.StatusChanges, &failures)
+	err := s.pool.QueryRow(ctx, overviewSQL, tenant, caseOrNil(caseID)).Scan(&found, &o.Since, &o.Statuses, &o.StatusChanges, &failures)
 	if err != nil {
 		return Overview{}, mapError(err)
+	}
+	if !found {
+		return Overview{}, ErrCaseNotFound
 	}
 	o.Since = o.Since.UTC()
 	o.Failures = make([]FailureCount, len(failures))
