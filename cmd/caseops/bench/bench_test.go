@@ -389,7 +389,7 @@ func TestPatchWithStreams(t *testing.T) {
 	}
 	out := stdout.String()
 	t.Logf("stdout:\n%s", out)
-	m := regexp.MustCompile(`(?m)^streams +20 open; PATCH to event p50 [0-9.]+ ms, p99 [0-9.]+ ms, max [0-9.]+ ms \(([0-9]+) events; ([0-9]+) PATCHes overtaken in their round\)$`).FindStringSubmatch(out)
+	m := regexp.MustCompile(`(?m)^streams +20 open; commit to event: from the PATCH.s answer p50 [0-9.]+ ms, p99 [0-9.]+ ms, max [0-9.]+ ms; from its request p50 [0-9.]+ ms, p99 [0-9.]+ ms, max [0-9.]+ ms \(([0-9]+) events; ([0-9]+) PATCHes overtaken in their round\)$`).FindStringSubmatch(out)
 	if m == nil {
 		t.Fatalf("no streams line")
 	}

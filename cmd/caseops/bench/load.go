@@ -338,7 +338,7 @@ func (a *api) drive(ctx context.Context, paths []string, cfg loadConfig, progres
 				if method == http.MethodPatch {
 					w.patch = append(w.patch, took)
 					if cfg.etags {
-						w.etags = append(w.etags, etagAt{etag: etagOf(answer), at: began.Add(took)})
+						w.etags = append(w.etags, etagAt{etag: etagOf(answer), sent: began, at: began.Add(took)})
 					}
 				} else {
 					w.get = append(w.get, took)
@@ -472,7 +472,7 @@ func runPatch(ctx context.Context, args []string, getenv func(string) string, st
 	s := newSettings("patch", "patch [flags]", getenv, stdout, stderr)
 	baseURL := s.String("url", "CASEOPS_BENCH_URL", "http://127.0.0.1:8080", "base URL of the running caseops server")
 	serverPID := s.Int("server-pid", "CASEOPS_BENCH_SERVER_PID", 0, "pid of the server process, to report its peak resident memory (VmRSS) and CPU; 0: do not")
-	streams := s.Int("streams", "CASEOPS_BENCH_STREAMS", 0, "change streams to hold open during the load: one receives every change and reports the delay from PATCH to event, the others watch a case the load never touches (each holds one of the server's --max-conns)")
+	streams := s.Int("streams", "CASEOPS_BENCH_STREAMS", 0, "change streams to hold open during the load: one receives every change and reports the delay from commit to event, the others watch a case the load never touches (each holds one of the server's --max-conns)")
 	lf := addLoadFlags(s)
 	if err := s.Parse(args); err != nil {
 		return err
@@ -538,10 +538,13 @@ func runPatch(ctx context.Context, args []string, getenv func(string) string, st
 	if sw != nil {
 		time.Sleep(time.Second) // the last answers' events are still on their way
 		sw.stop()
-		delays, missing := sw.delays(r.etags)
-		l := summarize(delays)
-		fmt.Fprintf(stdout, "streams      %d open; PATCH to event p50 %s, p99 %s, max %s (%d events; %d PATCHes overtaken in their round)\n",
-			*streams, ms(l.p50), ms(l.p99), ms(l.max), l.count, missing)
+		fromAnswer, fromRequest, missing := sw.delays(r.etags)
+		a, q := summarize(fromAnswer), summarize(fromRequest)
+		// A PATCH commits after it is sent and before it is answered: the delay from its commit to its event
+		// lies between these two.
+		fmt.Fprintf(stdout, "streams      %d open; commit to event: from the PATCH's answer p50 %s, p99 %s, max %s; "+
+			"from its request p50 %s, p99 %s, max %s (%d events; %d PATCHes overtaken in their round)\n",
+			*streams, ms(a.p50), ms(a.p99), ms(a.max), ms(q.p50), ms(q.p99), ms(q.max), a.count, missing)
 		for _, err := range sw.errs {
 			fmt.Fprintf(stdout, "stream error %v\n", err)
 		}

@@ -30,8 +30,8 @@ type streamWatch struct {
 
 // etagAt is a PATCH's ETag and when its answer arrived.
 type etagAt struct {
-	etag string
-	at   time.Time
+	etag     string
+	sent, at time.Time // the PATCH was sent, and answered: it committed in between
 }
 
 func (a *api) openStreams(ctx context.Context, n int) (*streamWatch, error) {
@@ -136,7 +136,7 @@ func (a *api) createCase(ctx context.Context) (string, error) {
 }
 
 // delays joins the PATCH answers with the events that carried their ETags.
-func (sw *streamWatch) delays(patches []etagAt) (delays []time.Duration, missing int) {
+func (sw *streamWatch) delays(patches []etagAt) (fromAnswer, fromRequest []time.Duration, missing int) {
 	sw.mu.Lock()
 	defer sw.mu.Unlock()
 	for _, p := range patches {
@@ -145,9 +145,10 @@ func (sw *streamWatch) delays(patches []etagAt) (delays []time.Duration, missing
 			missing++
 			continue
 		}
-		delays = append(delays, max(at.Sub(p.at), 0))
+		fromAnswer = append(fromAnswer, max(at.Sub(p.at), 0))
+		fromRequest = append(fromRequest, max(at.Sub(p.sent), 0))
 	}
-	return delays, missing
+	return fromAnswer, fromRequest, missing
 }
 
 // etagOf is the @odata.etag of a PATCH answer, found without decoding the whole entity.
