@@ -349,9 +349,14 @@ func TestStreamSurvivesLostConnections(t *testing.T) {
 	a := s.create(`{}`)["id"].(string)
 	assertValues(t, "before", dataOf(st.take(1)), []any{s.entity(t, a)})
 
+	// The notify connection is dialled for the first write and may still be on its way when the event arrives.
+	const watchers = `FROM pg_stat_activity WHERE datname = current_database()
+		AND application_name IN ('caseops listen', 'caseops change streams', 'caseops notify')`
 	var n int
-	if err := s.pool.QueryRow(ctx, `SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = current_database()
-		AND application_name IN ('caseops listen', 'caseops change streams', 'caseops notify')`).Scan(&n); err != nil || n != 3 {
+	waitFor(t, 10*time.Second, func() bool {
+		return s.pool.QueryRow(ctx, `SELECT count(*) `+watchers).Scan(&n) == nil && n == 3
+	}, "the watcher's 3 connections")
+	if err := s.pool.QueryRow(ctx, `SELECT count(pg_terminate_backend(pid)) `+watchers).Scan(&n); err != nil || n != 3 {
 		t.Fatalf("terminated %d of the watcher's 3 connections: %v", n, err)
 	}
 	if r := s.do("PATCH", "/beta/tagOperations/"+a, `{"percentProgress": 3}`); r.status != 200 {

@@ -26,7 +26,8 @@ func TestStreamDropsClientsThatStopReading(t *testing.T) {
 	const stuck, changes = 1000, 200
 	pool := storetest.NewPool(t)
 	st := store.New(pool)
-	s := newServerListening(t, st, pool, handlers.Config{ServeMetrics: true, Streams: startWatcher(t, st)},
+	w := startWatcher(t, st)
+	s := newServerListening(t, st, pool, handlers.Config{ServeMetrics: true, Streams: w},
 		func(ln net.Listener) net.Listener { return smallSendBuffers{ln} })
 
 	// Each stuck client's socket takes a few KiB and is never read, so the server's writes to it soon block.
@@ -112,12 +113,15 @@ func TestStreamDropsClientsThatStopReading(t *testing.T) {
 		"%d streams still open; %s once they were dropped and the clients closed",
 		mib(before.HeapAlloc), mib(open.HeapAlloc), stuck, mib(owed.HeapAlloc), changes, stillOpen, mib(after.HeapAlloc))
 	// A stuck stream holds its socket's buffers and at most its backlog of pointers to changes shared by every
-	// stream, never a copy of every change it is owed.
-	if grown := int64(owed.HeapAlloc) - int64(open.HeapAlloc); grown > 16<<20 {
+	// stream, never a copy of every change it is owed (200 events of about 500 bytes for each of 1,000 streams
+	// would be 100 MiB). The heap is the whole test binary's, other tests running beside this one included, so
+	// the bound leaves room for them.
+	if grown := int64(owed.HeapAlloc) - int64(open.HeapAlloc); grown > 32<<20 {
 		t.Errorf("the heap grew by %d MiB over %d changes that %d streams did not read", grown>>20, changes, stuck)
 	}
-	if grown := int64(after.HeapAlloc) - int64(before.HeapAlloc); grown > 8<<20 {
-		t.Errorf("the heap kept %d MiB after the stuck streams were dropped", grown>>20)
+	// Once dropped, nothing of the stuck streams is left to hold memory.
+	if n := w.Subscribers(); n != 1 {
+		t.Errorf("the watcher has %d subscribers, want the reader alone", n)
 	}
 }
 
