@@ -538,13 +538,14 @@ func runPatch(ctx context.Context, args []string, getenv func(string) string, st
 	if sw != nil {
 		time.Sleep(time.Second) // the last answers' events are still on their way
 		sw.stop()
-		fromAnswer, fromRequest, missing := sw.delays(r.etags)
-		a, q := summarize(fromAnswer), summarize(fromRequest)
+		d := sw.delays(r.etags)
+		a, q := summarize(d.fromAnswer), summarize(d.fromRequest)
 		// A PATCH commits after it is sent and before it is answered: the delay from its commit to its event
 		// lies between these two.
 		fmt.Fprintf(stdout, "streams      %d open; commit to event: from the PATCH's answer p50 %s, p99 %s, max %s; "+
 			"from its request p50 %s, p99 %s, max %s (%d events; %d PATCHes overtaken in their round)\n",
-			*streams, ms(a.p50), ms(a.p99), ms(a.max), ms(q.p50), ms(q.p99), ms(q.max), a.count, missing)
+			*streams, ms(a.p50), ms(a.p99), ms(a.max), ms(q.p50), ms(q.p99), ms(q.max), a.count, d.missing)
+		fmt.Fprintf(stdout, "slowest      sent %.1f s into the load; %d events over 1 s\n", d.slowestAt.Seconds(), d.overASecond)
 		for _, err := range sw.errs {
 			fmt.Fprintf(stdout, "stream error %v\n", err)
 		}

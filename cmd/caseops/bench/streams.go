@@ -136,19 +136,41 @@ func (a *api) createCase(ctx context.Context) (string, error) {
 }
 
 // delays joins the PATCH answers with the events that carried their ETags.
-func (sw *streamWatch) delays(patches []etagAt) (fromAnswer, fromRequest []time.Duration, missing int) {
+func (sw *streamWatch) delays(patches []etagAt) (d streamDelays) {
 	sw.mu.Lock()
 	defer sw.mu.Unlock()
+	var start time.Time
+	for _, p := range patches {
+		if start.IsZero() || p.sent.Before(start) {
+			start = p.sent
+		}
+	}
+	var slowest time.Duration
 	for _, p := range patches {
 		at, ok := sw.seen[p.etag]
 		if !ok {
-			missing++
+			d.missing++
 			continue
 		}
-		fromAnswer = append(fromAnswer, max(at.Sub(p.at), 0))
-		fromRequest = append(fromRequest, max(at.Sub(p.sent), 0))
+		fromAnswer := max(at.Sub(p.at), 0)
+		d.fromAnswer = append(d.fromAnswer, fromAnswer)
+		d.fromRequest = append(d.fromRequest, max(at.Sub(p.sent), 0))
+		if fromAnswer > time.Second {
+			d.overASecond++
+		}
+		if fromAnswer > slowest {
+			slowest, d.slowestAt = fromAnswer, p.sent.Sub(start)
+		}
 	}
-	return fromAnswer, fromRequest, missing
+	return d
+}
+
+// streamDelays are the delays of the events that carried the PATCHes' ETags, and when the slowest was sent
+// (from the load's start).
+type streamDelays struct {
+	fromAnswer, fromRequest []time.Duration
+	missing, overASecond    int
+	slowestAt               time.Duration
 }
 
 // etagOf is the @odata.etag of a PATCH answer, found without decoding the whole entity.
