@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"github.com/caseops/caseops/handlers/odata"
 	"net/http"
-	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -271,15 +270,13 @@ func handleListCases(s CaseStore, version string) echo.HandlerFunc {
 		for key, values := range params {
 			name := optionName(key)
 			if len(values) > 1 {
-				return badRequest(name, "The query option "+quote(name)+" is given more than once.")
+				return repeatedOption(name)
 			}
 			switch name {
 			case "$top":
-				n, err := strconv.Atoi(values[0])
-				if err != nil || n < 1 || n > maxTop {
-					return badRequest("$top", "$top must be an integer from 1 to "+itoa(maxTop)+".")
+				if top, err = parseTop(values[0]); err != nil {
+					return err
 				}
-				top = n
 			case "$skiptoken":
 				if after, err = decodeCaseToken(values[0]); err != nil {
 					return err

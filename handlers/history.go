@@ -3,7 +3,6 @@ package handlers
 import (
 	"encoding/json"
 	"net/http"
-	"strconv"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -55,15 +54,13 @@ func handleHistory(s OperationStore, sf surface) echo.HandlerFunc {
 		for key, values := range params {
 			name := optionName(key)
 			if len(values) > 1 {
-				return badRequest(name, "The query option "+quote(name)+" is given more than once.")
+				return repeatedOption(name)
 			}
 			switch name {
 			case "$top":
-				n, err := strconv.Atoi(values[0])
-				if err != nil || n < 1 || n > maxTop {
-					return badRequest("$top", "$top must be an integer from 1 to "+itoa(maxTop)+".")
+				if q.Top, err = parseTop(values[0]); err != nil {
+					return err
 				}
-				q.Top = n
 			case "$skiptoken":
 				var tok historyToken
 				if !decodeToken(values[0], &tok) || tok.Operation != id.String() || tok.AfterSeq < 1 {

@@ -119,6 +119,20 @@ var listOptionNames = []string{"$filter", "$orderby", "$select", "$top", "$count
 // listOptionOrder is the order @odata.nextLink writes the options in.
 var listOptionOrder = []string{"$filter", "$orderby", "$select", "$top", "$count"}
 
+// parseTop reads a $top: a page of 1 to maxTop.
+func parseTop(v string) (int, error) {
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 || n > maxTop {
+		return 0, badRequest("$top", "$top must be an integer from 1 to "+itoa(maxTop)+".")
+	}
+	return n, nil
+}
+
+// repeatedOption is the error of a query option given more than once.
+func repeatedOption(name string) error {
+	return badRequest(name, "The query option "+quote(name)+" is given more than once.")
+}
+
 func parseListOptions(params url.Values, sf surface) (listOptions, error) {
 	schema, filterSchema, filterNames, selectable := queryProperties, queryProperties, queryPropertyNames, selectableProperties
 	if sf.cased {
@@ -129,7 +143,7 @@ func parseListOptions(params url.Values, sf surface) (listOptions, error) {
 	for key, values := range params {
 		name := optionName(key)
 		if _, dup := opts.given[name]; dup || len(values) > 1 {
-			return opts, badRequest(name, "The query option "+quote(name)+" is given more than once.")
+			return opts, repeatedOption(name)
 		}
 		switch name {
 		case "$filter", "$orderby", "$select", "$top", "$count", "$skiptoken":
@@ -175,9 +189,9 @@ func parseListOptions(params url.Values, sf surface) (listOptions, error) {
 		opts.fields = fields
 	}
 	if v, ok := opts.given["$top"]; ok {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > maxTop {
-			return opts, badRequest("$top", "$top must be an integer from 1 to "+itoa(maxTop)+".")
+		n, err := parseTop(v)
+		if err != nil {
+			return opts, err
 		}
 		opts.query.Top = n
 	}
