@@ -226,9 +226,13 @@ func (c *coalescer) apply(batch []*patchRequest) {
 		switch {
 		case err == nil:
 			answer(seg, nil)
-		case errors.As(err, &pgErr) && retryableCode(pgErr.Code) && attempts < maxBatchAttempts-1:
-			attempts++ // nothing committed: a statement failed before COMMIT ran
-			segments = append([][]*patchRequest{seg}, segments...)
+		case errors.As(err, &pgErr) && retryableCode(pgErr.Code) && failed < len(seg):
+			// Nothing committed: a statement failed before COMMIT ran.
+			if attempts++; attempts < maxBatchAttempts {
+				segments = append([][]*patchRequest{seg}, segments...)
+			} else {
+				answer(seg, mapError(err))
+			}
 		case pgErr != nil && failed == 0:
 			answer(seg[:1], mapError(err)) // first after BEGIN: as alone
 			if len(seg) > 1 {

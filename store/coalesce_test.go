@@ -243,3 +243,142 @@ func without(lines []string, id string) []string {
 	}
 	return out
 }
+
+// TestCoalescedBatchSurvivesItsConnection's end: a batch whose connection Postgres terminates in the middle of
+// the transaction (some of its PATCHes written, one waiting for a row lock) has written nothing; it is sent
+// again on another connection, and each PATCH is answered once it has committed, with exactly one event. A batch
+// whose connection is terminated at every attempt is answered unavailable, and has written nothing.
+func TestCoalescedBatchSurvivesItsConnectionsEnd(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name       string
+		terminated int
+	}{{"once", 1}, {"every attempt", 3}} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			ctx := context.Background()
+			pool := storetest.NewPool(t)
+			s := store.NewWith(pool, store.Coalescing{MaxWait: time.Hour, MaxBatch: 4})
+			var ids []uuid.UUID
+			for i := range 4 { // in key order, so the batch writes the first three before it waits for the last
+				op, err := s.Create(ctx, "t1", store.NewOperation{ID: uuid.MustParse(fmt.Sprintf("00000000-0000-4000-8000-00000000000%d", i+1)), Status: store.StatusRunning}, audit)
+				if err != nil {
+					t.Fatal(err)
+				}
+				ids = append(ids, op.ID)
+			}
+			locked := ids[3]
+			lock, err := pool.Begin(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer lock.Rollback(ctx)
+			if _, err := lock.Exec(ctx, `SELECT FROM case_operations WHERE id = $1 FOR UPDATE`, locked); err != nil {
+				t.Fatal(err)
+			}
+			type result struct {
+				i   int
+				err error
+			}
+			results := make(chan result, 5)
+			patch := func(i int, id uuid.UUID) {
+				_, _, err := s.Patch(ctx, "t1", id, store.Patch{PercentProgress: store.Some(ptr[int32](int32(10 + i)))}, store.Audit{RequestID: fmt.Sprint("req-", i)})
+				results <- result{i, err}
+			}
+			go patch(0, locked) // alone: it keeps a batch in the database while the others gather
+			waitFor(t, "the lone PATCH to wait for its row", func() bool { return lockWaiters(t, pool, false) == 1 })
+			for i, id := range ids {
+				go patch(i+1, id)
+			}
+			// Each attempt of the batch writes the first three operations and waits for the fourth's lock.
+			killed := []int{}
+			for range tc.terminated {
+				var pid int
+				waitFor(t, "the batch to wait for the locked row", func() bool {
+					pid = batchWaiting(t, pool, killed)
+					return pid != 0
+				})
+				if _, err := pool.Exec(ctx, `SELECT pg_terminate_backend($1)`, pid); err != nil {
+					t.Fatal(err)
+				}
+				killed = append(killed, pid)
+			}
+			if tc.terminated == 1 {
+				waitFor(t, "the batch to be sent again", func() bool { return batchWaiting(t, pool, killed) != 0 })
+			}
+			var errs []result
+			if tc.terminated > 1 {
+				for range 4 {
+					if r := <-results; r.i != 0 {
+						errs = append(errs, r)
+					}
+				}
+			}
+			if err := lock.Rollback(ctx); err != nil {
+				t.Fatal(err)
+			}
+			for len(errs) < 5 {
+				errs = append(errs, <-results)
+			}
+			var perRequest map[string]int
+			rows, _ := pool.Query(ctx, `SELECT request_id, count(*) FROM case_operation_events WHERE kind = 'updated' GROUP BY 1`)
+			perRequest = map[string]int{}
+			for rows.Next() {
+				var id string
+				var n int
+				if err := rows.Scan(&id, &n); err != nil {
+					t.Fatal(err)
+				}
+				perRequest[id] = n
+			}
+			if err := rows.Err(); err != nil {
+				t.Fatal(err)
+			}
+			wantEvents := map[string]int{}
+			for _, r := range errs {
+				switch {
+				case r.i == 0 || tc.terminated == 1:
+					if r.err != nil {
+						t.Errorf("PATCH %d: %v, want it applied", r.i, r.err)
+					}
+					wantEvents[fmt.Sprint("req-", r.i)] = 1
+				case !errors.Is(r.err, store.ErrUnavailable) || errors.Is(r.err, store.ErrOutcomeUnknown):
+					t.Errorf("PATCH %d: %v, want unavailable, and known to have written nothing", r.i, r.err)
+				}
+			}
+			if !reflect.DeepEqual(perRequest, wantEvents) {
+				t.Errorf("events per request %v, want %v", perRequest, wantEvents)
+			}
+			// Versions follow the events: a PATCH that wrote nothing moved no row.
+			var drift int
+			if err := pool.QueryRow(ctx, `SELECT count(*) FROM case_operations o
+				WHERE version <> (SELECT count(*) FROM case_operation_events e WHERE e.operation_id = o.id)`).Scan(&drift); err != nil || drift != 0 {
+				t.Errorf("%d operations whose version is not their count of events (%v)", drift, err)
+			}
+		})
+	}
+}
+
+// lockWaiters counts the backends of pool's database waiting for a lock, those that have written (hold a
+// transaction id) when written is true, those that have not otherwise.
+func lockWaiters(t *testing.T, pool *pgxpool.Pool, written bool) int {
+	t.Helper()
+	var n int
+	if err := pool.QueryRow(context.Background(), `SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()
+		AND wait_event_type = 'Lock' AND (backend_xid IS NOT NULL) = $1`, written).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// batchWaiting is the pid of the backend of a batch that has written and waits for a lock, not one of except; 0 if none.
+func batchWaiting(t *testing.T, pool *pgxpool.Pool, except []int) int {
+	t.Helper()
+	var pid int
+	err := pool.QueryRow(context.Background(), `SELECT coalesce(max(pid), 0) FROM pg_stat_activity WHERE datname = current_database()
+		AND wait_event_type = 'Lock' AND backend_xid IS NOT NULL AND NOT pid = ANY($1)`, except).Scan(&pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pid
+}
