@@ -244,16 +244,18 @@ func without(lines []string, id string) []string {
 	return out
 }
 
-// TestCoalescedBatchSurvivesItsConnection's end: a batch whose connection Postgres terminates in the middle of
+// A batch whose connection Postgres terminates in the middle of
 // the transaction (some of its PATCHes written, one waiting for a row lock) has written nothing; it is sent
 // again on another connection, and each PATCH is answered once it has committed, with exactly one event. A batch
-// whose connection is terminated at every attempt is answered unavailable, and has written nothing.
+// whose connection is terminated at every attempt is answered unavailable, and has written nothing. A request that
+// leaves while its batch is in the database does not cancel the batch for the others.
 func TestCoalescedBatchSurvivesItsConnectionsEnd(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
 		name       string
 		terminated int
-	}{{"once", 1}, {"every attempt", 3}} {
+		cancel     bool
+	}{{"terminated once", 1, false}, {"terminated at every attempt", 3, false}, {"one request cancelled", 0, true}} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			ctx := context.Background()
@@ -281,7 +283,13 @@ func TestCoalescedBatchSurvivesItsConnectionsEnd(t *testing.T) {
 				err error
 			}
 			results := make(chan result, 5)
+			cancelled, cancel := context.WithCancel(ctx)
+			defer cancel()
 			patch := func(i int, id uuid.UUID) {
+				ctx := ctx
+				if i == 1 && tc.cancel {
+					ctx = cancelled
+				}
 				_, _, err := s.Patch(ctx, "t1", id, store.Patch{PercentProgress: store.Some(ptr[int32](int32(10 + i)))}, store.Audit{RequestID: fmt.Sprint("req-", i)})
 				results <- result{i, err}
 			}
@@ -303,8 +311,14 @@ func TestCoalescedBatchSurvivesItsConnectionsEnd(t *testing.T) {
 				}
 				killed = append(killed, pid)
 			}
-			if tc.terminated == 1 {
-				waitFor(t, "the batch to be sent again", func() bool { return batchWaiting(t, pool, killed) != 0 })
+			if tc.terminated <= 1 {
+				waitFor(t, "the batch to wait for the locked row", func() bool { return batchWaiting(t, pool, killed) != 0 })
+			}
+			if tc.cancel {
+				cancel()
+				if r := <-results; r.i != 1 || !errors.Is(r.err, context.Canceled) {
+					t.Fatalf("PATCH %d: %v, want the cancelled one to return", r.i, r.err)
+				}
 			}
 			var errs []result
 			if tc.terminated > 1 {
@@ -317,7 +331,7 @@ func TestCoalescedBatchSurvivesItsConnectionsEnd(t *testing.T) {
 			if err := lock.Rollback(ctx); err != nil {
 				t.Fatal(err)
 			}
-			for len(errs) < 5 {
+			for len(errs) < 5-btoi(tc.cancel) {
 				errs = append(errs, <-results)
 			}
 			var perRequest map[string]int
@@ -337,7 +351,7 @@ func TestCoalescedBatchSurvivesItsConnectionsEnd(t *testing.T) {
 			wantEvents := map[string]int{}
 			for _, r := range errs {
 				switch {
-				case r.i == 0 || tc.terminated == 1:
+				case r.i == 0 || tc.terminated <= 1:
 					if r.err != nil {
 						t.Errorf("PATCH %d: %v, want it applied", r.i, r.err)
 					}
@@ -345,6 +359,9 @@ func TestCoalescedBatchSurvivesItsConnectionsEnd(t *testing.T) {
 				case !errors.Is(r.err, store.ErrUnavailable) || errors.Is(r.err, store.ErrOutcomeUnknown):
 					t.Errorf("PATCH %d: %v, want unavailable, and known to have written nothing", r.i, r.err)
 				}
+			}
+			if tc.cancel { // sent before it left, it commits with its batch: it only has nobody to tell
+				wantEvents["req-1"] = 1
 			}
 			if !reflect.DeepEqual(perRequest, wantEvents) {
 				t.Errorf("events per request %v, want %v", perRequest, wantEvents)
@@ -381,4 +398,11 @@ func batchWaiting(t *testing.T, pool *pgxpool.Pool, except []int) int {
 		t.Fatal(err)
 	}
 	return pid
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
