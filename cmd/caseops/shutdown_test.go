@@ -140,11 +140,17 @@ func TestSIGTERMFinishesInFlightRequests(t *testing.T) {
 			answers <- answer{st, body, err}
 		}()
 	}
-	// Every PATCH has reached Postgres and waits there for the lock.
+	// Every PATCH has reached Postgres and waits there for the lock: the first alone, the others coalesced
+	// into batches, each batch one backend.
 	waitFor(t, 30*time.Second, func() bool {
+		_, body, err := send("GET", "http://"+metricsAddr+"/metrics", "", "")
+		if err != nil {
+			return false
+		}
+		sent, batches := metricValue(body, "caseops_db_write_batch_size_sum"), metricValue(body, "caseops_db_write_batch_size_count")
 		var waiting int
-		err := conn.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`).Scan(&waiting)
-		return err == nil && waiting == inFlight
+		err = conn.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`).Scan(&waiting)
+		return err == nil && sent == inFlight && float64(waiting) == batches
 	}, "the PATCHes to wait on the row lock")
 
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
@@ -191,6 +197,19 @@ func TestSIGTERMFinishesInFlightRequests(t *testing.T) {
 			t.Errorf("no %s in the log:\n%s", want, out)
 		}
 	}
+}
+
+// metricValue is the value of the series name in a /metrics body; -1 when it has none.
+func metricValue(body, name string) float64 {
+	for _, line := range strings.Split(body, "\n") {
+		if v, ok := strings.CutPrefix(line, name+" "); ok {
+			f, err := strconv.ParseFloat(v, 64)
+			if err == nil {
+				return f
+			}
+		}
+	}
+	return -1
 }
 
 // refused reports whether a TCP connection to addr is refused.
