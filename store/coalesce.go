@@ -98,8 +98,9 @@ func newCoalescer(s *Store, cfg Coalescing) *coalescer {
 	return c
 }
 
-// submit has r applied and waits for its answer, or for ctx to end.
-func (c *coalescer) submit(ctx context.Context, r *patchRequest) {
+// submit has r applied and waits for its answer, in r, or for ctx to end. When ctx ends first it returns why,
+// and r is the batch's alone from then on.
+func (c *coalescer) submit(ctx context.Context, r *patchRequest) error {
 	r.ctx, r.done, r.enqueued = ctx, make(chan struct{}), time.Now()
 	c.mu.Lock()
 	c.pending = append(c.pending, r)
@@ -116,27 +117,29 @@ func (c *coalescer) submit(ctx context.Context, r *patchRequest) {
 	}
 	select {
 	case <-r.done:
-		return
+		return nil
 	default:
 	}
 	select {
 	case <-r.done:
+		return nil
 	case <-ctx.Done():
-		c.mu.Lock()
-		if !r.sent {
-			c.pending = slices.DeleteFunc(c.pending, func(p *patchRequest) bool { return p == r })
-			c.mu.Unlock()
-			r.err = mapError(ctx.Err()) // never sent: nothing was written
-			return
-		}
-		c.mu.Unlock()
+	}
+	c.mu.Lock()
+	sent := r.sent
+	if !sent {
+		c.pending = slices.DeleteFunc(c.pending, func(p *patchRequest) bool { return p == r })
+	}
+	c.mu.Unlock()
+	switch {
+	case !sent:
+		return mapError(ctx.Err()) // never sent: nothing was written
+	case errors.Is(ctx.Err(), context.DeadlineExceeded):
 		// Sent: the batch goes on for the others, and this PATCH may still commit, as a lone statement
 		// whose answer is lost may have.
-		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-			r.err = fmt.Errorf("%w: %w", ErrOutcomeUnknown, mapError(ctx.Err()))
-		} else {
-			r.err = ctx.Err()
-		}
+		return fmt.Errorf("%w: %w", ErrOutcomeUnknown, mapError(ctx.Err()))
+	default:
+		return ctx.Err()
 	}
 }
 

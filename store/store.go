@@ -422,7 +422,9 @@ func (s *Store) PatchInCase(ctx context.Context, tenant string, caseID, id uuid.
 	}
 	req := &patchRequest{tenant: tenant, id: [16]byte(id), args: args}
 	if s.coalescer != nil {
-		s.coalescer.submit(ctx, req)
+		if err := s.coalescer.submit(ctx, req); err != nil {
+			return Operation{}, PatchResult{}, err
+		}
 	} else {
 		req.err = s.write(ctx, func(conn *pgxpool.Conn) error {
 			return conn.QueryRow(ctx, patchSQL, args...).Scan(req.targets()...)
