@@ -248,6 +248,7 @@ func TestMetricsOnTheirOwnAddress(t *testing.T) {
 	for _, want := range []string{
 		`caseops_http_requests_total{method="GET",route="unmatched",status="404"} 1`,
 		"caseops_db_pool_max_conns 3", "go_goroutines ", "process_cpu_seconds_total ",
+		"caseops_db_write_batch_size_count 0", "caseops_db_write_coalesce_wait_seconds_count 0",
 	} {
 		if !strings.Contains(body, want) {
 			t.Errorf("no %q in the scrape", want)
