@@ -397,3 +397,17 @@ func TestPatchWithStreams(t *testing.T) {
 		t.Errorf("the measuring stream received no event, or a stream failed")
 	}
 }
+
+// Batch sizes are what the histogram gained during a run: its mean, and the bucket that holds the 99th percentile.
+func TestBatchSizesSince(t *testing.T) {
+	t.Parallel()
+	before := batchSizes{buckets: map[float64]float64{1: 10, 8: 10, 32: 10, math.Inf(1): 10}, sum: 10, count: 10}
+	after := batchSizes{buckets: map[float64]float64{1: 20, 8: 108, 32: 110, math.Inf(1): 110}, sum: 10 + 10 + 500 + 30, count: 110}
+	d := after.since(before)
+	if d.count != 100 || d.mean() != 5.4 || d.p99() != 32 {
+		t.Errorf("count %v, mean %v, p99 %v: want 100, 5.4 and 32", d.count, d.mean(), d.p99())
+	}
+	if (batchSizes{}).mean() != 0 || (batchSizes{}).p99() != 0 {
+		t.Error("a server that coalesced nothing should read as 0")
+	}
+}
