@@ -222,8 +222,11 @@ func (c *coalescer) apply(batch []*patchRequest) {
 	defer cancel()
 	attempts := 0
 	for segments := [][]*patchRequest{batch}; len(segments) > 0; {
-		seg := segments[0]
+		seg := dropGone(segments[0])
 		segments = segments[1:]
+		if len(seg) == 0 {
+			continue
+		}
 		failed, err := c.store.applyBatch(ctx, seg)
 		var pgErr *pgconn.PgError
 		switch {
@@ -255,6 +258,19 @@ func (c *coalescer) apply(batch []*patchRequest) {
 			answer(seg, err)
 		}
 	}
+}
+
+// dropGone answers the requests of seg that have ended (nobody reads the answer), and returns the others. A
+// request past its deadline would only make Postgres refuse its statement, and the batch go again without it.
+func dropGone(seg []*patchRequest) []*patchRequest {
+	return slices.DeleteFunc(seg, func(r *patchRequest) bool {
+		if r.ctx.Err() == nil {
+			return false
+		}
+		r.err = mapError(r.ctx.Err())
+		close(r.done)
+		return true
+	})
 }
 
 // answer closes each request of seg, with err when the transaction did not commit.
