@@ -2,21 +2,44 @@ package handlers_test
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/caseops/caseops/handlers"
+
 	"github.com/caseops/caseops/store"
 	"github.com/caseops/caseops/store/storetest"
 )
 
-// roundTrips counts what the service sends to Postgres: statements and prepares.
+// roundTrips counts what the service sends to Postgres: statements, prepares and batches (a batch, its
+// statements pipelined, is one round trip).
 type roundTrips struct {
-	mu                sync.Mutex
-	queries, prepares int
-	lastSQL           string
+	mu                         sync.Mutex
+	queries, prepares, batches int
+	lastSQL                    string
+}
+
+func (r *roundTrips) TraceBatchStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceBatchStartData) context.Context {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.batches++
+	return ctx
+}
+
+func (r *roundTrips) TraceBatchQuery(context.Context, *pgx.Conn, pgx.TraceBatchQueryData) {}
+
+func (r *roundTrips) TraceBatchEnd(context.Context, *pgx.Conn, pgx.TraceBatchEndData) {}
+
+func (r *roundTrips) takeBatches() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	n := r.batches
+	r.batches = 0
+	return n
 }
 
 func (r *roundTrips) TraceQueryStart(ctx context.Context, _ *pgx.Conn, d pgx.TraceQueryStartData) context.Context {
@@ -46,8 +69,9 @@ func (r *roundTrips) take() (queries, prepares int) {
 	return q, p
 }
 
-// Every PATCH, and every other request, is exactly one statement on a connection that prepared it in advance:
-// one round trip to Postgres, the update, the version check and the history insert together.
+// Every PATCH, and every other request, is at most one round trip to Postgres, on a connection that prepared
+// its statements in advance: alone, a PATCH is one statement, the update, the version check and the history
+// insert together; PATCHes in flight together are one batch, one round trip for all of them.
 func TestOneRoundTripPerRequest(t *testing.T) {
 	t.Parallel()
 	tracer := &roundTrips{}
@@ -59,7 +83,8 @@ func TestOneRoundTripPerRequest(t *testing.T) {
 	if err := store.Warm(context.Background(), pool, 2); err != nil {
 		t.Fatal(err)
 	}
-	s := newTestServerOn(t, pool)
+	st := store.New(pool)
+	s := newServerWith(t, st, pool, handlers.Config{})
 	tracer.take() // connection setup: the schema check and the prepares
 
 	id := s.create(`{"status": "running"}`)["id"].(string)
@@ -98,6 +123,37 @@ func TestOneRoundTripPerRequest(t *testing.T) {
 	if n := len(s.events(id)); n != 5 {
 		t.Errorf("%d history events, want 5", n)
 	}
+
+	// Concurrent PATCHes: each is one statement alone or shares the one round trip of its batch.
+	const writers, rounds = 16, 8
+	ids := make([]string, writers)
+	for i := range ids {
+		ids[i] = s.create(`{"status": "running"}`)["id"].(string)
+	}
+	tracer.take()
+	tracer.takeBatches()
+	before := st.CoalescingStats()
+	var wg sync.WaitGroup
+	for i := range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for n := range rounds {
+				if r := s.do("PATCH", "/beta/tagOperations/"+ids[i], fmt.Sprintf(`{"percentProgress": %d}`, n+1)); r.status != 200 {
+					t.Errorf("PATCH: %d %s", r.status, r.body)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	after := st.CoalescingStats()
+	q, p := tracer.take()
+	batches, coalesced := tracer.takeBatches(), int(after.Patches-before.Patches)
+	if p != 0 || int64(batches) != after.Batches-before.Batches || q+coalesced != writers*rounds {
+		t.Errorf("%d PATCHes: %d statements alone, %d prepares, %d batches in %d round trips with %d PATCHes; want every "+
+			"PATCH alone or in a batch, one round trip per batch and no prepare", writers*rounds, q, p, after.Batches-before.Batches, batches, coalesced)
+	}
+	t.Logf("%d PATCHes in %d round trips: %d alone, %d in %d batches", writers*rounds, q+batches, q, coalesced, batches)
 
 	// The security paths: one statement per request as well. Only a 404 on a case's operation path, or an
 	// empty list or a zero $count there, reads the case a second time, to say whether the case exists.

@@ -12,14 +12,20 @@ import (
 )
 
 // BenchmarkPatch is the store's part of a progress PATCH: one statement that locks the row, checks the
-// preconditions, writes the new progress and appends the history event, from several goroutines at once.
+// preconditions, writes the new progress and appends the history event, from several goroutines at once;
+// coalesced (the default) and one transaction per PATCH.
 func BenchmarkPatch(b *testing.B) {
+	b.Run("coalesced", func(b *testing.B) { benchmarkPatch(b, store.DefaultCoalescing) })
+	b.Run("alone", func(b *testing.B) { benchmarkPatch(b, store.Coalescing{Off: true}) })
+}
+
+func benchmarkPatch(b *testing.B, c store.Coalescing) {
 	pool, err := store.Connect(context.Background(), storetest.NewDatabase(b), store.PoolConfig{MaxConns: 16})
 	if err != nil {
 		b.Fatal(err)
 	}
 	b.Cleanup(pool.Close)
-	s := store.New(pool)
+	s := store.NewWith(pool, c)
 	ctx := context.Background()
 	ids := make([]uuid.UUID, 500)
 	for i := range ids {
@@ -45,4 +51,7 @@ func BenchmarkPatch(b *testing.B) {
 			}
 		}
 	})
+	if st := s.CoalescingStats(); st.Batches > 0 {
+		b.ReportMetric(float64(st.Patches)/float64(st.Batches), "patches/batch")
+	}
 }

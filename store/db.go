@@ -130,7 +130,7 @@ type PoolConfig struct {
 
 // hotStatements are prepared on every new connection, so that the first request on it is one round trip
 // like every other (pgx runs a statement whose text is a prepared statement's name as that statement).
-var hotStatements = []string{createSQL, getSQL, patchSQL, deleteSQL}
+var hotStatements = []string{createSQL, getSQL, patchSQL, deleteSQL, beginSQL, commitSQL}
 
 // schemaBehind are the errors of a statement that names what the schema does not have yet.
 var schemaBehind = map[string]bool{pgerrcode.UndefinedTable: true, pgerrcode.UndefinedColumn: true,

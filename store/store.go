@@ -22,10 +22,24 @@ type Store struct {
 	pool *pgxpool.Pool
 	// onWrite, when set (by NewWatcher, before the store serves), is told after every write statement.
 	onWrite func()
+	// coalescer gathers concurrent PATCHes into shared transactions; nil when coalescing is off.
+	coalescer *coalescer
 }
 
-// New returns a Store over pool.
-func New(pool *pgxpool.Pool) *Store { return &Store{pool: pool} }
+// New returns a Store over pool that coalesces PATCHes as DefaultCoalescing says.
+func New(pool *pgxpool.Pool) *Store { return NewWith(pool, DefaultCoalescing) }
+
+// NewWith returns a Store over pool that coalesces PATCHes as c says.
+func NewWith(pool *pgxpool.Pool, c Coalescing) *Store {
+	s := &Store{pool: pool}
+	if !c.Off {
+		if c.MaxBatch < 1 {
+			c.MaxBatch = DefaultCoalescing.MaxBatch
+		}
+		s.coalescer = newCoalescer(s, c)
+	}
+	return s
+}
 
 // Pool returns the pool the store uses, for health checks and statistics.
 func (s *Store) Pool() *pgxpool.Pool { return s.pool }
@@ -360,6 +374,7 @@ func (s *Store) Patch(ctx context.Context, tenant string, id uuid.UUID, p Patch,
 }
 
 // PatchInCase is Patch of an operation that must belong to case caseID (uuid.Nil: any case); else ErrNotFound.
+// With coalescing on, PATCHes in flight together share one transaction, each answered as if alone.
 func (s *Store) PatchInCase(ctx context.Context, tenant string, caseID, id uuid.UUID, p Patch, a Audit) (Operation, PatchResult, error) {
 	versions, created := revisionArrays(p.IfMatch)
 	args := []any{tenant, [16]byte(id),
@@ -405,15 +420,21 @@ func (s *Store) PatchInCase(ctx context.Context, tenant string, caseID, id uuid.
 		args[14], args[15] = ri.Message.Set, ri.Message.Value
 		args[16], args[17] = ri.Subcode.Set, ri.Subcode.Value
 	}
-	var verdict, oldStatus string
-	var r operationRow
-	err := s.write(ctx, func(conn *pgxpool.Conn) error {
-		return conn.QueryRow(ctx, patchSQL, args...).Scan(append([]any{&verdict, &oldStatus}, r.targets()...)...)
-	})
-	if err != nil {
-		return Operation{}, PatchResult{}, err
+	req := &patchRequest{tenant: tenant, id: [16]byte(id), args: args}
+	if s.coalescer != nil {
+		if err := s.coalescer.submit(ctx, req); err != nil {
+			return Operation{}, PatchResult{}, err
+		}
+	} else {
+		req.err = s.write(ctx, func(conn *pgxpool.Conn) error {
+			return conn.QueryRow(ctx, patchSQL, args...).Scan(req.targets()...)
+		})
 	}
-	switch verdict {
+	if req.err != nil {
+		return Operation{}, PatchResult{}, req.err
+	}
+	r := req.row
+	switch req.verdict {
 	case "stale":
 		return Operation{}, PatchResult{}, ErrPreconditionFailed
 	case "transition":
@@ -422,7 +443,7 @@ func (s *Store) PatchInCase(ctx context.Context, tenant string, caseID, id uuid.
 		return Operation{}, PatchResult{}, &InvalidError{"createdDateTime",
 			"createdDateTime is read-only; it may be sent only with the operation's current value."}
 	}
-	return r.toOperation(), PatchResult{Changed: verdict == "updated", OldStatus: Status(oldStatus)}, nil
+	return r.toOperation(), PatchResult{Changed: req.verdict == "updated", OldStatus: Status(req.oldStatus)}, nil
 }
 
 const deleteSQL = `

@@ -36,6 +36,7 @@ type serveConfig struct {
 	maxBodyBytes    int
 	maxHTTPConns    int
 	maxStreams      int
+	coalescing      store.Coalescing
 	metricsAddr     string
 	pprof           bool
 	logFormat       string
@@ -53,6 +54,14 @@ const streamBuffer = 64
 
 // maxMaxBodyBytes caps --max-body-bytes: the largest valid body is a few KiB, so more only invites abuse.
 const maxMaxBodyBytes = 64 << 20
+
+// maxCoalesceWait caps --coalesce-wait: coalescing pays for waits of a few milliseconds, and a longer one
+// only delays every PATCH under load.
+const maxCoalesceWait = 100 * time.Millisecond
+
+// maxCoalesceMax caps --coalesce-max: Postgres tracks a transaction's locks and undo in memory, and a batch
+// that large already costs a commit next to nothing.
+const maxCoalesceMax = 1000
 
 // maxMaxHTTPConns caps --max-conns: past it the cap no longer protects the server's memory.
 const maxMaxHTTPConns = 100000
@@ -94,6 +103,9 @@ func parseServe(args []string, getenv func(string) string, stdout, stderr io.Wri
 	maxBodyBytes := s.Int("max-body-bytes", "CASEOPS_MAX_BODY_BYTES", handlers.DefaultMaxBodyBytes, "largest POST or PATCH body accepted, in bytes; larger ones are answered 413")
 	maxHTTPConns := s.Int("max-conns", "CASEOPS_MAX_CONNS", handlers.DefaultMaxConns, "most HTTP connections open at once (each listener); past it an idle one is closed, or the new one is answered 503 (not the Postgres pool: see --db-max-conns)")
 	maxStreams := s.Int("max-streams", "CASEOPS_MAX_STREAMS", handlers.DefaultMaxStreams, "most change streams (.../operations/stream) open at once; past it a new one is answered 503 (each also holds one of --max-conns)")
+	coalesce := s.Bool("coalesce", "CASEOPS_COALESCE", true, "apply PATCHes that are in flight together in one transaction, each answered as if alone (false: one transaction per PATCH)")
+	coalesceWait := s.Duration("coalesce-wait", "CASEOPS_COALESCE_WAIT", store.DefaultCoalescing.MaxWait, "longest a PATCH waits for others to join its transaction while another is in the database (a PATCH alone never waits)")
+	coalesceMax := s.Int("coalesce-max", "CASEOPS_COALESCE_MAX", store.DefaultCoalescing.MaxBatch, "most PATCHes in one coalesced transaction; a full one goes at once")
 	metricsAddr := s.String("metrics-addr", "CASEOPS_METRICS_ADDR", "", "address of a separate listener for /metrics (empty: /metrics is served on --addr)")
 	pprof := s.Bool("pprof", "CASEOPS_PPROF", false, "also serve Go's profiler at /debug/pprof/ on --metrics-addr (which must be set: never on the API's address)")
 	logFormat := s.String("log-format", "CASEOPS_LOG_FORMAT", "json", "log format: json or text")
@@ -103,7 +115,8 @@ func parseServe(args []string, getenv func(string) string, stdout, stderr io.Wri
 	}
 	c = serveConfig{databaseURL: *dbURL, addr: *addr, migrate: *migrate, requestTimeout: *requestTimeout,
 		shutdownTimeout: *shutdownTimeout, startupTimeout: *startupTimeout, maxConns: *maxConns,
-		maxBodyBytes: *maxBodyBytes, maxHTTPConns: *maxHTTPConns, maxStreams: *maxStreams, metricsAddr: *metricsAddr, pprof: *pprof, logFormat: *logFormat, jwt: jwt()}
+		maxBodyBytes: *maxBodyBytes, maxHTTPConns: *maxHTTPConns, maxStreams: *maxStreams,
+		coalescing: store.Coalescing{Off: !*coalesce, MaxWait: *coalesceWait, MaxBatch: *coalesceMax}, metricsAddr: *metricsAddr, pprof: *pprof, logFormat: *logFormat, jwt: jwt()}
 	if err := checkJWT(s, c.jwt); err != nil {
 		return c, s, err
 	}
@@ -130,6 +143,12 @@ func parseServe(args []string, getenv func(string) string, stdout, stderr io.Wri
 	}
 	if c.maxStreams < 1 || c.maxStreams > maxMaxHTTPConns {
 		return c, s, s.Errorf("%s must be from 1 to %d, not %d", s.Source("max-streams"), maxMaxHTTPConns, c.maxStreams)
+	}
+	if c.coalescing.MaxWait < 0 || c.coalescing.MaxWait > maxCoalesceWait {
+		return c, s, s.Errorf("%s must be from 0s to %s, not %s", s.Source("coalesce-wait"), maxCoalesceWait, c.coalescing.MaxWait)
+	}
+	if c.coalescing.MaxBatch < 1 || c.coalescing.MaxBatch > maxCoalesceMax {
+		return c, s, s.Errorf("%s must be from 1 to %d, not %d", s.Source("coalesce-max"), maxCoalesceMax, c.coalescing.MaxBatch)
 	}
 	if c.maxBodyBytes < 1 || c.maxBodyBytes > maxMaxBodyBytes {
 		return c, s, s.Errorf("%s must be from 1 to %d, not %d", s.Source("max-body-bytes"), maxMaxBodyBytes, c.maxBodyBytes)
@@ -287,7 +306,8 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	metrics := prometheus.NewRegistry()
 	metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		store.NewPoolCollector(pool))
-	operations := store.New(pool)
+	operations := store.NewWith(pool, cfg.coalescing)
+	metrics.MustRegister(operations.CoalescingCollectors()...)
 	// The change streams' watcher outlives the requests until shutdown begins; stopping it ends every stream.
 	watcher := store.NewWatcher(operations, logger, streamBuffer)
 	watchCtx, stopWatching := context.WithCancel(context.WithoutCancel(ctx))

@@ -25,6 +25,8 @@ func TestSettingErrorsAreOneLine(t *testing.T) {
 		{nil, []string{"serve", "--db-max-conns=99999999999999999999"}, `caseops serve: --db-max-conns "99999999999999999999" is too large a number`},
 		{map[string]string{"CASEOPS_DB_MAX_CONNS": "abc"}, []string{"serve"}, `caseops serve: $CASEOPS_DB_MAX_CONNS "abc" is not a whole number`},
 		{nil, []string{"serve", "--db-max-conns", "0"}, `caseops serve: --db-max-conns must be from 1 to 10000, not 0`},
+		{nil, []string{"serve", "--coalesce-wait", "1s"}, `caseops serve: --coalesce-wait must be from 0s to 100ms, not 1s`},
+		{map[string]string{"CASEOPS_COALESCE_MAX": "0"}, []string{"serve"}, `caseops serve: $CASEOPS_COALESCE_MAX must be from 1 to 1000, not 0`},
 		{nil, []string{"serve", "--migrate=maybe"}, `caseops serve: --migrate "maybe" is not true or false`},
 		{map[string]string{"CASEOPS_MIGRATE": "maybe", "CASEOPS_REQUEST_TIMEOUT": "soon"}, []string{"serve"},
 			`caseops serve: $CASEOPS_MIGRATE "maybe" is not true or false; $CASEOPS_REQUEST_TIMEOUT "soon" is not a duration such as 90s, 15m or 2h`},

@@ -140,11 +140,17 @@ func TestSIGTERMFinishesInFlightRequests(t *testing.T) {
 			answers <- answer{st, body, err}
 		}()
 	}
-	// Every PATCH has reached Postgres and waits there for the lock.
+	// Every PATCH has reached Postgres and waits there for the lock: the first alone, the others coalesced
+	// into batches, each batch one backend.
 	waitFor(t, 30*time.Second, func() bool {
+		_, body, err := send("GET", "http://"+metricsAddr+"/metrics", "", "")
+		if err != nil {
+			return false
+		}
+		sent, batches := metricValue(body, "caseops_db_write_batch_size_sum"), metricValue(body, "caseops_db_write_batch_size_count")
 		var waiting int
-		err := conn.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`).Scan(&waiting)
-		return err == nil && waiting == inFlight
+		err = conn.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`).Scan(&waiting)
+		return err == nil && sent == inFlight && float64(waiting) == batches
 	}, "the PATCHes to wait on the row lock")
 
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
@@ -193,6 +199,19 @@ func TestSIGTERMFinishesInFlightRequests(t *testing.T) {
 	}
 }
 
+// metricValue is the value of the series name in a /metrics body; -1 when it has none.
+func metricValue(body, name string) float64 {
+	for _, line := range strings.Split(body, "\n") {
+		if v, ok := strings.CutPrefix(line, name+" "); ok {
+			f, err := strconv.ParseFloat(v, 64)
+			if err == nil {
+				return f
+			}
+		}
+	}
+	return -1
+}
+
 // refused reports whether a TCP connection to addr is refused.
 func refused(addr string) bool {
 	c, err := net.DialTimeout("tcp", addr, time.Second)
@@ -229,6 +248,7 @@ func TestMetricsOnTheirOwnAddress(t *testing.T) {
 	for _, want := range []string{
 		`caseops_http_requests_total{method="GET",route="unmatched",status="404"} 1`,
 		"caseops_db_pool_max_conns 3", "go_goroutines ", "process_cpu_seconds_total ",
+		"caseops_db_write_batch_size_count 0", "caseops_db_write_coalesce_wait_seconds_count 0",
 	} {
 		if !strings.Contains(body, want) {
 			t.Errorf("no %q in the scrape", want)

@@ -95,14 +95,14 @@ func TestJudge(t *testing.T) {
 			pgbenchP99: time.Duration(pgP99) * time.Millisecond, serviceErrors: errs, peakRSSKB: rssMB * 1024}
 	}
 	pairs := []pair{
-		p(800, 1000, 30, 20, 0, 40),  // 0.8, 1.5
-		p(600, 1000, 40, 20, 0, 41),  // 0.6, 2.0
-		p(1800, 2000, 20, 20, 0, 39), // 0.9, 1.0
-		p(700, 1000, 35, 20, 0, 42),  // 0.7, 1.75
-		p(1500, 2000, 25, 20, 0, 40), // 0.75, 1.25
+		p(1600, 1000, 30, 20, 0, 40), // 1.6, 1.5
+		p(1200, 1000, 40, 20, 0, 41), // 1.2, 2.0
+		p(3600, 2000, 20, 20, 0, 39), // 1.8, 1.0
+		p(1400, 1000, 35, 20, 0, 42), // 1.4, 1.75
+		p(3000, 2000, 25, 20, 0, 40), // 1.5, 1.25
 	}
 	v := judge(pairs)
-	want := verdict{throughputRatio: 0.75, p99Ratio: 1.5, peakRSSMB: 42}
+	want := verdict{throughputRatio: 1.5, p99Ratio: 1.5, peakRSSMB: 42}
 	if v != want {
 		t.Errorf("judge = %+v, want %+v", v, want)
 	}
@@ -111,10 +111,10 @@ func TestJudge(t *testing.T) {
 	}
 
 	pairs[0].serviceErrors, pairs[1].peakRSSKB = 3, 64*1024
-	pairs[2].serviceRate, pairs[4].serviceRate = 1000, 1000 // ratios 0.8 0.6 0.5 0.7 0.5
-	pairs[2].serviceP99 = 60 * time.Millisecond             // p99 ratios 1.5 2.0 3.0 1.75 1.25
+	pairs[0].serviceRate, pairs[1].serviceRate, pairs[2].serviceRate = 800, 600, 1000 // ratios 0.8 0.6 0.5 1.4 1.5
+	pairs[2].serviceP99 = 60 * time.Millisecond                                       // p99 ratios 1.5 2.0 3.0 1.75 1.25
 	got := judge(pairs).missed()
-	wantMissed := []string{"throughput ratio 0.60 < 0.70", "p99 ratio 1.75 > 1.50", "3 service errors", "server RSS 64.0 MB >= 64 MB"}
+	wantMissed := []string{"throughput ratio 0.80 < 1.00", "p99 ratio 1.75 > 1.50", "3 service errors", "server RSS 64.0 MB >= 64 MB"}
 	if !slices.Equal(got, wantMissed) {
 		t.Errorf("missed = %q, want %q", got, wantMissed)
 	}
@@ -395,5 +395,19 @@ func TestPatchWithStreams(t *testing.T) {
 	}
 	if m[1] == "0" || strings.Contains(out, "stream error") {
 		t.Errorf("the measuring stream received no event, or a stream failed")
+	}
+}
+
+// Batch sizes are what the histogram gained during a run: its mean, and the bucket that holds the 99th percentile.
+func TestBatchSizesSince(t *testing.T) {
+	t.Parallel()
+	before := batchSizes{buckets: map[float64]float64{1: 10, 8: 10, 32: 10, math.Inf(1): 10}, sum: 10, count: 10}
+	after := batchSizes{buckets: map[float64]float64{1: 20, 8: 108, 32: 110, math.Inf(1): 110}, sum: 10 + 10 + 500 + 30, count: 110}
+	d := after.since(before)
+	if d.count != 100 || d.mean() != 5.4 || d.p99() != 32 {
+		t.Errorf("count %v, mean %v, p99 %v: want 100, 5.4 and 32", d.count, d.mean(), d.p99())
+	}
+	if (batchSizes{}).mean() != 0 || (batchSizes{}).p99() != 0 {
+		t.Error("a server that coalesced nothing should read as 0")
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -20,7 +21,7 @@ import (
 
 // The targets for the service against pgbench at the same concurrency.
 const (
-	targetThroughputRatio = 0.7  // median service req/s / pgbench tps, at least
+	targetThroughputRatio = 1.0  // median service req/s / pgbench tps, at least
 	targetP99Ratio        = 1.5  // median service p99 / pgbench p99, at most
 	targetRSSMB           = 64.0 // server peak resident memory, below
 )
@@ -57,7 +58,7 @@ func serviceEnviron(environ []string) []string {
 }
 
 // startService starts exe serve on a free loopback port over dbURL, logging JSON to logPath as in production.
-func startService(ctx context.Context, exe, dbURL, jwtSecret, logPath string) (*service, error) {
+func startService(ctx context.Context, exe, dbURL, jwtSecret, logPath string, coalesce bool) (*service, error) {
 	addr, err := freeLoopbackAddr()
 	if err != nil {
 		return nil, err
@@ -72,6 +73,7 @@ func startService(ctx context.Context, exe, dbURL, jwtSecret, logPath string) (*
 		"DATABASE_URL="+dbURL,
 		"CASEOPS_ADDR="+addr,
 		"CASEOPS_LOG_FORMAT=json",
+		"CASEOPS_COALESCE="+strconv.FormatBool(coalesce),
 	)
 	if jwtSecret != "" {
 		cmd.Env = append(cmd.Env, "CASEOPS_JWT_SECRET="+jwtSecret)
@@ -132,6 +134,7 @@ type pair struct {
 	pgbenchP99    time.Duration
 	pgbenchFailed int64
 	pgbenchCPU    cpuUse
+	batches       batchSizes // PATCHes per transaction during the service run
 }
 
 func (p pair) ratio() float64    { return p.serviceRate / p.pgbenchTPS }
@@ -177,11 +180,12 @@ func (v verdict) missed() []string {
 	return m
 }
 
-const pairHeader = "pair  service req/s  pgbench tps  ratio  service p99  pgbench p99  p99 ratio  errors  server RSS\n"
+const pairHeader = "pair  service req/s  pgbench tps  ratio  service p99  pgbench p99  p99 ratio  errors  server RSS  batch mean  batch p99\n"
 
 func (p pair) row(n int) string {
-	return fmt.Sprintf("%4d  %13.1f  %11.1f  %5.2f  %11s  %11s  %9.2f  %6d  %7.1f MB\n", n,
-		p.serviceRate, p.pgbenchTPS, p.ratio(), ms(p.serviceP99), ms(p.pgbenchP99), p.p99Ratio(), p.serviceErrors, mb(p.peakRSSKB))
+	return fmt.Sprintf("%4d  %13.1f  %11.1f  %5.2f  %11s  %11s  %9.2f  %6d  %7.1f MB  %10.1f  %9.0f\n", n,
+		p.serviceRate, p.pgbenchTPS, p.ratio(), ms(p.serviceP99), ms(p.pgbenchP99), p.p99Ratio(), p.serviceErrors, mb(p.peakRSSKB),
+		p.batches.mean(), p.batches.p99())
 }
 
 func printVerdict(w io.Writer, pairs []pair, v verdict) {
@@ -216,6 +220,7 @@ func printVerdict(w io.Writer, pairs []pair, v verdict) {
 func runPairs(ctx context.Context, exe string, args []string, getenv func(string) string, stdout, stderr io.Writer) (err error) {
 	s := newSettings("pairs", "pairs [flags]", getenv, stdout, stderr)
 	pairCount := s.Int("pairs", "CASEOPS_BENCH_PAIRS", 5, "service/pgbench pairs to run, alternating")
+	coalesce := s.Bool("coalesce", "CASEOPS_BENCH_COALESCE", true, "run the service with --coalesce (false: one transaction per PATCH, for comparison)")
 	lf := addLoadFlags(s)
 	pf := addPgbenchFlags(s)
 	if err := s.Parse(args); err != nil {
@@ -254,7 +259,7 @@ func runPairs(ctx context.Context, exe string, args []string, getenv func(string
 	if err != nil {
 		return err
 	}
-	svc, err := startService(ctx, exe, serviceURL, jwtSecret, filepath.Join(workDir, "serve.log"))
+	svc, err := startService(ctx, exe, serviceURL, jwtSecret, filepath.Join(workDir, "serve.log"), *coalesce)
 	if err != nil {
 		return err
 	}
@@ -285,8 +290,8 @@ func runPairs(ctx context.Context, exe string, args []string, getenv func(string
 		threads: *pf.threads, duration: cfg.duration, workDir: workDir}
 
 	// (c) Alternate.
-	fmt.Fprintf(stdout, "caseops bench pairs: %d pairs of %s each, concurrency %d, %d operations, %s\n",
-		*pairCount, cfg.duration, cfg.concurrency, n, mixLabel(cfg.mix))
+	fmt.Fprintf(stdout, "caseops bench pairs: %d pairs of %s each, concurrency %d, %d operations, %s, coalesce %t\n",
+		*pairCount, cfg.duration, cfg.concurrency, n, mixLabel(cfg.mix), *coalesce)
 	fmt.Fprintf(stdout, "machine: %d cores; PostgreSQL %s; pgbench -c %d -j %d -M prepared %s\n\n",
 		numCPU(), pgVersion, pc.clients, min(pc.threads, pc.clients), "patch.pgbench")
 	fmt.Fprint(stdout, pairHeader)
@@ -297,7 +302,15 @@ func runPairs(ctx context.Context, exe string, args []string, getenv func(string
 	var pairs []pair
 	for i := 1; i <= *pairCount; i++ {
 		fmt.Fprintf(stderr, "bench: pair %d/%d: service\n", i, *pairCount)
+		batchesBefore, err := a.readBatchSizes(ctx)
+		if err != nil {
+			return err
+		}
 		lr, err := a.drive(ctx, paths, cfg, stderr)
+		if err != nil {
+			return err
+		}
+		batchesAfter, err := a.readBatchSizes(ctx)
 		if err != nil {
 			return err
 		}
@@ -314,7 +327,8 @@ func runPairs(ctx context.Context, exe string, args []string, getenv func(string
 		}
 		p := pair{serviceRate: lr.throughput(), serviceP99: lr.all().p99, serviceErrors: lr.errorCount(),
 			peakRSSKB: lr.peakRSSKB, serviceCPU: lr.cpu,
-			pgbenchTPS: pr.tps, pgbenchP99: summarize(pr.samples).p99, pgbenchFailed: pr.failed, pgbenchCPU: pr.cpu}
+			pgbenchTPS: pr.tps, pgbenchP99: summarize(pr.samples).p99, pgbenchFailed: pr.failed, pgbenchCPU: pr.cpu,
+			batches: batchesAfter.since(batchesBefore)}
 		pairs = append(pairs, p)
 		fmt.Fprint(stdout, p.row(i))
 	}
