@@ -338,7 +338,8 @@ func (a *api) drive(ctx context.Context, paths []string, cfg loadConfig, progres
 				if method == http.MethodPatch {
 					w.patch = append(w.patch, took)
 					if cfg.etags {
-						w.etags = append(w.etags, etagAt{etag: etagOf(answer), sent: began, at: began.Add(took)})
+						w.etags = append(w.etags, etagAt{etag: revisionKey(path[strings.LastIndexByte(path, '/')+1:], etagOf(answer)),
+							sent: began, at: began.Add(took)})
 					}
 				} else {
 					w.get = append(w.get, took)

@@ -30,7 +30,7 @@ type streamWatch struct {
 
 // etagAt is a PATCH's ETag and when its answer arrived.
 type etagAt struct {
-	etag     string
+	etag     string    // revisionKey of the answer
 	sent, at time.Time // the PATCH was sent, and answered: it committed in between
 }
 
@@ -96,11 +96,12 @@ func (sw *streamWatch) read(ctx context.Context, client *http.Client, url, token
 		}
 		at := time.Now()
 		var ev struct {
+			ID   string `json:"id"`
 			ETag string `json:"@odata.etag"`
 		}
 		if json.Unmarshal(line[len("data: "):], &ev) == nil && ev.ETag != "" {
 			sw.mu.Lock()
-			sw.seen[ev.ETag] = at
+			sw.seen[revisionKey(ev.ID, ev.ETag)] = at
 			sw.mu.Unlock()
 		}
 	}
@@ -172,6 +173,11 @@ type streamDelays struct {
 	missing, overASecond    int
 	slowestAt               time.Duration
 }
+
+// revisionKey names one revision of one operation. An ETag alone does not: it is a version and a creation time,
+// which two operations created in the same microsecond share, and their events would then be taken for each
+// other's (seconds apart).
+func revisionKey(id, etag string) string { return id + " " + etag }
 
 // etagOf is the @odata.etag of a PATCH answer, found without decoding the whole entity.
 func etagOf(answer []byte) string {
