@@ -399,6 +399,7 @@ const notifyCoalesce = 5 * time.Millisecond
 // requests, nor waits for one.
 func (w *Watcher) notifyLoop(ctx context.Context) {
 	var conn *pgx.Conn
+	failures := 0 // attempts that failed in a row
 	defer func() {
 		if conn != nil {
 			conn.Close(context.WithoutCancel(ctx))
@@ -422,18 +423,29 @@ func (w *Watcher) notifyLoop(ctx context.Context) {
 			_, err := conn.Exec(ctx, `SELECT pg_notify($1, '')`, NotifyChannel)
 			return err
 		}()
-		if err != nil && ctx.Err() == nil {
-			w.logger.Warn("could not notify change streams", slog.String("error", err.Error()))
+		wait := notifyCoalesce
+		switch {
+		case err == nil:
+			failures = 0
+		case ctx.Err() == nil:
+			// The database is away: every failed write still asks for a notification, so the attempts back off
+			// as the pool's connections do, and the log says so less and less often.
+			failures++
+			if failures&(failures-1) == 0 {
+				w.logger.Warn("could not notify change streams", slog.String("error", err.Error()),
+					slog.Int("failed attempts", failures))
+			}
 			if conn != nil {
 				conn.Close(context.WithoutCancel(ctx))
 				conn = nil
 			}
 			w.kick() // this process's own subscribers still learn of its writes
+			wait = max(wait, delay(failures))
 		}
 		select {
 		case <-ctx.Done():
 			return
-		case <-time.After(notifyCoalesce):
+		case <-time.After(wait):
 		}
 	}
 }
