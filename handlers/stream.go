@@ -18,7 +18,7 @@ import (
 )
 
 // The change stream: GET .../operations/stream answers text/event-stream, one event per change of an
-// operation the caller may read, its data the entity as a GET answers it ($select and $filter honoured), its
+// operation the caller may read, its data the entity as the list shows it ($select and $filter honoured), its
 // id a position a client sends back in Last-Event-ID to receive, once and in order, every change it missed.
 
 // StreamSource opens subscriptions to committed changes: store.Watcher.
