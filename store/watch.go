@@ -333,8 +333,16 @@ func (w *Watcher) runRound(ctx context.Context) error {
 // dial opens a connection of the watcher's own, outside the pool (whose connections are the requests'), with
 // the pool's settings and application_name app.
 func (w *Watcher) dial(ctx context.Context, app string) (*pgx.Conn, error) {
-	cfg := w.s.pool.Config().ConnConfig.Copy()
+	pool := w.s.pool.Config()
+	cfg := pool.ConnConfig.Copy()
 	cfg.RuntimeParams["application_name"] = app
+	// The pool's own hook spaces out its connection attempts while they fail: the watcher's share that
+	// backoff, so that a database that is away is not dialled any faster for them.
+	if pool.BeforeConnect != nil {
+		if err := pool.BeforeConnect(ctx, cfg); err != nil {
+			return nil, mapError(err)
+		}
+	}
 	conn, err := pgx.ConnectConfig(ctx, cfg)
 	return conn, mapError(err)
 }
