@@ -131,25 +131,9 @@ func createMixedOperations(t *testing.T, s *store.Store) map[string]store.Operat
 // without the times the changes carry.
 func historyOf(t *testing.T, pool *pgxpool.Pool) []string {
 	t.Helper()
-	rows, err := pool.Query(context.Background(), `
+	return queryStrings(t, pool, `
 		SELECT operation_id::text || ' ' || kind::text || ' ' || request_id || ' ' || (changes - 'completedDateTime' - 'createdDateTime')::text
 		FROM case_operation_events ORDER BY operation_id, seq`)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
-		var s string
-		if err := rows.Scan(&s); err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, s)
-	}
-	if err := rows.Err(); err != nil {
-		t.Fatal(err)
-	}
-	return out
 }
 
 // A batch that mixes valid PATCHes with ones refused for each reason (a stale If-Match, a transition, an

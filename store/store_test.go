@@ -30,19 +30,17 @@ var audit = store.Audit{RequestID: "req-1", Actor: &store.IdentitySet{User: &sto
 // events returns the history of one operation as (kind, changes) pairs, oldest first.
 func events(t *testing.T, pool *pgxpool.Pool, id uuid.UUID) []string {
 	t.Helper()
-	rows, err := pool.Query(context.Background(),
-		`SELECT kind::text || ' ' || changes::text FROM case_operation_events WHERE operation_id = $1 ORDER BY seq`, id)
+	return queryStrings(t, pool, `SELECT kind::text || ' ' || changes::text FROM case_operation_events
+		WHERE operation_id = $1 ORDER BY seq`, id)
+}
+
+// queryStrings runs a query of one text column and returns its rows.
+func queryStrings(t *testing.T, pool *pgxpool.Pool, sql string, args ...any) []string {
+	t.Helper()
+	rows, _ := pool.Query(context.Background(), sql, args...)
+	out, err := pgx.CollectRows(rows, pgx.RowTo[string])
 	if err != nil {
 		t.Fatal(err)
-	}
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
-		var s string
-		if err := rows.Scan(&s); err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, s)
 	}
 	return out
 }
