@@ -13,6 +13,7 @@ import (
 	"os"
 	"testing"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	_ "github.com/jackc/pgx/v5/stdlib" // the "pgx" database/sql driver pgtestdb connects with
 	"github.com/peterldowns/pgtestdb"
@@ -73,6 +74,39 @@ func TableSchema(t testing.TB, pool *pgxpool.Pool) string {
 		t.Fatalf("read the tables' indexes and constraints: %v", err)
 	}
 	return s
+}
+
+// UnreplayedOperations lists the operations whose history does not replay to their row: each property's last
+// "new" must be the row's value and each "old" the "new" before it, the first event a creation, the events as many
+// as the row's version, and the last one's time the row's last_modified_date_time.
+func UnreplayedOperations(t testing.TB, pool *pgxpool.Pool) []string {
+	t.Helper()
+	rows, _ := pool.Query(context.Background(), `
+		WITH steps AS (
+			SELECT e.operation_id, e.seq, c.key, c.value -> 'old' AS old, c.value -> 'new' AS new,
+				lag(c.value -> 'new') OVER (PARTITION BY e.operation_id, c.key ORDER BY e.seq) AS previous_new,
+				row_number() OVER (PARTITION BY e.operation_id, c.key ORDER BY e.seq DESC) AS from_last
+			FROM case_operation_events e, jsonb_each(e.changes) c
+		), replayed AS (
+			SELECT operation_id, jsonb_object_agg(key, new) FILTER (WHERE from_last = 1 AND new <> 'null') AS state,
+				bool_and(old = coalesce(previous_new, 'null')) AS chained
+			FROM steps GROUP BY operation_id
+		), history AS (
+			SELECT operation_id, count(*) AS events, max(occurred_at) AS last_at,
+				bool_and(kind = 'created') FILTER (WHERE seq = first_seq) AS created_first
+			FROM (SELECT *, min(seq) OVER (PARTITION BY operation_id) AS first_seq FROM case_operation_events) e
+			GROUP BY operation_id
+		)
+		SELECT o.id::text
+		FROM case_operations o JOIN replayed r ON r.operation_id = o.id JOIN history h ON h.operation_id = o.id
+		WHERE r.state IS DISTINCT FROM (SELECT jsonb_object_agg(key, value -> 'new') FROM jsonb_each(case_operation_changes(NULL, o)))
+			OR NOT r.chained OR NOT h.created_first OR h.events <> o.version OR h.last_at <> o.last_modified_date_time
+		ORDER BY o.id`)
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		t.Fatalf("replay the history: %v", err)
+	}
+	return ids
 }
 
 func serverConfig(t testing.TB) pgtestdb.Config {

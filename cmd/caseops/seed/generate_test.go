@@ -129,42 +129,8 @@ func TestLoadedHistoryReplaysToTheRows(t *testing.T) {
 	if nOps != len(ops) || nEvents != len(events) {
 		t.Fatalf("%d operations and %d events loaded, want %d and %d", nOps, nEvents, len(ops), len(events))
 	}
-	var mismatches []string
-	rows, err := pool.Query(ctx, `
-		WITH steps AS (
-			SELECT e.operation_id, e.seq, e.kind, e.occurred_at, c.key, c.value -> 'old' AS old, c.value -> 'new' AS new,
-				lag(c.value -> 'new') OVER (PARTITION BY e.operation_id, c.key ORDER BY e.seq) AS previous_new,
-				row_number() OVER (PARTITION BY e.operation_id, c.key ORDER BY e.seq DESC) AS from_last
-			FROM case_operation_events e, jsonb_each(e.changes) c
-		), replayed AS (
-			SELECT operation_id, jsonb_object_agg(key, new) FILTER (WHERE from_last = 1 AND new <> 'null') AS state,
-				bool_and(old = coalesce(previous_new, 'null')) AS chained
-			FROM steps GROUP BY operation_id
-		), history AS (
-			SELECT operation_id, count(*) AS events, max(occurred_at) AS last_at,
-				bool_and(kind = 'created') FILTER (WHERE seq = first_seq) AS created_first
-			FROM (SELECT *, min(seq) OVER (PARTITION BY operation_id) AS first_seq FROM case_operation_events) e
-			GROUP BY operation_id
-		)
-		SELECT o.id::text
-		FROM case_operations o JOIN replayed r ON r.operation_id = o.id JOIN history h ON h.operation_id = o.id
-		WHERE r.state IS DISTINCT FROM (SELECT jsonb_object_agg(key, value -> 'new') FROM jsonb_each(case_operation_changes(NULL, o)))
-			OR NOT r.chained OR NOT h.created_first OR h.events <> o.version OR h.last_at <> o.last_modified_date_time`)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			t.Fatal(err)
-		}
-		mismatches = append(mismatches, id)
-	}
-	if rows.Err() != nil {
-		t.Fatal(rows.Err())
-	}
-	if len(mismatches) > 0 {
-		t.Fatalf("%d operations whose history does not replay to the row, e.g. %s", len(mismatches), mismatches[0])
+	if bad := storetest.UnreplayedOperations(t, pool); len(bad) > 0 {
+		t.Fatalf("%d operations whose history does not replay to the row, e.g. %s", len(bad), bad[0])
 	}
 }
 
