@@ -19,6 +19,8 @@ import (
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 	"github.com/jackc/pgx/v5"
+
+	"github.com/caseops/caseops/cmd/caseops/servetest"
 )
 
 const cases = "/v1.0/security/cases/ediscoveryCases"
@@ -30,20 +32,20 @@ const liveWithin = time.Second
 // the seeded lists and their filters and paging, live progress, the history page, the overview, a read-only
 // token, bad tokens, a database outage and the development sign-in link.
 func TestDashboard(t *testing.T) {
-	db := createDatabase(t)
+	db := servetest.NewDatabaseURL(t, "caseops_browser_")
 	proxied, proxy := viaProxy(t, db)
 	secret := randomHex(32)
-	srv := startServer(t, proxied, []string{"CASEOPS_JWT_SECRET=" + secret})
+	srv := servetest.Start(t, proxied, []string{"CASEOPS_JWT_SECRET=" + secret})
 	rw := mint(t, secret, "--tenant", "contoso", "--user-id", "ada", "--user-name", "Ada Lovelace")
 	ro := mint(t, secret, "--tenant", "contoso", "--scopes", "eDiscovery.Read.All", "--user-id", "grace", "--user-name", "Grace Hopper")
-	api := client{t: t, base: srv.url, token: rw}
+	api := client{t: t, base: srv.URL, token: rw}
 	seed := seedOperations(t, api, db)
 	shots := screenshotDir(t)
 	b := newBrowser(t)
 
 	t.Run("cases, operations, live changes and history", func(t *testing.T) {
 		tab := b.open(t)
-		tab.do(chromedp.Navigate(srv.url + "/"))
+		tab.do(chromedp.Navigate(srv.URL + "/"))
 		tab.waitJS(`location.hash === '#/signin' && !!document.querySelector('#signin')`, 10*time.Second)
 		tab.signIn(rw)
 		tab.waitJS(`!!document.querySelector('#cases') && !!document.querySelector('#chart-statuses svg')`, 10*time.Second)
@@ -196,18 +198,18 @@ func TestDashboard(t *testing.T) {
 
 	t.Run("read-only token sees no write controls", func(t *testing.T) {
 		tab := b.open(t)
-		tab.do(chromedp.Navigate(srv.url + "/"))
+		tab.do(chromedp.Navigate(srv.URL + "/"))
 		tab.signIn(ro)
 		tab.waitJS(`!!document.querySelector('#cases')`, 10*time.Second)
 		if got := evalJS[string](tab, `document.querySelector('#who').textContent`); got != "Grace Hopper · tenant contosoread-only" {
 			t.Errorf("header: %q", got)
 		}
-		tab.do(chromedp.Navigate(srv.url + "/#/cases/" + seed.caseID))
+		tab.do(chromedp.Navigate(srv.URL + "/#/cases/" + seed.caseID))
 		tab.waitJS(`document.querySelectorAll('#operations tr').length === 25`, 10*time.Second)
 		if n := evalJS[int](tab, `document.querySelectorAll('.mark-failed, button.small').length`); n != 0 {
 			t.Errorf("a read-only token sees %d write controls", n)
 		}
-		tab.do(chromedp.Navigate(srv.url + "/#/cases/" + seed.caseID + "/operations/" + seed.stalled))
+		tab.do(chromedp.Navigate(srv.URL + "/#/cases/" + seed.caseID + "/operations/" + seed.stalled))
 		tab.waitJS(`document.querySelectorAll('#history tbody tr').length === 1`, 10*time.Second)
 		if n := evalJS[int](tab, `document.querySelectorAll('button').length - document.querySelectorAll('#signout').length`); n != 0 {
 			t.Errorf("a read-only token sees %d buttons on an operation", n)
@@ -217,7 +219,7 @@ func TestDashboard(t *testing.T) {
 
 	t.Run("bad tokens are refused with the reason", func(t *testing.T) {
 		tab := b.open(t)
-		tab.do(chromedp.Navigate(srv.url + "/"))
+		tab.do(chromedp.Navigate(srv.URL + "/"))
 		for _, bad := range []string{"not-a-token", rw[:len(rw)-4] + "AAAA"} {
 			want := api.withToken(bad).errorMessage(cases)
 			tab.signIn(bad)
@@ -238,11 +240,11 @@ func TestDashboard(t *testing.T) {
 
 	t.Run("database outage shows a message and recovers by itself", func(t *testing.T) {
 		tab := b.open(t)
-		tab.do(chromedp.Navigate(srv.url + "/"))
+		tab.do(chromedp.Navigate(srv.URL + "/"))
 		tab.signIn(rw)
 		tab.waitJS(`!!document.querySelector('#cases')`, 10*time.Second)
 		proxy.setCut(true)
-		tab.do(chromedp.Navigate(srv.url + "/#/cases/" + seed.caseID))
+		tab.do(chromedp.Navigate(srv.URL + "/#/cases/" + seed.caseID))
 		tab.waitJS(`!document.querySelector('#outage').hidden && document.querySelector('#outage').textContent.startsWith('caseops is unavailable. ')`, 30*time.Second)
 		msg := evalJS[string](tab, `document.querySelector('#outage').textContent`)
 		if !strings.Contains(msg, "database") || !strings.HasSuffix(msg, "This page keeps trying and recovers by itself.") {
@@ -255,12 +257,12 @@ func TestDashboard(t *testing.T) {
 	})
 
 	t.Run("development sign-in link works once", func(t *testing.T) {
-		dev := startServer(t, createDatabase(t), nil)
-		if dev.signInLink == "" {
+		dev := servetest.Start(t, servetest.NewDatabaseURL(t, "caseops_browser_"), nil)
+		if dev.SignInLink == "" {
 			t.Fatal("serve in development mode printed no sign-in link")
 		}
 		tab := b.open(t)
-		tab.do(chromedp.Navigate(dev.signInLink))
+		tab.do(chromedp.Navigate(dev.SignInLink))
 		tab.waitJS(`location.hash === '#/' && !!document.querySelector('#cases, #view p.muted') && !!sessionStorage.getItem('caseops.token')`, 10*time.Second)
 		if got := evalJS[string](tab, `location.href`); strings.Contains(got, "code=") {
 			t.Errorf("the sign-in code stays in the address bar: %s", got)
@@ -273,7 +275,7 @@ func TestDashboard(t *testing.T) {
 			t.Errorf("header: %q", got)
 		}
 		again := b.open(t)
-		again.do(chromedp.Navigate(dev.signInLink))
+		again.do(chromedp.Navigate(dev.SignInLink))
 		again.waitJS(`document.querySelector('#signin-message') !== null && document.querySelector('#signin-message').textContent.startsWith('The sign-in link did not work: The sign-in code is not valid')`, 10*time.Second)
 		if evalJS[bool](again, `sessionStorage.getItem('caseops.token') !== null`) {
 			t.Error("a used sign-in code signed a second tab in")
@@ -389,13 +391,7 @@ func (c client) errorMessage(path string) string {
 // mint makes a bearer token with caseops token.
 func mint(t *testing.T, secret string, args ...string) string {
 	t.Helper()
-	bin, err := buildCaseops()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(bin, append([]string{"token"}, args...)...)
-	cmd.Env = append(cleanEnv(), "CASEOPS_JWT_SECRET="+secret)
-	out, err := cmd.Output()
+	out, err := servetest.Command(t, []string{"CASEOPS_JWT_SECRET=" + secret}, append([]string{"token"}, args...)...).Output()
 	if err != nil {
 		t.Fatalf("caseops token: %v", err)
 	}
