@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -15,189 +14,21 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/caseops/caseops/cmd/caseops/servetest"
 	"github.com/caseops/caseops/store/storetest"
 )
 
-// dbProxy forwards TCP connections to Postgres until it is cut: then it drops every connection it carries
-// and turns new ones away, as a network partition or a database restart does, until it is restored.
-// It can also hang: then it keeps every connection open but forwards nothing, as a stalled network path or a
-// frozen server does, until it resumes.
-type dbProxy struct {
-	ln     net.Listener
-	target string
-
-	mu      sync.Mutex
-	down    bool
-	hung    bool
-	held    int        // chunks of data waiting for the proxy to resume
-	flowing *sync.Cond // signalled when hung or down changes
-	conns   map[net.Conn]bool
-	dials   int // connections clients opened to the proxy, turned away or not
-	wg      sync.WaitGroup
-}
-
-// proxiedDatabase makes a test database: its direct URL, and a URL that reaches it through a dbProxy.
-func proxiedDatabase(t *testing.T) (direct string, viaProxy *url.URL, proxy *dbProxy) {
+// proxiedDatabase makes a test database: its direct URL, and a URL that reaches it through a servetest.DBProxy.
+func proxiedDatabase(t *testing.T) (direct string, viaProxy *url.URL, proxy *servetest.DBProxy) {
 	t.Helper()
 	direct = storetest.NewDatabase(t)
 	viaProxy, err := url.Parse(direct)
 	if err != nil {
 		t.Fatal(err)
 	}
-	proxy = startDBProxy(t, viaProxy.Host)
-	viaProxy.Host = proxy.addr()
+	proxy = servetest.StartDBProxy(t, viaProxy.Host)
+	viaProxy.Host = proxy.Addr()
 	return direct, viaProxy, proxy
-}
-
-func startDBProxy(t *testing.T, target string) *dbProxy {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &dbProxy{ln: ln, target: target, conns: map[net.Conn]bool{}}
-	p.flowing = sync.NewCond(&p.mu)
-	p.wg.Add(1)
-	go p.accept()
-	t.Cleanup(func() {
-		ln.Close()
-		p.cut()
-		p.wg.Wait()
-	})
-	return p
-}
-
-func (p *dbProxy) addr() string { return p.ln.Addr().String() }
-
-func (p *dbProxy) accept() {
-	defer p.wg.Done()
-	for {
-		client, err := p.ln.Accept()
-		if err != nil {
-			return // closed at cleanup
-		}
-		p.wg.Add(1)
-		go p.pipe(client)
-	}
-}
-
-func (p *dbProxy) pipe(client net.Conn) {
-	defer p.wg.Done()
-	// A partition never reaches the server: while cut, turn the client away without dialing Postgres, whose
-	// listen queue would otherwise fill with the connections opened and dropped at once, and hold up the
-	// first connections after the restore for a SYN retransmission (a second each).
-	p.mu.Lock()
-	down := p.down
-	p.dials++
-	p.mu.Unlock()
-	if down {
-		client.Close()
-		return
-	}
-	server, err := net.Dial("tcp", p.target)
-	if err != nil {
-		client.Close()
-		return
-	}
-	p.mu.Lock()
-	if p.down {
-		p.mu.Unlock()
-		client.Close()
-		server.Close()
-		return
-	}
-	p.conns[client], p.conns[server] = true, true
-	p.mu.Unlock()
-
-	done := make(chan struct{}, 2)
-	go func() { p.forward(server, client); done <- struct{}{} }()
-	go func() { p.forward(client, server); done <- struct{}{} }()
-	<-done
-	client.Close()
-	server.Close()
-	<-done
-	p.mu.Lock()
-	delete(p.conns, client)
-	delete(p.conns, server)
-	p.mu.Unlock()
-}
-
-// forward copies src to dst until either fails or the proxy is cut, holding each chunk while it is hung.
-func (p *dbProxy) forward(dst, src net.Conn) {
-	buf := make([]byte, 32<<10)
-	for {
-		n, err := src.Read(buf)
-		if n > 0 {
-			if !p.waitFlowing() {
-				return
-			}
-			if _, err := dst.Write(buf[:n]); err != nil {
-				return
-			}
-		}
-		if err != nil {
-			return
-		}
-	}
-}
-
-// waitFlowing waits while the proxy is hung and reports whether it may forward (it is not cut).
-func (p *dbProxy) waitFlowing() bool {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.hung && !p.down {
-		p.held++
-		for p.hung && !p.down {
-			p.flowing.Wait()
-		}
-		p.held--
-	}
-	return !p.down
-}
-
-// cut drops every connection and refuses new ones until restore.
-func (p *dbProxy) cut() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.down = true
-	for c := range p.conns {
-		c.Close()
-	}
-	p.flowing.Broadcast()
-}
-
-// hang stops forwarding without closing anything, until resume.
-func (p *dbProxy) hang() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.hung = true
-}
-
-func (p *dbProxy) resume() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.hung = false
-	p.flowing.Broadcast()
-}
-
-// heldChunks is how many chunks of data wait for the proxy to resume.
-func (p *dbProxy) heldChunks() int {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.held
-}
-
-// dialed is how many connections clients have opened to the proxy.
-func (p *dbProxy) dialed() int {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.dials
-}
-
-func (p *dbProxy) restore() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.down = false
 }
 
 // outageWrite is one write a client sent and what it was told.
@@ -324,8 +155,8 @@ func TestDatabaseOutage(t *testing.T) {
 	waitFor(t, 30*time.Second, func() bool { return successesSince(start) >= 10 }, "writes before the outage")
 
 	cutStart := time.Now()
-	proxy.cut()
-	dialsBefore := proxy.dialed()
+	proxy.Cut()
+	dialsBefore := proxy.Dials()
 	cutAt := time.Now() // requests started from here on cannot reach the database
 	// Readiness is cached for a second and holds its verdict for two more; then it must notice.
 	waitFor(t, 10*time.Second, func() bool { st, _ := probe("/readyz"); return st == 503 }, "/readyz to fail during the outage")
@@ -339,8 +170,8 @@ func TestDatabaseOutage(t *testing.T) {
 	waitFor(t, 60*time.Second, func() bool { return answeredSince(cutAt) >= 10 }, "writes to be answered during the outage")
 
 	restoreAt := time.Now()
-	dialsDuring := proxy.dialed() - dialsBefore
-	proxy.restore()
+	dialsDuring := proxy.Dials() - dialsBefore
+	proxy.Restore()
 	waitFor(t, 30*time.Second, func() bool { return successesSince(restoreAt) >= writers }, "writes to succeed after the database returns")
 	firstOK := time.Now()
 	waitFor(t, 30*time.Second, func() bool { return successesSince(firstOK) >= 20 }, "writes after recovery")

@@ -347,10 +347,10 @@ func TestShutdownTimeoutWithAHungDatabase(t *testing.T) {
 		"CASEOPS_SHUTDOWN_TIMEOUT": shutdownTimeout.String(), "CASEOPS_REQUEST_TIMEOUT": "60s", "CASEOPS_DB_MAX_CONNS": "2"})
 	token := opsToken(t)
 
-	proxy.hang()
-	defer proxy.resume() // lets the stuck request, and the pool close that serve stopped waiting for, finish
+	proxy.Hang()
+	defer proxy.Resume() // lets the stuck request, and the pool close that serve stopped waiting for, finish
 	go func() { _, _, _ = send("GET", s.base+"/beta/tagOperations", token, "") }()
-	waitFor(t, 30*time.Second, func() bool { return proxy.heldChunks() > 0 }, "the request's query to be held by the hung database")
+	waitFor(t, 30*time.Second, func() bool { return proxy.HeldChunks() > 0 }, "the request's query to be held by the hung database")
 
 	start := time.Now()
 	err := s.stop()

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/caseops/caseops/cmd/caseops/servetest"
 	"github.com/caseops/caseops/store"
 	"github.com/caseops/caseops/store/storetest"
 )
@@ -43,9 +44,9 @@ func hangingDatabase(t *testing.T) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	proxy := startDBProxy(t, u.Host)
-	proxy.hang()
-	return proxy.addr()
+	proxy := servetest.StartDBProxy(t, u.Host)
+	proxy.Hang()
+	return proxy.Addr()
 }
 
 // A database that accepts the connection and then says nothing fails migrate up within its connect timeout,

@@ -243,7 +243,7 @@ func TestDashboard(t *testing.T) {
 		tab.do(chromedp.Navigate(srv.URL + "/"))
 		tab.signIn(rw)
 		tab.waitJS(`!!document.querySelector('#cases')`, 10*time.Second)
-		proxy.setCut(true)
+		proxy.Cut()
 		tab.do(chromedp.Navigate(srv.URL + "/#/cases/" + seed.caseID))
 		tab.waitJS(`!document.querySelector('#outage').hidden && document.querySelector('#outage').textContent.startsWith('caseops is unavailable. ')`, 30*time.Second)
 		msg := evalJS[string](tab, `document.querySelector('#outage').textContent`)
@@ -251,7 +251,7 @@ func TestDashboard(t *testing.T) {
 			t.Errorf("outage message: %q", msg)
 		}
 		tab.screenshot(shots, "outage.png")
-		proxy.setCut(false)
+		proxy.Restore()
 		tab.waitJS(`document.querySelector('#outage').hidden && document.querySelectorAll('#operations tr').length === 25`, 30*time.Second)
 		tab.noConsoleErrors()
 	})

@@ -4,94 +4,24 @@ import (
 	"bytes"
 	"encoding/json"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/caseops/caseops/cmd/caseops/servetest"
 )
 
-// dbProxy forwards TCP connections to Postgres until cut: then it closes every connection and refuses new
-// ones, as a database that went away; restore lets them through again.
-type dbProxy struct {
-	ln     net.Listener
-	target string
-	mu     sync.Mutex
-	cut    bool
-	conns  map[net.Conn]bool
-}
-
-func startDBProxy(t *testing.T, target string) *dbProxy {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &dbProxy{ln: ln, target: target, conns: map[net.Conn]bool{}}
-	t.Cleanup(func() { ln.Close(); p.setCut(true) })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go p.pipe(c)
-		}
-	}()
-	return p
-}
-
-// viaProxy is databaseURL with its host replaced by a proxy to it.
-func viaProxy(t *testing.T, databaseURL string) (string, *dbProxy) {
+// viaProxy is databaseURL with its host replaced by a proxy to it, which can cut the database away.
+func viaProxy(t *testing.T, databaseURL string) (string, *servetest.DBProxy) {
 	t.Helper()
 	u, err := url.Parse(databaseURL)
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := startDBProxy(t, u.Host)
-	u.Host = p.ln.Addr().String()
+	p := servetest.StartDBProxy(t, u.Host)
+	u.Host = p.Addr()
 	return u.String(), p
-}
-
-func (p *dbProxy) pipe(client net.Conn) {
-	p.mu.Lock()
-	if p.cut {
-		p.mu.Unlock()
-		client.Close()
-		return
-	}
-	p.mu.Unlock()
-	upstream, err := net.Dial("tcp", p.target)
-	if err != nil {
-		client.Close()
-		return
-	}
-	p.mu.Lock()
-	if p.cut {
-		p.mu.Unlock()
-		client.Close()
-		upstream.Close()
-		return
-	}
-	p.conns[client], p.conns[upstream] = true, true
-	p.mu.Unlock()
-	go func() { io.Copy(upstream, client); upstream.Close(); client.Close() }()
-	io.Copy(client, upstream)
-	client.Close()
-	upstream.Close()
-}
-
-func (p *dbProxy) setCut(cut bool) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.cut = cut
-	if cut {
-		for c := range p.conns {
-			c.Close()
-		}
-		clear(p.conns)
-	}
 }
 
 // client calls the caseops API as a worker would.
