@@ -38,9 +38,14 @@ func handleDashboardAsset(name string) echo.HandlerFunc {
 // signInBodyBytes bounds a sign-in body: a code is 32 characters.
 const signInBodyBytes = 1 << 10
 
-// handleSignIn exchanges the development sign-in code (the link serve prints) for the development token, once.
+// handleSignIn exchanges the development sign-in code (the link serve prints) for the development token, once;
+// s is nil outside development mode, where there is no such link.
 func handleSignIn(s *dashboard.SignIn) echo.HandlerFunc {
 	return func(c echo.Context) error {
+		if s == nil {
+			return newError(http.StatusNotFound, "Sign-in links exist only when caseops serve runs in development mode; "+
+				"sign in with a bearer token.")
+		}
 		if err := noQueryOptions(c); err != nil {
 			return err
 		}

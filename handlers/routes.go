@@ -66,9 +66,7 @@ func addRoutes(e *echo.Echo, logger *slog.Logger, cfg Config, tokens TokenVerifi
 	// The dashboard: its files need no token; the page signs in and sends one with every API request.
 	api.add(http.MethodGet, "/", handleDashboardAsset("index.html"))
 	api.add(http.MethodGet, "/dashboard/:file", handleDashboardAsset(""))
-	if cfg.SignIn != nil {
-		api.add(http.MethodPost, "/dashboard/signin", handleSignIn(cfg.SignIn))
-	}
+	api.add(http.MethodPost, "/dashboard/signin", handleSignIn(cfg.SignIn))
 
 	// Service endpoints: no token, for load balancers, orchestrators and scrapers.
 	api.add(http.MethodGet, "/openapi.json", handleOpenAPI())

@@ -45,7 +45,8 @@ func TestDevelopmentSignInLink(t *testing.T) {
 	if strings.Contains(real.stderr.String(), "sign-in link") {
 		t.Errorf("serve with a JWT secret prints a sign-in link:\n%s", real.stderr)
 	}
-	if a := sendWithHeaders(t, "POST", real.base+"/dashboard/signin", "", `{"code": "x"}`, "Content-Type", "application/json"); a.status == http.StatusOK {
-		t.Errorf("serve with a JWT secret exchanges sign-in codes: %d %v", a.status, a.body)
+	a = sendWithHeaders(t, "POST", real.base+"/dashboard/signin", "", `{"code": "`+m[3]+`"}`, "Content-Type", "application/json")
+	if a.status != http.StatusNotFound || a.message != "Sign-in links exist only when caseops serve runs in development mode; sign in with a bearer token." {
+		t.Errorf("serve with a JWT secret, asked to exchange a sign-in code: %d %v", a.status, a.body)
 	}
 }
