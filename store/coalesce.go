@@ -14,7 +14,6 @@ import (
 	"github.com/jackc/pgerrcode"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
-	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -179,11 +178,8 @@ func (c *coalescer) run(batch []*patchRequest) {
 	}
 	c.size.Observe(float64(len(batch)))
 	if len(batch) == 1 {
-		r := batch[0]
-		r.err = c.store.write(r.ctx, func(conn *pgxpool.Conn) error {
-			return conn.QueryRow(r.ctx, patchSQL, r.args...).Scan(r.targets()...)
-		})
-		close(r.done)
+		c.store.patchAlone(batch[0])
+		close(batch[0].done)
 	} else {
 		c.batches.Add(1)
 		c.patches.Add(int64(len(batch)))

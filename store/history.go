@@ -108,8 +108,8 @@ type FailureCount struct {
 
 // overviewSQL answers all of Overview in one statement, whether the case exists included. The statuses come from
 // the (status, tenant_id, ...) index of migration 00004, the failures from its partial failures index, and the last
-// hour's status changes from the BRIN index on occurred_at of migration 00015. Events before migration 00013 have no case_id, but
-// none of them is from the last hour.
+// hour's status changes from the BRIN index on occurred_at of migration 00015. Events before migration 00013 have
+// no case_id, but none of them is from the last hour.
 const overviewSQL = `
 WITH minutes AS (
 	SELECT date_trunc('minute', now()) - interval '59 minutes' AS since

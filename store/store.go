@@ -420,15 +420,13 @@ func (s *Store) PatchInCase(ctx context.Context, tenant string, caseID, id uuid.
 		args[14], args[15] = ri.Message.Set, ri.Message.Value
 		args[16], args[17] = ri.Subcode.Set, ri.Subcode.Value
 	}
-	req := &patchRequest{tenant: tenant, id: [16]byte(id), args: args}
+	req := &patchRequest{ctx: ctx, tenant: tenant, id: [16]byte(id), args: args}
 	if s.coalescer != nil {
 		if err := s.coalescer.submit(ctx, req); err != nil {
 			return Operation{}, PatchResult{}, err
 		}
 	} else {
-		req.err = s.write(ctx, func(conn *pgxpool.Conn) error {
-			return conn.QueryRow(ctx, patchSQL, args...).Scan(req.targets()...)
-		})
+		s.patchAlone(req)
 	}
 	if req.err != nil {
 		return Operation{}, PatchResult{}, req.err
@@ -444,6 +442,13 @@ func (s *Store) PatchInCase(ctx context.Context, tenant string, caseID, id uuid.
 			"createdDateTime is read-only; it may be sent only with the operation's current value."}
 	}
 	return r.toOperation(), PatchResult{Changed: req.verdict == "updated", OldStatus: Status(req.oldStatus)}, nil
+}
+
+// patchAlone runs r's statement as a transaction of its own.
+func (s *Store) patchAlone(r *patchRequest) {
+	r.err = s.write(r.ctx, func(conn *pgxpool.Conn) error {
+		return conn.QueryRow(r.ctx, patchSQL, r.args...).Scan(r.targets()...)
+	})
 }
 
 const deleteSQL = `
